@@ -1,0 +1,91 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Layering (enforced by this graph, see docs/ARCHITECTURE.md):
+//   CSystemShims → Transport ─┐
+//   HTTPWire ─────────────────┴→ HTTPServer ─┐
+//   PCCRC → PeerDistEngine ──────────────────┴→ PeerDistAPI → peerdistd
+// PeerDistEngine knows no HTTP; HTTPServer knows no PeerDist.
+
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let package = Package(
+    name: "PeerDist",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "peerdistd", targets: ["peerdistd"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
+    ],
+    targets: [
+        // C shim for GNU-only calls (accept4) that Glibc does not import.
+        .target(name: "CSystemShims"),
+        // Sans-I/O HTTP/1.1: bytes in, events out. No sockets, no Dispatch.
+        .target(name: "HTTPWire", swiftSettings: swiftSettings),
+        // Non-blocking POSIX sockets driven by Dispatch sources on a few serial queues.
+        .target(name: "Transport", dependencies: ["CSystemShims"], swiftSettings: swiftSettings),
+        // Connections, keep-alive, limits, timeouts, routing, problem+json.
+        .target(
+            name: "HTTPServer",
+            dependencies: [
+                "HTTPWire", "Transport",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // MS-PCCRC content information: hashing, serialisation, parsing.
+        .target(
+            name: "PCCRC",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // PeerDist domain: instances, operations, completion ports, publishing. Knows no HTTP.
+        .target(
+            name: "PeerDistEngine",
+            dependencies: [
+                "PCCRC",
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The REST surface: routes, DTOs, error mapping.
+        .target(
+            name: "PeerDistAPI",
+            dependencies: [
+                "HTTPServer", "PeerDistEngine",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "peerdistd",
+            dependencies: [
+                "PeerDistAPI", "HTTPServer",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // Test harness: server on port 0, raw HTTP client, manual clock, drip-feed verifier.
+        .target(
+            name: "ServerTesting",
+            dependencies: ["HTTPServer", "HTTPWire", "Transport"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "PeerDistAPITests",
+            dependencies: ["PeerDistAPI", "PeerDistEngine", "HTTPServer", "ServerTesting"],
+            swiftSettings: swiftSettings
+        ),
+    ]
+)

@@ -1,0 +1,489 @@
+import HTTPWire
+import Transport
+
+/// The HTTP/1.1 protocol state machine of one connection (RFC 9112): parses heads, frames and
+/// delivers bodies, runs one request at a time (pipelined requests wait in the input buffer and
+/// are answered in order), writes responses and enforces the timeouts. Confined to the
+/// connection's worker queue.
+final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
+    // Safety: every property is touched only on `connection.queue`, except from the tasks that
+    // run async handlers, which hop back to that queue before touching anything.
+
+    let connection: Connection
+    private let core: ServerCore
+    private var configuration: ServerConfiguration { core.configuration }
+    private var parser: RequestHeadParser
+    /// Bytes received and not yet consumed (a partial head, or pipelined requests).
+    private var input: [UInt8] = []
+    private var state = State.idle(headStarted: false)
+    private var draining = false
+
+    private enum State {
+        /// Waiting for (the rest of) a request head.
+        case idle(headStarted: Bool)
+        /// A request is being served.
+        case busy(Exchange)
+        /// The connection is closing or closed.
+        case closed
+    }
+
+    /// Where the bytes of a request body go.
+    private enum BodySink {
+        case buffer([UInt8])
+        case stream(BodyStream)
+        case discard(allowance: Int)
+    }
+
+    /// Remaining framing of a request body.
+    private enum BodyFramingState {
+        case done
+        case length(remaining: UInt64)
+        case chunked(ChunkedDecoder)
+    }
+
+    /// One request/response exchange.
+    private final class Exchange: @unchecked Sendable {
+        // Safety: confined to the connection's queue like its handler; tasks only carry it back there.
+        var request: Request
+        var route: Route?
+        var keepAlive: Bool
+        var framing: BodyFramingState
+        var sink: BodySink
+        var responseQueued = false
+        var responseWritten = false
+        var task: Task<Void, Never>?
+        var readPausedByBody = false
+        /// Set when a buffered body grew past the limit (answered 413).
+        var bodyTooLarge = false
+
+        init(request: Request, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
+            self.request = request
+            self.keepAlive = keepAlive
+            self.framing = framing
+            self.sink = sink
+        }
+
+        var bodyDone: Bool { if case .done = framing { true } else { false } }
+    }
+
+    init(connection: Connection, core: ServerCore) {
+        self.connection = connection
+        self.core = core
+        self.parser = RequestHeadParser(limits: core.configuration.parserLimits)
+    }
+
+    /// Starts serving.
+    func start() {
+        connection.start(delegate: self)
+        armIdleTimer()
+    }
+
+    // MARK: - ConnectionDelegate
+
+    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            input.append(contentsOf: bytes)
+            processInput()
+        case .busy(let exchange):
+            if exchange.bodyDone {
+                input.append(contentsOf: bytes)
+                limitPipelinedInput()
+            } else {
+                input.append(contentsOf: bytes)
+                feedBody(exchange)
+            }
+        }
+    }
+
+    func connectionDidReachEOF(_ connection: Connection) {
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            close()
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            // The client is gone (or half-closed): stop waiting on its behalf. A response that
+            // still comes is written if the socket takes it, and the connection then closes.
+            exchange.task?.cancel()
+            if !exchange.bodyDone || exchange.responseQueued { close() }
+        }
+    }
+
+    func connection(_ connection: Connection, writabilityChanged writable: Bool) {}
+
+    func connectionDidClose(_ connection: Connection) {
+        if case .busy(let exchange) = state {
+            exchange.task?.cancel()
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+        }
+        state = .closed
+        input = []
+        core.connectionClosed(self)
+    }
+
+    // MARK: - Heads
+
+    /// Parses as many requests as the buffered input holds, one at a time.
+    private func processInput() {
+        guard case .idle = state else { return }
+        if input.isEmpty {
+            armIdleTimer()
+            return
+        }
+        let result: RequestHeadParser.Result
+        do {
+            result = try input.withUnsafeBytes { buf throws(HTTP1ParseError) in try parser.parse(buf) }
+        } catch {
+            fail(HTTPError.from(error as? HTTP1ParseError ?? .badRequest("malformed request")))
+            return
+        }
+        switch result {
+        case .needMore:
+            if case .idle(headStarted: false) = state {
+                state = .idle(headStarted: true)
+                connection.setTimer(after: configuration.headerTimeout) { [weak self] in
+                    self?.fail(.http(408, "request head not received in time", closeConnection: true))
+                }
+            }
+        case .complete(let head, let consumed):
+            input.removeFirst(consumed)
+            begin(head)
+        }
+    }
+
+    private func begin(_ head: RequestHead) {
+        connection.clearTimer()
+        var request = Request(head: head, connectionID: connection.id)
+        let keepAlive = head.keepAlive && !draining
+        var framing: BodyFramingState
+        switch head.framing {
+        case .none, .length(0): framing = .done
+        case .length(let n): framing = .length(remaining: n)
+        case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
+        }
+        let exchange = Exchange(request: request, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
+        state = .busy(exchange)
+
+        switch core.router.match(head.method, path: request.path) {
+        case .notFound:
+            respond(ProblemResponse.make(.http(404, "no route for \(head.method) \(request.path)")), to: exchange)
+        case .badPath:
+            respond(ProblemResponse.make(.http(400, "malformed percent-encoding in the path")), to: exchange)
+        case .methodNotAllowed(let allow):
+            var headers = HTTPFields()
+            headers.append(name: "Allow", value: allow.joined(separator: ", "))
+            respond(ProblemResponse.make(.http(405, "method \(head.method) not allowed here", headers: headers)), to: exchange)
+        case .found(let route, let parameters):
+            request.parameters = parameters
+            request.routeTemplate = route.template
+            exchange.request = request
+            exchange.route = route
+            prepareBody(exchange, route: route)
+        }
+        if case .busy(let current) = state, current === exchange, !exchange.bodyDone {
+            feedBody(exchange)
+        } else {
+            limitPipelinedInput()
+        }
+    }
+
+    /// Chooses where the body goes and starts the handler when it can start.
+    private func prepareBody(_ exchange: Exchange, route: Route) {
+        let head = exchange.request.head
+        switch route.bodyMode {
+        case .buffered:
+            if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
+                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes", closeConnection: true)), to: exchange)
+                return
+            }
+            if exchange.bodyDone {
+                exchange.request.body = .empty
+                run(exchange)
+                return
+            }
+            sendContinueIfExpected(head)
+            exchange.sink = .buffer([])
+            connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+        case .streamed:
+            if case .none = head.framing {
+                respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)
+                return
+            }
+            var declared: UInt64?
+            if case .length(let n) = head.framing { declared = n }
+            let queue = connection.queue
+            let stream = BodyStream(declaredLength: declared, capacity: configuration.streamingBodyBuffer) { [weak self] in
+                guard let handler = self else { return }
+                queue.async { handler.resumeBodyReading(exchange) }
+            }
+            exchange.sink = .stream(stream)
+            exchange.request.body = .stream(stream)
+            if exchange.bodyDone {
+                stream.finish()
+            } else {
+                sendContinueIfExpected(head)
+                connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+            }
+            run(exchange)
+        }
+    }
+
+    private func sendContinueIfExpected(_ head: RequestHead) {
+        if head.expectsContinue { connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)]) }
+    }
+
+    // MARK: - Bodies
+
+    /// Moves body bytes from `input` into the exchange's sink.
+    private func feedBody(_ exchange: Exchange) {
+        while !input.isEmpty, !exchange.bodyDone, !exchange.readPausedByBody {
+            guard case .busy(let current) = state, current === exchange else { return }
+            var consumed = 0
+            do {
+                consumed = try input.withUnsafeBytes { buf throws(HTTP1ParseError) -> Int in
+                    switch exchange.framing {
+                    case .done:
+                        return 0
+                    case .length(let remaining):
+                        let take = Int(min(UInt64(buf.count), remaining))
+                        try deliver(UnsafeRawBufferPointer(rebasing: buf[0..<take]), to: exchange)
+                        exchange.framing = remaining == UInt64(take) ? .done : .length(remaining: remaining - UInt64(take))
+                        return take
+                    case .chunked(var decoder):
+                        let progress = try decoder.decode(buf) { data throws(HTTP1ParseError) in try deliver(data, to: exchange) }
+                        exchange.framing = progress.finished ? .done : .chunked(decoder)
+                        return progress.consumed
+                    }
+                }
+            } catch {
+                exchange.keepAlive = false
+                if case .stream(let stream) = exchange.sink { stream.fail() }
+                exchange.framing = .done
+                input.removeAll()
+                if exchange.responseQueued {
+                    close()
+                } else if exchange.bodyTooLarge {
+                    fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
+                } else {
+                    fail(HTTPError.from(error as? HTTP1ParseError ?? .badRequest("malformed request")))
+                }
+                return
+            }
+            input.removeFirst(consumed)
+            guard case .busy(let stillCurrent) = state, stillCurrent === exchange else { return }
+            if exchange.bodyDone {
+                bodyFinished(exchange)
+            } else {
+                connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+            }
+            if consumed == 0 { break }
+        }
+        if exchange.bodyDone { limitPipelinedInput() }
+    }
+
+    private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
+        guard !data.isEmpty else { return }
+        switch exchange.sink {
+        case .buffer(var bytes):
+            if bytes.count + data.count > configuration.maxBodySize {
+                exchange.sink = .discard(allowance: 0)
+                exchange.bodyTooLarge = true
+                throw .badRequest("request body too large")
+            }
+            exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
+            bytes.append(contentsOf: data)
+            exchange.sink = .buffer(bytes)
+        case .stream(let stream):
+            if !stream.push(Array(data)) {
+                exchange.readPausedByBody = true
+                connection.pauseReading()
+            }
+        case .discard(let allowance):
+            guard data.count <= allowance else { throw .badRequest("unread request body too large to skip") }
+            exchange.sink = .discard(allowance: allowance - data.count)
+        }
+    }
+
+    private func bodyFinished(_ exchange: Exchange) {
+        connection.clearTimer()
+        switch exchange.sink {
+        case .buffer(let bytes):
+            exchange.request.body = .buffered(bytes)
+            exchange.sink = .discard(allowance: 0)
+            run(exchange)
+        case .stream(let stream):
+            stream.finish()
+        case .discard:
+            break
+        }
+        completeIfDone(exchange)
+    }
+
+    private func resumeBodyReading(_ exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, exchange.readPausedByBody else { return }
+        exchange.readPausedByBody = false
+        connection.resumeReading()
+        feedBody(exchange)
+    }
+
+    private func bodyTimedOut(_ exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, !exchange.bodyDone else { return }
+        if case .stream(let stream) = exchange.sink { stream.fail() }
+        exchange.task?.cancel()
+        if exchange.responseQueued { close() } else { fail(.http(408, "request body not received in time", closeConnection: true)) }
+    }
+
+    /// While a request is served, bytes of later requests wait; past a bound, stop reading.
+    private func limitPipelinedInput() {
+        if input.count > configuration.maxPipelinedBytes + configuration.parserLimits.maxHeadBytes {
+            connection.pauseReading()
+        }
+    }
+
+    // MARK: - Handlers and responses
+
+    private func run(_ exchange: Exchange) {
+        guard let route = exchange.route else { return }
+        let request = exchange.request
+        switch route.handler {
+        case .sync(let handler):
+            let response: Response
+            do { response = try handler(request) } catch { response = core.render(error) }
+            respond(response, to: exchange)
+        case .async(let handler):
+            let queue = connection.queue
+            let core = self.core
+            exchange.task = Task { [self] in
+                let response: Response
+                do { response = try await handler(request) } catch { response = core.render(error) }
+                queue.async { self.respond(response, to: exchange) }
+            }
+            if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
+        }
+    }
+
+    private func respond(_ response: Response, to exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, !exchange.responseQueued else {
+            response.onWritten?(false)
+            return
+        }
+        exchange.responseQueued = true
+        if draining || response.closeConnection { exchange.keepAlive = false }
+        if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
+            // The handler refused a streamed body it did not read: skip it only if it is small.
+            exchange.sink = .discard(allowance: configuration.maxDrainBytes)
+        }
+        if case .chunked = exchange.framing, !exchange.bodyDone, exchange.request.head.expectsContinue {
+            exchange.keepAlive = false
+        }
+        var headers = response.headers
+        headers.remove("Connection")
+        var head: [UInt8] = []
+        head.reserveCapacity(160 + response.body.count)
+        let isHead = exchange.request.method == .head
+        ResponseHeadSerializer.write(
+            status: response.status, fields: headers, contentLength: response.body.count,
+            keepAlive: exchange.keepAlive, date: DateCache.shared.current(), into: &head
+        )
+        let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
+        if sendsBody { head.append(contentsOf: response.body) }
+        let onWritten = response.onWritten
+        connection.write([head]) { [weak self] ok in
+            onWritten?(ok)
+            guard let self else { return }
+            if ok {
+                exchange.responseWritten = true
+                self.completeIfDone(exchange)
+            }
+        }
+        if !exchange.responseWritten && connection.isOpen {
+            connection.setTimer(after: configuration.writeTimeout) { [weak self] in self?.close() }
+        }
+        if !exchange.keepAlive { connection.closeAfterFlush() }
+        core.requestCompleted(exchange.request, status: response.status)
+    }
+
+    /// The exchange ends when the response is out and the body fully read.
+    private func completeIfDone(_ exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, exchange.responseWritten else { return }
+        guard exchange.bodyDone else {
+            // Answered early: skip the rest of the body if small enough, else close.
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            if case .discard = exchange.sink {} else { exchange.sink = .discard(allowance: configuration.maxDrainBytes) }
+            if exchange.readPausedByBody {
+                exchange.readPausedByBody = false
+                connection.resumeReading()
+            }
+            feedBody(exchange)
+            return
+        }
+        guard exchange.keepAlive, connection.isOpen else {
+            connection.closeAfterFlush()
+            return
+        }
+        connection.clearTimer()
+        parser.reset()
+        state = .idle(headStarted: false)
+        connection.resumeReading()
+        processInput()
+    }
+
+    /// Answers with an error and closes after it.
+    private func fail(_ error: HTTPError) {
+        var error = error
+        error.closeConnection = true
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            let exchange = Exchange(
+                request: Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id),
+                keepAlive: false, framing: .done, sink: .discard(allowance: 0)
+            )
+            state = .busy(exchange)
+            respond(ProblemResponse.make(error), to: exchange)
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            exchange.framing = .done
+            if exchange.responseQueued {
+                close()
+            } else {
+                exchange.task?.cancel()
+                respond(ProblemResponse.make(error), to: exchange)
+            }
+        }
+        input.removeAll()
+    }
+
+    // MARK: - Lifecycle
+
+    private func armIdleTimer() {
+        connection.setTimer(after: configuration.idleTimeout) { [weak self] in self?.close() }
+    }
+
+    /// Graceful drain: idle connections close now, busy ones after their response; long-polls
+    /// are interrupted so that they answer at once.
+    func drain() {
+        draining = true
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            close()
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+        }
+    }
+
+    /// Closes now.
+    func close() {
+        if case .closed = state { return }
+        connection.close()
+    }
+}

@@ -1,0 +1,89 @@
+import HTTPWire
+
+/// Matches a method and a path against route templates, in a trie of path segments.
+/// Literal segments win over `{parameter}` segments. HEAD falls back to GET.
+public final class Router: Sendable {
+    /// The outcome of a lookup.
+    public enum Match: Sendable {
+        /// A route and its percent-decoded parameters.
+        case found(Route, [String: String])
+        /// No template has this path (404).
+        case notFound
+        /// The path exists with other methods (405 with `Allow`).
+        case methodNotAllowed(allow: [String])
+        /// A parameter is not valid percent-encoded UTF-8 (400).
+        case badPath
+    }
+
+    private final class Node: @unchecked Sendable {
+        // Safety: mutated only while the router is being built, read-only afterwards.
+        var literals: [Substring: Node] = [:]
+        var parameter: (name: String, node: Node)?
+        var routes: [HTTPMethod: Route] = [:]
+    }
+
+    private let root = Node()
+
+    /// Builds a router.
+    /// - Precondition: no two routes share a method and template, and sibling parameters share a name.
+    public init(_ routes: [Route]) {
+        for route in routes { insert(route) }
+    }
+
+    private func insert(_ route: Route) {
+        var node = root
+        for segment in route.template.split(separator: "/", omittingEmptySubsequences: true) {
+            if segment.hasPrefix("{") && segment.hasSuffix("}") {
+                let name = String(segment.dropFirst().dropLast())
+                if let existing = node.parameter {
+                    precondition(existing.name == name, "sibling parameters must share a name: \(route.template)")
+                    node = existing.node
+                } else {
+                    let child = Node()
+                    node.parameter = (name, child)
+                    node = child
+                }
+            } else if let child = node.literals[segment] {
+                node = child
+            } else {
+                let child = Node()
+                node.literals[segment] = child
+                node = child
+            }
+        }
+        precondition(node.routes[route.method] == nil, "duplicate route \(route.method) \(route.template)")
+        node.routes[route.method] = route
+    }
+
+    /// Finds the route for a method and a (still percent-encoded) path.
+    public func match(_ method: HTTPMethod, path: Substring) -> Match {
+        guard let (node, rawParameters) = find(root, path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()[...], []),
+              !node.routes.isEmpty else {
+            return .notFound
+        }
+        let route = node.routes[method] ?? (method == .head ? node.routes[.get] : nil)
+        guard let route else {
+            var allow = node.routes.keys.map(\.rawValue)
+            if node.routes[.get] != nil && node.routes[.head] == nil { allow.append("HEAD") }
+            return .methodNotAllowed(allow: allow.sorted())
+        }
+        var parameters: [String: String] = [:]
+        for (name, raw) in rawParameters {
+            guard let value = PercentDecoding.decode(raw) else { return .badPath }
+            parameters[name] = value
+        }
+        return .found(route, parameters)
+    }
+
+    private func find(_ node: Node, _ segments: ArraySlice<Substring>, _ params: [(String, Substring)]) -> (Node, [(String, Substring)])? {
+        guard let segment = segments.first else { return (node, params) }
+        let rest = segments.dropFirst()
+        if let child = node.literals[segment], let found = find(child, rest, params), !found.0.routes.isEmpty {
+            return found
+        }
+        if let (name, child) = node.parameter, !segment.isEmpty {
+            return find(child, rest, params + [(name, segment)])
+        }
+        return nil
+    }
+}

@@ -1,0 +1,45 @@
+/// Every limit and timeout of the HTTP server, in one place. Each limit names the status it answers.
+public struct ServerConfiguration: Sendable {
+    /// Address to bind (numeric IPv4/IPv6 or a host name).
+    public var host: String = "127.0.0.1"
+    /// Port to bind; 0 picks a free one.
+    public var port: Int = 8080
+    /// Listen backlog.
+    public var backlog: Int = 4_096
+    /// Serial worker queues driving connections; 0 = one per active processor.
+    public var workerCount: Int = 0
+    /// Open connections at most; at the cap the server stops accepting until one closes.
+    public var maxConnections: Int = 10_000
+    /// Largest request head (431), header count (431), request-target (414), trailers (431).
+    public var parserLimits = HTTPWireLimits()
+    /// Largest request body for routes that buffer their body (413). Routes that stream a body
+    /// (content uploads) bound it themselves.
+    public var maxBodySize: Int = 1_048_576
+    /// Largest unread body the server will read and discard to keep a connection alive after an
+    /// early answer; a larger one closes the connection instead.
+    public var maxDrainBytes: Int = 1_048_576
+    /// Bytes of pipelined input buffered while a request is in flight before reading pauses.
+    public var maxPipelinedBytes: Int = 65_536
+    /// Body bytes buffered between the socket and a streaming handler before reading pauses.
+    public var streamingBodyBuffer: Int = 262_144
+    /// Time allowed from the first byte of a head to its end (408, slowloris defence).
+    public var headerTimeout: Duration = .seconds(10)
+    /// Time allowed between two reads of a request body (408).
+    public var bodyTimeout: Duration = .seconds(30)
+    /// Time an idle keep-alive connection is kept open between requests.
+    public var idleTimeout: Duration = .seconds(60)
+    /// Time allowed for a response to be taken by the client before the connection is dropped.
+    public var writeTimeout: Duration = .seconds(30)
+    /// Time a graceful drain waits for requests in flight before closing what is left.
+    public var drainTimeout: Duration = .seconds(10)
+    /// `Retry-After` seconds sent with 503 while draining.
+    public var drainRetryAfterSeconds: Int = 5
+
+    /// The defaults.
+    public init() {}
+}
+
+import HTTPWire
+
+/// The parser limits, re-exported so that callers need not import HTTPWire.
+public typealias HTTPWireLimits = HTTP1Limits

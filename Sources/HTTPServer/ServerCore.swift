@@ -1,0 +1,115 @@
+import Logging
+import Synchronization
+import Transport
+
+/// What every connection of a server shares: configuration, router, error rendering, the
+/// connection registry and the drain state.
+final class ServerCore: Sendable {
+    let configuration: ServerConfiguration
+    let router: Router
+    let logger: Logger
+    private let errorRenderer: @Sendable (any Error) -> Response
+    private let observer: (any RequestObserver)?
+
+    private struct Registry {
+        var connections: [ObjectIdentifier: HTTP1ConnectionHandler] = [:]
+        var draining = false
+        var acceptPaused = false
+        var drainWaiters: [CheckedContinuation<Void, Never>] = []
+    }
+
+    private let registry = Mutex(Registry())
+    /// Called when the open-connection count crosses the cap (true = pause accepting).
+    let setAcceptPaused: Mutex<(@Sendable (Bool) -> Void)?> = Mutex(nil)
+
+    init(configuration: ServerConfiguration, router: Router, logger: Logger,
+         errorRenderer: @escaping @Sendable (any Error) -> Response, observer: (any RequestObserver)?) {
+        self.configuration = configuration
+        self.router = router
+        self.logger = logger
+        self.errorRenderer = errorRenderer
+        self.observer = observer
+    }
+
+    /// Turns a handler's error into a response; HTTPError renders itself, anything else is a 500.
+    func render(_ error: any Error) -> Response {
+        errorRenderer(error)
+    }
+
+    func requestCompleted(_ request: Request, status: Int) {
+        observer?.requestCompleted(request, status: status)
+    }
+
+    var isDraining: Bool { registry.withLock { $0.draining } }
+
+    var openConnections: Int { registry.withLock { $0.connections.count } }
+
+    /// Registers a new connection; false when draining (the caller closes it).
+    func connectionOpened(_ handler: HTTP1ConnectionHandler) -> Bool {
+        let (accepted, pause) = registry.withLock { r -> (Bool, Bool) in
+            guard !r.draining else { return (false, false) }
+            r.connections[ObjectIdentifier(handler)] = handler
+            if !r.acceptPaused && r.connections.count >= configuration.maxConnections {
+                r.acceptPaused = true
+                return (true, true)
+            }
+            return (true, false)
+        }
+        if pause {
+            logger.warning("connection cap reached; accepting paused", metadata: ["max": "\(configuration.maxConnections)"])
+            setAcceptPaused.withLock { $0 }?(true)
+        }
+        return accepted
+    }
+
+    func connectionClosed(_ handler: HTTP1ConnectionHandler) {
+        let (resume, waiters) = registry.withLock { r -> (Bool, [CheckedContinuation<Void, Never>]) in
+            r.connections.removeValue(forKey: ObjectIdentifier(handler))
+            var resume = false
+            if r.acceptPaused && !r.draining && r.connections.count < configuration.maxConnections {
+                r.acceptPaused = false
+                resume = true
+            }
+            if r.draining && r.connections.isEmpty {
+                defer { r.drainWaiters.removeAll() }
+                return (resume, r.drainWaiters)
+            }
+            return (resume, [])
+        }
+        if resume { setAcceptPaused.withLock { $0 }?(false) }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Marks the server draining and tells every connection; returns once all have closed.
+    func drainConnections() async {
+        let handlers = registry.withLock { r -> [HTTP1ConnectionHandler] in
+            r.draining = true
+            return Array(r.connections.values)
+        }
+        for handler in handlers {
+            handler.connection.queue.async { handler.drain() }
+        }
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let done = registry.withLock { r -> Bool in
+                if r.connections.isEmpty { return true }
+                r.drainWaiters.append(continuation)
+                return false
+            }
+            if done { continuation.resume() }
+        }
+    }
+
+    /// Closes every connection now.
+    func closeAll() {
+        let handlers = registry.withLock { Array($0.connections.values) }
+        for handler in handlers {
+            handler.connection.queue.async { handler.close() }
+        }
+    }
+}
+
+/// Sees every answered request (for request logs and metrics).
+public protocol RequestObserver: Sendable {
+    /// Called on the connection's queue once a response has been queued.
+    func requestCompleted(_ request: Request, status: Int)
+}

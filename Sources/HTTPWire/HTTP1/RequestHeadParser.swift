@@ -1,0 +1,236 @@
+/// An incremental HTTP/1.1 request-head parser (RFC 9112 §2–§7), in the style of picohttpparser.
+///
+/// Feed it the connection's buffered bytes, starting at the first byte of the head, each time more
+/// arrive. It remembers how far it has already scanned for the blank line, so a head delivered one
+/// byte at a time costs O(n) in all, not O(n²). It never touches sockets.
+public struct RequestHeadParser: Sendable {
+    /// The outcome of one parse attempt.
+    public enum Result: Sendable {
+        /// The head is not complete yet.
+        case needMore
+        /// A complete head; `consumed` bytes (including the blank line) belong to it.
+        case complete(RequestHead, consumed: Int)
+    }
+
+    private let limits: HTTP1Limits
+    /// Bytes already scanned for the end of the head.
+    private var scanned = 0
+
+    /// Creates a parser with these limits.
+    public init(limits: HTTP1Limits) { self.limits = limits }
+
+    /// Forgets progress; call before parsing the next head of a persistent connection.
+    public mutating func reset() { scanned = 0 }
+
+    /// Tries to parse a head from the start of `buffer`.
+    /// - Parameter buffer: every byte received since the head began.
+    /// - Returns: `.needMore` or the complete head with the number of bytes it used.
+    /// - Throws: `HTTP1ParseError` when the bytes can never form an acceptable head.
+    public mutating func parse(_ buffer: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> Result {
+        let count = buffer.count
+        // RFC 9112 §2.2: ignore empty lines before the request line.
+        var start = 0
+        while start + 1 < count, buffer[start] == 0x0D, buffer[start + 1] == 0x0A { start += 2 }
+        if start < count, buffer[start] == 0x0A { throw .badRequest("bare LF before the request line") }
+        var i = max(start, scanned - 3)
+        var end = -1
+        while i + 3 < count {
+            // Skip quickly to the next LF: only an LF can complete the terminator.
+            if buffer[i + 3] != 0x0A {
+                i += buffer[i + 3] == 0x0D ? 1 : 4
+                continue
+            }
+            if buffer[i] == 0x0D, buffer[i + 1] == 0x0A, buffer[i + 2] == 0x0D {
+                end = i + 4
+                break
+            }
+            i += 1
+        }
+        if end < 0 {
+            scanned = max(start, count)
+            try checkPartial(buffer, start: start)
+            return .needMore
+        }
+        if end > limits.maxHeadBytes { throw .headTooLarge }
+        let head = try parseHead(UnsafeRawBufferPointer(rebasing: buffer[start..<end - 2]))
+        scanned = 0
+        return .complete(head, consumed: end)
+    }
+
+    /// Limits that can be judged before the head is complete.
+    private func checkPartial(_ buffer: UnsafeRawBufferPointer, start: Int) throws(HTTP1ParseError) {
+        let count = buffer.count
+        var lineEnd = start
+        while lineEnd < count, buffer[lineEnd] != 0x0A { lineEnd += 1 }
+        if lineEnd == count, count - start > limits.maxTargetLength + 64 {
+            // Still inside an over-long request line: the target is what is too long.
+            throw .targetTooLong
+        }
+        if count > limits.maxHeadBytes { throw .headTooLarge }
+    }
+
+    // MARK: - Head
+
+    /// Parses the head without its final CRLF (each line still ends in CRLF).
+    private func parseHead(_ head: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> RequestHead {
+        var pos = 0
+        let lineEnd = try Self.lineEnd(head, from: 0)
+        let requestLine = UnsafeRawBufferPointer(rebasing: head[0..<lineEnd])
+        let (method, target, version) = try parseRequestLine(requestLine)
+        pos = lineEnd + 2
+        var fields: [HTTPField] = []
+        while pos < head.count {
+            let end = try Self.lineEnd(head, from: pos)
+            if fields.count == limits.maxHeaderCount { throw .tooManyFields }
+            fields.append(try Self.parseField(UnsafeRawBufferPointer(rebasing: head[pos..<end])))
+            pos = end + 2
+        }
+        return try Self.interpret(method: method, target: target, version: version, fields: HTTPFields(fields))
+    }
+
+    /// Index of the CR of the CRLF that ends the line starting at `from`.
+    private static func lineEnd(_ buf: UnsafeRawBufferPointer, from: Int) throws(HTTP1ParseError) -> Int {
+        var i = from
+        while i < buf.count {
+            switch buf[i] {
+            case 0x0D:
+                guard i + 1 < buf.count, buf[i + 1] == 0x0A else { throw .badRequest("bare CR in the request head") }
+                return i
+            case 0x0A:
+                throw .badRequest("bare LF in the request head")
+            default:
+                i += 1
+            }
+        }
+        throw .badRequest("unterminated line in the request head")
+    }
+
+    private func parseRequestLine(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> (HTTPMethod, String, HTTPVersion) {
+        var i = 0
+        while i < line.count, HTTPTokens.isTChar(line[i]) { i += 1 }
+        guard i > 0, i < line.count, line[i] == 0x20 else { throw .badRequest("malformed request line") }
+        let method = HTTPMethod.from(UnsafeRawBufferPointer(rebasing: line[0..<i]))
+        let targetStart = i + 1
+        var j = targetStart
+        while j < line.count, line[j] > 0x20, line[j] < 0x7F { j += 1 }
+        guard j > targetStart, j < line.count, line[j] == 0x20 else {
+            if j - targetStart > limits.maxTargetLength { throw .targetTooLong }
+            throw .badRequest("malformed request-target")
+        }
+        if j - targetStart > limits.maxTargetLength { throw .targetTooLong }
+        let target = String(decoding: UnsafeRawBufferPointer(rebasing: line[targetStart..<j]), as: UTF8.self)
+        let versionBytes = UnsafeRawBufferPointer(rebasing: line[(j + 1)...])
+        return (method, target, try Self.parseVersion(versionBytes))
+    }
+
+    private static func parseVersion(_ v: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTPVersion {
+        let isDigit = { (b: UInt8) in b >= 0x30 && b <= 0x39 }
+        guard v.count == 8, v.starts(with: "HTTP/".utf8), isDigit(v[5]), v[6] == 0x2E, isDigit(v[7]) else {
+            throw .badRequest("malformed HTTP version")
+        }
+        let version = HTTPVersion(major: Int(v[5] - 0x30), minor: Int(v[7] - 0x30))
+        guard version == .http1_1 || version == .http1_0 else { throw .unsupportedVersion(version.description) }
+        return version
+    }
+
+    private static func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTPField {
+        guard let first = line.first else { throw .badRequest("empty header line") }
+        if first == 0x20 || first == 0x09 { throw .badRequest("obsolete line folding is not allowed") }
+        var colon = 0
+        while colon < line.count, HTTPTokens.isTChar(line[colon]) { colon += 1 }
+        guard colon < line.count, line[colon] == 0x3A else {
+            if colon < line.count, line[colon] == 0x20 || line[colon] == 0x09 {
+                throw .badRequest("whitespace between a header name and its colon")
+            }
+            throw .badRequest("malformed header field name")
+        }
+        guard colon > 0 else { throw .badRequest("empty header field name") }
+        var vs = colon + 1, ve = line.count
+        while vs < ve, line[vs] == 0x20 || line[vs] == 0x09 { vs += 1 }
+        while ve > vs, line[ve - 1] == 0x20 || line[ve - 1] == 0x09 { ve -= 1 }
+        for k in vs..<ve {
+            let b = line[k]
+            if b < 0x20 && b != 0x09 || b == 0x7F { throw .badRequest("control character in a header value") }
+        }
+        return HTTPField(
+            name: String(decoding: UnsafeRawBufferPointer(rebasing: line[0..<colon]), as: UTF8.self),
+            value: String(decoding: UnsafeRawBufferPointer(rebasing: line[vs..<ve]), as: UTF8.self)
+        )
+    }
+
+    // MARK: - Semantics
+
+    /// Framing, persistence and expectations from the fields (RFC 9112 §6, §9.3; RFC 9110 §10.1.1).
+    private static func interpret(method: HTTPMethod, target: String, version: HTTPVersion, fields: HTTPFields) throws(HTTP1ParseError) -> RequestHead {
+        var hostCount = 0
+        var contentLength: UInt64?
+        var transferCodings: [String] = []
+        var hasTransferEncoding = false
+        var connectionTokens: [String] = []
+        var expectation: String?
+        for field in fields {
+            let name = field.name
+            if name.asciiCaseInsensitiveEquals("host") {
+                hostCount += 1
+            } else if name.asciiCaseInsensitiveEquals("content-length") {
+                for part in field.value.split(separator: ",", omittingEmptySubsequences: false) {
+                    let text = part.trimmingASCIIWhitespace()
+                    guard !text.isEmpty, text.utf8.count <= 19, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
+                          let value = UInt64(text) else {
+                        throw .badRequest("invalid Content-Length")
+                    }
+                    if let previous = contentLength, previous != value {
+                        throw .badRequest("conflicting Content-Length values")
+                    }
+                    contentLength = value
+                }
+            } else if name.asciiCaseInsensitiveEquals("transfer-encoding") {
+                hasTransferEncoding = true
+                for part in field.value.split(separator: ",") {
+                    let coding = part.trimmingASCIIWhitespace().lowercased()
+                    if !coding.isEmpty { transferCodings.append(coding) }
+                }
+            } else if name.asciiCaseInsensitiveEquals("connection") {
+                for part in field.value.split(separator: ",") {
+                    connectionTokens.append(part.trimmingASCIIWhitespace().lowercased())
+                }
+            } else if name.asciiCaseInsensitiveEquals("expect") {
+                expectation = field.value.lowercased()
+            }
+        }
+        if version == .http1_1, hostCount == 0 { throw .badRequest("missing Host header") }
+        if hostCount > 1 { throw .badRequest("more than one Host header") }
+
+        var framing = BodyFraming.none
+        if hasTransferEncoding {
+            if contentLength != nil { throw .badRequest("both Content-Length and Transfer-Encoding") }
+            if version == .http1_0 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
+            guard let last = transferCodings.last else { throw .badRequest("empty Transfer-Encoding") }
+            if let unknown = transferCodings.first(where: { $0 != "chunked" }) {
+                throw .unsupportedTransferCoding(unknown)
+            }
+            guard last == "chunked", transferCodings.count == 1 else {
+                throw .badRequest("chunked must be applied exactly once, last")
+            }
+            framing = .chunked
+        } else if let length = contentLength {
+            framing = .length(length)
+        }
+
+        var keepAlive = version == .http1_1
+        if connectionTokens.contains("close") {
+            keepAlive = false
+        } else if version == .http1_0, connectionTokens.contains("keep-alive") {
+            keepAlive = true
+        }
+        var expectsContinue = false
+        if let expectation {
+            guard expectation == "100-continue" else { throw .expectationFailed(expectation) }
+            expectsContinue = version == .http1_1
+        }
+        return RequestHead(
+            method: method, target: target, version: version, fields: fields,
+            framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue
+        )
+    }
+}

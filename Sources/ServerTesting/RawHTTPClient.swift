@@ -1,0 +1,233 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Dispatch
+import Foundation
+
+/// A byte-exact HTTP/1.1 test client over a blocking socket: pipelining, slow writes, half-written
+/// requests and vanishing clients. Blocking calls run on a Dispatch queue, never on the
+/// cooperative pool, so tests cannot starve the server's tasks.
+public final class RawHTTPClient: @unchecked Sendable {
+    // Safety: `buffer` and `fd` are used by one test at a time, through `io`, a serial queue.
+    private var fd: Int32
+    private var buffer: [UInt8] = []
+    private let io = DispatchQueue(label: "raw-http-client")
+
+    /// Errors of the client.
+    public enum ClientError: Error, CustomStringConvertible {
+        case connectFailed(Int32), timedOut, closedByPeer, malformed(String)
+        public var description: String {
+            switch self {
+            case .connectFailed(let e): "connect failed (errno \(e))"
+            case .timedOut: "timed out"
+            case .closedByPeer: "connection closed by the server"
+            case .malformed(let why): "malformed response: \(why)"
+            }
+        }
+    }
+
+    private init(fd: Int32) { self.fd = fd }
+
+    deinit { if fd >= 0 { Glibc.close(fd) } }
+
+    /// Connects to 127.0.0.1:port.
+    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawHTTPClient {
+        try await Self.blocking {
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_in()
+            addr.sin_family = sa_family_t(AF_INET)
+            addr.sin_port = in_port_t(UInt16(port).bigEndian)
+            inet_pton(AF_INET, host, &addr.sin_addr)
+            let rc = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            guard rc == 0 else {
+                let e = errno
+                Glibc.close(fd)
+                throw ClientError.connectFailed(e)
+            }
+            var one: Int32 = 1
+            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            return RawHTTPClient(fd: fd)
+        }
+    }
+
+    private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try body() })
+            }
+        }
+    }
+
+    private func onIO<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            io.async { continuation.resume(with: Result { try body() }) }
+        }
+    }
+
+    /// Sends bytes (all of them).
+    public func send(_ bytes: [UInt8]) async throws {
+        try await onIO { [self] in
+            var offset = 0
+            while offset < bytes.count {
+                let n = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard n > 0 else { throw ClientError.closedByPeer }
+                offset += n
+            }
+        }
+    }
+
+    /// Sends a string's UTF-8 bytes.
+    public func send(_ text: String) async throws { try await send(Array(text.utf8)) }
+
+    /// Sends bytes one at a time with a pause between them.
+    public func drip(_ text: String, pause: Duration) async throws {
+        for byte in text.utf8 {
+            try await send([byte])
+            try await Task.sleep(for: pause)
+        }
+    }
+
+    /// Shuts down the sending side (the server sees EOF).
+    public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
+
+    /// Closes the socket now (a client that vanishes).
+    public func close() {
+        io.sync {
+            if fd >= 0 { Glibc.close(fd) }
+            fd = -1
+        }
+    }
+
+    /// Reads one response; interim (1xx) responses are returned too unless `skipInterim`.
+    public func readResponse(timeout: Duration = .seconds(5), skipInterim: Bool = true, headRequest: Bool = false) async throws -> RawResponse {
+        try await onIO { [self] in
+            let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
+            while true {
+                let response = try readOne(deadline: deadline, headRequest: headRequest)
+                if skipInterim && response.status < 200 { continue }
+                return response
+            }
+        }
+    }
+
+    /// Whether the server closed the connection within `timeout` (reads and discards data).
+    public func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+        (try? await onIO { [self] in
+            let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
+            while true {
+                do { try fill(deadline: deadline) } catch ClientError.closedByPeer { return true }
+                buffer.removeAll()
+            }
+        }) ?? false
+    }
+
+    private func fill(deadline: DispatchTime) throws {
+        let now = DispatchTime.now()
+        guard now < deadline else { throw ClientError.timedOut }
+        let remainingMs = Int32(min((deadline.uptimeNanoseconds - now.uptimeNanoseconds) / 1_000_000 + 1, 60_000))
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, remainingMs)
+        guard ready > 0 else { throw ClientError.timedOut }
+        var chunk = [UInt8](repeating: 0, count: 65_536)
+        let n = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+        guard n > 0 else { throw ClientError.closedByPeer }
+        buffer.append(contentsOf: chunk[0..<n])
+    }
+
+    private func readOne(deadline: DispatchTime, headRequest: Bool) throws -> RawResponse {
+        var headEnd: Int?
+        while headEnd == nil {
+            headEnd = findHeadEnd()
+            if headEnd == nil { try fill(deadline: deadline) }
+        }
+        guard let end = headEnd else { throw ClientError.malformed("no head") }
+        let headText = String(decoding: buffer[0..<end], as: UTF8.self)
+        buffer.removeFirst(end + 4)
+        var lines = headText.components(separatedBy: "\r\n")
+        let statusLine = lines.removeFirst()
+        let parts = statusLine.split(separator: " ", maxSplits: 2)
+        guard parts.count >= 2, let status = Int(parts[1]) else { throw ClientError.malformed(statusLine) }
+        var headers: [(String, String)] = []
+        for line in lines {
+            guard let colon = line.firstIndex(of: ":") else { throw ClientError.malformed(line) }
+            headers.append((String(line[..<colon]), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)))
+        }
+        var response = RawResponse(status: status, headers: headers, body: [])
+        if status < 200 || status == 204 || status == 304 || headRequest { return response }
+        if let length = response.header("Content-Length").flatMap(Int.init) {
+            while buffer.count < length { try fill(deadline: deadline) }
+            response.body = Array(buffer[0..<length])
+            buffer.removeFirst(length)
+        } else if response.header("Transfer-Encoding")?.lowercased() == "chunked" {
+            response.body = try readChunked(deadline: deadline)
+        } else {
+            while true {
+                do { try fill(deadline: deadline) } catch ClientError.closedByPeer { break }
+            }
+            response.body = buffer
+            buffer.removeAll()
+        }
+        return response
+    }
+
+    private func readChunked(deadline: DispatchTime) throws -> [UInt8] {
+        var body: [UInt8] = []
+        while true {
+            var lineEnd = findCRLF()
+            while lineEnd == nil { try fill(deadline: deadline); lineEnd = findCRLF() }
+            guard let le = lineEnd, let size = Int(String(decoding: buffer[0..<le], as: UTF8.self).split(separator: ";")[0], radix: 16) else {
+                throw ClientError.malformed("chunk size")
+            }
+            buffer.removeFirst(le + 2)
+            if size == 0 {
+                while findCRLF() != 0 {
+                    if let e = findCRLF() { buffer.removeFirst(e + 2) } else { try fill(deadline: deadline) }
+                }
+                buffer.removeFirst(2)
+                return body
+            }
+            while buffer.count < size + 2 { try fill(deadline: deadline) }
+            body.append(contentsOf: buffer[0..<size])
+            buffer.removeFirst(size + 2)
+        }
+    }
+
+    private func findHeadEnd() -> Int? {
+        guard buffer.count >= 4 else { return nil }
+        for i in 0...(buffer.count - 4) where buffer[i] == 13 && buffer[i + 1] == 10 && buffer[i + 2] == 13 && buffer[i + 3] == 10 {
+            return i
+        }
+        return nil
+    }
+
+    private func findCRLF() -> Int? {
+        guard buffer.count >= 2 else { return nil }
+        for i in 0...(buffer.count - 2) where buffer[i] == 13 && buffer[i + 1] == 10 { return i }
+        return nil
+    }
+}
+
+/// A response as the raw client read it.
+public struct RawResponse: Sendable {
+    /// Status code.
+    public var status: Int
+    /// Fields in order.
+    public var headers: [(String, String)]
+    /// Body bytes (de-chunked).
+    public var body: [UInt8]
+
+    /// The first value of a header, case-insensitively.
+    public func header(_ name: String) -> String? {
+        headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    /// The body as UTF-8 text.
+    public var text: String { String(decoding: body, as: UTF8.self) }
+
+    /// The body parsed as a JSON object (empty when it is not one).
+    public var json: [String: Any] {
+        (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
+    }
+}

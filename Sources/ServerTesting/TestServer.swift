@@ -1,0 +1,28 @@
+import HTTPServer
+import Logging
+
+/// A real server on 127.0.0.1, port 0, for tests.
+public final class TestServer: Sendable {
+    /// The server.
+    public let server: HTTPServer
+    /// The port it listens on.
+    public let port: Int
+
+    /// Starts a server with these routes and configuration (host and port are overridden).
+    public init(routes: [Route], configuration: ServerConfiguration = ServerConfiguration(),
+                errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer) throws {
+        var configuration = configuration
+        configuration.host = "127.0.0.1"
+        configuration.port = 0
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        server = HTTPServer(configuration: configuration, router: Router(routes), logger: logger, errorRenderer: errorRenderer)
+        port = try server.start().port
+    }
+
+    /// Connects a raw client.
+    public func client() async throws -> RawHTTPClient { try await RawHTTPClient.connect(port: port) }
+
+    /// Drains and stops.
+    public func stop() async { await server.drain() }
+}

@@ -1,0 +1,45 @@
+import HTTPServer
+import ServerTesting
+import Testing
+
+@Suite struct DrainTests {
+    @Test func drainLetsRequestsInFlightFinishAndAnswersLongPolls() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe)
+        let slow = try await server.client()
+        try await slow.send("GET /slow?ms=400 HTTP/1.1\r\nHost: t\r\n\r\n")
+        let poll = try await server.client()
+        try await poll.send("GET /wait?ms=30000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        let idle = try await server.client()
+        try await idle.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        _ = try await idle.readResponse()
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 2 })
+
+        let started = ContinuousClock.now
+        async let drained: Void = server.stop()
+        let pollAnswer = try await poll.readResponse()
+        #expect(pollAnswer.status == 200)
+        #expect(pollAnswer.json["interrupted"] as? Bool == true)
+        #expect(pollAnswer.header("Connection") == "close")
+        let slowAnswer = try await slow.readResponse()
+        #expect(slowAnswer.status == 200)
+        #expect(slowAnswer.json["slow"] as? Bool == true)
+        #expect(await idle.waitForClose())
+        await drained
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(server.server.openConnections == 0)
+        await #expect(throws: (any Error).self) { _ = try await server.client() }
+    }
+
+    @Test func drainTimeoutClosesWhatIsLeft() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe) { $0.drainTimeout = .milliseconds(200) }
+        let slow = try await server.client()
+        try await slow.send("GET /slow?ms=5000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
+        let started = ContinuousClock.now
+        await server.stop()
+        #expect(ContinuousClock.now - started < .seconds(2))
+        #expect(await slow.waitForClose())
+    }
+}

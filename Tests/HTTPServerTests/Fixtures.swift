@@ -1,0 +1,76 @@
+import HTTPServer
+import ServerTesting
+import Synchronization
+
+/// Routes the server tests use.
+enum Fixtures {
+    /// Counts cancellations and completions seen by handlers.
+    final class Probe: Sendable {
+        let cancelled = Atomic<Int>(0)
+        let started = Atomic<Int>(0)
+        let aborted = Atomic<Int>(0)
+        let written = Mutex<[Bool]>([])
+    }
+
+    static func routes(_ probe: Probe) -> [Route] {
+        [
+            .sync(.get, "/hello") { _ in .json(200, #"{"hello":"world"}"#) },
+            .sync(.get, "/echo/{name}") { req in .json(200, "{\"name\":\"\(req.parameters["name"] ?? "")\",\"q\":\"\(req.queryValue("q") ?? "")\"}") },
+            .sync(.post, "/buffered") { req in .json(200, "{\"length\":\(req.body.bytes.count)}") },
+            .async(.post, "/streamed", body: .streamed) { req in
+                guard case .stream(let stream) = req.body else { throw HTTPError.http(400, "no stream") }
+                var total = 0
+                var sum: UInt64 = 0
+                do {
+                    while let chunk = try await stream.next() {
+                        total += chunk.count
+                        for b in chunk { sum &+= UInt64(b) }
+                    }
+                } catch {
+                    probe.aborted.add(1, ordering: .relaxed)
+                    throw error
+                }
+                return .json(200, "{\"length\":\(total),\"sum\":\(sum)}")
+            },
+            .async(.get, "/wait", interruptibleOnDrain: true) { req in
+                probe.started.add(1, ordering: .relaxed)
+                let ms = Int(req.queryValue("ms") ?? "") ?? 10_000
+                do {
+                    try await Task.sleep(for: .milliseconds(ms))
+                } catch {
+                    probe.cancelled.add(1, ordering: .relaxed)
+                    return .json(200, #"{"interrupted":true}"#)
+                }
+                return .json(200, #"{"interrupted":false}"#)
+            },
+            .async(.get, "/slow") { req in
+                probe.started.add(1, ordering: .relaxed)
+                try? await Task.sleep(for: .milliseconds(Int(req.queryValue("ms") ?? "") ?? 300))
+                return .json(200, #"{"slow":true}"#)
+            },
+            .sync(.get, "/tracked") { _ in
+                Response(status: 200, body: Array("tracked".utf8)) { ok in probe.written.withLock { $0.append(ok) } }
+            },
+            .sync(.get, "/big") { req in
+                let n = Int(req.queryValue("n") ?? "") ?? 1_000_000
+                return Response(status: 200, body: [UInt8](repeating: 0x61, count: n)) { ok in probe.written.withLock { $0.append(ok) } }
+            },
+        ]
+    }
+
+    static func server(_ probe: Probe = Probe(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
+        var configuration = ServerConfiguration()
+        configure(&configuration)
+        return try TestServer(routes: routes(probe), configuration: configuration)
+    }
+}
+
+/// Polls a condition until it holds or the time runs out.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}
