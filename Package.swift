@@ -82,6 +82,8 @@ let package = Package(
         ),
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "PCCRCTests", dependencies: ["PCCRC"], resources: [.copy("Vectors")], swiftSettings: swiftSettings),
+        .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PeerDistAPITests",
             dependencies: ["PeerDistAPI", "PeerDistEngine", "HTTPServer", "ServerTesting"],
