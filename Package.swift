@@ -60,7 +60,7 @@ let package = Package(
         .target(
             name: "PeerDistAPI",
             dependencies: [
-                "HTTPServer", "PeerDistEngine",
+                "HTTPServer", "PeerDistEngine", "PCCRC",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "peerdistd",
             dependencies: [
-                "PeerDistAPI", "HTTPServer",
+                "PeerDistAPI", "HTTPServer", "PeerDistEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -42,8 +42,9 @@ import Testing
         let response = try await client.readResponse()
         #expect(response.json["name"] as? String == "a b")
         #expect(response.json["q"] as? String == "x/y")
+        // Undecodable escapes reach the handler raw, for its own validation.
         try await client.send("GET /echo/%zz HTTP/1.1\r\nHost: t\r\n\r\n")
-        #expect(try await client.readResponse().status == 400)
+        #expect(try await client.readResponse().json["name"] as? String == "%zz")
         await server.stop()
     }
 

@@ -172,8 +172,6 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         switch core.router.match(head.method, path: request.path) {
         case .notFound:
             respond(ProblemResponse.make(.http(404, "no route for \(head.method) \(request.path)")), to: exchange)
-        case .badPath:
-            respond(ProblemResponse.make(.http(400, "malformed percent-encoding in the path")), to: exchange)
         case .methodNotAllowed(let allow):
             var headers = HTTPFields()
             headers.append(name: "Allow", value: allow.joined(separator: ", "))

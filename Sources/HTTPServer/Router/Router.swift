@@ -11,8 +11,6 @@ public final class Router: Sendable {
         case notFound
         /// The path exists with other methods (405 with `Allow`).
         case methodNotAllowed(allow: [String])
-        /// A parameter is not valid percent-encoded UTF-8 (400).
-        case badPath
     }
 
     private final class Node: @unchecked Sendable {
@@ -69,8 +67,9 @@ public final class Router: Sendable {
         }
         var parameters: [String: String] = [:]
         for (name, raw) in rawParameters {
-            guard let value = PercentDecoding.decode(raw) else { return .badPath }
-            parameters[name] = value
+            // A value that is not valid percent-encoded UTF-8 is handed on raw: the handler's own
+            // validation rejects it, in its order of checks.
+            parameters[name] = PercentDecoding.decode(raw) ?? String(raw)
         }
         return .found(route, parameters)
     }

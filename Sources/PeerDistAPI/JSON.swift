@@ -1,0 +1,102 @@
+import Foundation
+import HTTPServer
+import PeerDistEngine
+
+/// A JSON value with ordered object members, serialised by hand (fast, stable member order).
+enum JSON: Sendable {
+    case string(String)
+    case int(Int64)
+    case uint(UInt64)
+    case bool(Bool)
+    case null
+    case array([JSON])
+    case object([(String, JSON)])
+
+    /// UTF-8 bytes of the value.
+    var bytes: [UInt8] {
+        var out = ""
+        write(to: &out)
+        return Array(out.utf8)
+    }
+
+    private func write(to out: inout String) {
+        switch self {
+        case .string(let s): ProblemResponse.appendJSONString(s, to: &out)
+        case .int(let v): out += String(v)
+        case .uint(let v): out += String(v)
+        case .bool(let v): out += v ? "true" : "false"
+        case .null: out += "null"
+        case .array(let items):
+            out += "["
+            for (i, item) in items.enumerated() {
+                if i > 0 { out += "," }
+                item.write(to: &out)
+            }
+            out += "]"
+        case .object(let members):
+            out += "{"
+            for (i, (key, value)) in members.enumerated() {
+                if i > 0 { out += "," }
+                ProblemResponse.appendJSONString(key, to: &out)
+                out += ":"
+                value.write(to: &out)
+            }
+            out += "}"
+        }
+    }
+
+    static func int(_ v: Int) -> JSON { .int(Int64(v)) }
+}
+
+extension Response {
+    /// A JSON response.
+    static func json(_ status: Int, _ value: JSON, headers: HTTPFields = HTTPFields()) -> Response {
+        .json(status, value.bytes, headers: headers)
+    }
+}
+
+/// The JSON shapes of engine values (API.md).
+enum Render {
+    static let success: JSON = .object([("code", .int(0)), ("error", .string("ERROR_SUCCESS"))])
+
+    static func result(_ error: Win32Error) -> JSON {
+        .object([("code", .uint(UInt64(error.code))), ("error", .string(error.name))])
+    }
+
+    static func date(_ date: Date) -> JSON {
+        .string(date.formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))
+    }
+
+    static func operation(_ op: OperationSnapshot) -> JSON {
+        var members: [(String, JSON)] = [
+            ("id", .string(op.id)),
+            ("kind", .string(op.kind.rawValue)),
+            ("contentId", .string(ContentID.encode(op.contentId))),
+            ("state", .string(op.state.rawValue)),
+            ("result", result(op.result)),
+            ("bytesTransferred", .uint(op.bytesTransferred)),
+            ("offset", .uint(op.offset)),
+            ("createdAt", date(op.createdAt)),
+        ]
+        if let ended = op.endedAt { members.append(("endedAt", date(ended))) }
+        return .object(members)
+    }
+
+    static func completion(_ c: Completion) -> JSON {
+        .object([
+            ("sequence", .uint(c.sequence)),
+            ("key", .uint(c.key)),
+            ("operation", .string(c.operation)),
+            ("contentId", .string(ContentID.encode(c.contentId))),
+            ("kind", .string(c.kind.rawValue)),
+            ("result", result(c.result)),
+            ("bytesTransferred", .uint(c.bytesTransferred)),
+        ])
+    }
+
+    static func page(_ page: OperationPage) -> JSON {
+        var members: [(String, JSON)] = [("operations", .array(page.operations.map(operation)))]
+        if let token = page.nextPageToken { members.append(("nextPageToken", .string(token))) }
+        return .object(members)
+    }
+}

@@ -1,0 +1,41 @@
+import HTTPServer
+import Synchronization
+
+/// Process-level state the operational endpoints report.
+public final class ServiceLifecycle: Sendable {
+    private let draining = Atomic<Bool>(false)
+
+    /// Creates the state (not draining).
+    public init() {}
+
+    /// Whether a graceful drain has begun.
+    public var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Marks the drain as begun: readiness answers 503 from now on.
+    public func beginDrain() { draining.store(true, ordering: .relaxed) }
+}
+
+/// `GET /healthz`, `GET /readyz`, `GET /openapi.yaml`.
+enum OperationalRoutes {
+    private static let ok: [UInt8] = Array(#"{"status":"ok"}"#.utf8)
+    private static let ready: [UInt8] = Array(#"{"status":"ready"}"#.utf8)
+
+    static func routes(lifecycle: ServiceLifecycle, retryAfterSeconds: Int) -> [Route] {
+        [
+            .sync(.get, "/healthz") { _ in .json(200, ok) },
+            .sync(.get, "/readyz") { _ in
+                guard !lifecycle.isDraining else {
+                    var headers = HTTPFields()
+                    headers.append(name: "Retry-After", value: String(retryAfterSeconds))
+                    throw HTTPError.http(503, "the service is draining", headers: headers)
+                }
+                return .json(200, ready)
+            },
+            .sync(.get, "/openapi.yaml") { _ in
+                var headers = HTTPFields()
+                headers.append(name: "Content-Type", value: "application/yaml")
+                return Response(status: 200, headers: headers, body: Array(OpenAPIDocument.yaml.utf8))
+            },
+        ]
+    }
+}

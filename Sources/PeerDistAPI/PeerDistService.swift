@@ -1,0 +1,71 @@
+import HTTPServer
+import Logging
+import PCCRC
+import PeerDistEngine
+
+/// The REST service: builds the router over the engine and maps errors to responses.
+public final class PeerDistService: Sendable {
+    /// Settings of the REST layer.
+    public struct Settings: Sendable {
+        /// Directory holding the server secret and other state.
+        public var dataDirectory: String
+        /// Longest long-poll in milliseconds.
+        public var maxWaitMs: Int
+        /// Bearer token guarding /admin/*; nil = unguarded.
+        public var adminToken: String?
+        /// Seconds sent in Retry-After while draining.
+        public var drainRetryAfterSeconds: Int
+        /// A file holding the server secret's raw bytes; nil = generate one in the data directory.
+        public var secretFile: String?
+        /// The engine's bounds (waiters per port, retention, …).
+        public var limits: EngineLimits
+
+        /// Creates settings.
+        public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, drainRetryAfterSeconds: Int = 5,
+                    secretFile: String? = nil, limits: EngineLimits = EngineLimits()) {
+            self.dataDirectory = dataDirectory
+            self.maxWaitMs = maxWaitMs
+            self.adminToken = adminToken
+            self.drainRetryAfterSeconds = drainRetryAfterSeconds
+            self.secretFile = secretFile
+            self.limits = limits
+        }
+    }
+
+    /// The routes.
+    public let router: Router
+    /// The engine behind them.
+    public let engine: PeerDistEngine
+    private let logger: Logger
+
+    /// Creates the service with the server secret from the settings (generated on first use).
+    /// - Throws: when the data directory or the server secret cannot be prepared.
+    public convenience init(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) throws {
+        let secret = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
+        var limits = settings.limits
+        limits.maxWait = .milliseconds(settings.maxWaitMs)
+        self.init(settings: settings, engine: PeerDistEngine(secret: secret, limits: limits), lifecycle: lifecycle, logger: logger)
+    }
+
+    /// Creates the service over a given engine (tests inject clocks and secrets this way).
+    public init(settings: Settings, engine: PeerDistEngine, lifecycle: ServiceLifecycle, logger: Logger) {
+        self.logger = logger
+        self.engine = engine
+        let ctx = RouteContext(engine: engine, settings: settings)
+        router = Router(
+            OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds)
+                + InstanceRoutes.routes(ctx) + PortRoutes.routes(ctx) + OperationRoutes.routes(ctx)
+                + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx)
+        )
+    }
+
+    /// The one place that turns errors into responses.
+    public var errorRenderer: @Sendable (any Error) -> Response {
+        { error in ErrorMapping.response(for: error) }
+    }
+
+    /// Starts a graceful drain: parked long-polls answer at once.
+    public func beginDrain() {
+        logger.info("draining: long-polls answer now")
+    }
+}

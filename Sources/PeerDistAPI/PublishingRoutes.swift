@@ -1,0 +1,133 @@
+import HTTPServer
+import PeerDistEngine
+
+/// PeerDistServer*: streams, appends, completion, unpublish, content information.
+enum PublishingRoutes {
+    struct StreamBody: Decodable {
+        var contentLength: UInt64?
+        var version: Int?
+        var port: String?
+        var key: UInt64?
+    }
+
+    struct ContentInfoBody: Decodable {
+        var offset: UInt64?
+        var length: UInt64?
+        var minVersion: Int?
+        var maxVersion: Int?
+        var port: String?
+        var key: UInt64?
+    }
+
+    static func routes(_ ctx: RouteContext) -> [Route] {
+        [
+            .sync(.post, "/instances/{h}/content/{id}/streams") { req in
+                let (instance, params) = try ctx.gate(req)
+                let contentId = try params.contentID()
+                let body = try params.body(StreamBody.self)
+                let stream = try ctx.engine.publishStream(
+                    instance: instance, contentId: contentId, principal: ctx.principal(req),
+                    contentLength: body.contentLength ?? 0, version: body.version ?? 2,
+                    port: body.port ?? "default", key: body.key ?? 0)
+                var headers = HTTPFields()
+                headers.append(name: "Location", value: "/instances/\(instance)/content/\(params.path("id"))/streams/\(stream)")
+                return .json(201, .object([("stream", .string(stream))]), headers: headers)
+            },
+            .async(.post, "/instances/{h}/content/{id}/streams/{s}/data", body: .streamed) { req in
+                try await append(ctx, req)
+            },
+            .async(.post, "/instances/{h}/content/{id}/streams/{s}/complete") { req in
+                let (instance, params) = try ctx.gate(req)
+                let op = try ctx.engine.completeStream(
+                    instance: instance, contentId: try params.contentID(), stream: params.path("s"),
+                    operation: try params.chosenOperationName())
+                return await ctx.accepted(op, instance: instance, params: params)
+            },
+            .async(.delete, "/instances/{h}/content/{id}/streams/{s}") { req in
+                let (instance, params) = try ctx.gate(req)
+                try await ctx.engine.closeStream(instance: instance, contentId: try params.contentID(), stream: params.path("s"))
+                return .json(200, Render.success)
+            },
+            .sync(.get, "/instances/{h}/content/{id}") { req in
+                let (instance, params) = try ctx.gate(req)
+                let info = try ctx.engine.publication(instance: instance, contentId: try params.contentID(), principal: ctx.principal(req))
+                return .json(200, .object([
+                    ("contentId", .string(ContentID.encode(info.contentId))),
+                    ("length", .uint(info.length)),
+                    ("versions", .array(info.versions.map { .int($0) })),
+                    ("publishedAt", Render.date(info.publishedAt)),
+                ]))
+            },
+            .async(.delete, "/instances/{h}/content/{id}") { req in
+                let (instance, params) = try ctx.gate(req)
+                try await ctx.engine.unpublish(instance: instance, contentId: try params.contentID(), principal: ctx.principal(req))
+                return .json(200, Render.success)
+            },
+            .sync(.post, "/instances/{h}/content/{id}/contentinfo") { req in
+                let (instance, params) = try ctx.gate(req)
+                let contentId = try params.contentID()
+                let body = try params.body(ContentInfoBody.self)
+                let handle = try ctx.engine.openContentInformation(
+                    instance: instance, contentId: contentId, principal: ctx.principal(req),
+                    offset: body.offset ?? 0, length: body.length ?? 0,
+                    minVersion: body.minVersion ?? 1, maxVersion: body.maxVersion ?? 2,
+                    port: body.port ?? "default", key: body.key ?? 0)
+                var headers = HTTPFields()
+                headers.append(name: "Location", value: "/instances/\(instance)/content/\(params.path("id"))/contentinfo/\(handle)")
+                return .json(201, .object([("contentInfo", .string(handle))]), headers: headers)
+            },
+            .sync(.get, "/instances/{h}/content/{id}/contentinfo") { req in
+                let (instance, params) = try ctx.gate(req)
+                let contentId = try params.contentID()
+                let version = try params.int("version", default: 1, in: 0...Int(Int32.max)) ?? 1
+                let bytes = try ctx.engine.contentInformation(instance: instance, contentId: contentId, principal: ctx.principal(req), version: version)
+                var headers = HTTPFields()
+                headers.append(name: "Content-Type", value: "application/octet-stream")
+                return Response(status: 200, headers: headers, body: bytes)
+            },
+            .async(.post, "/instances/{h}/content/{id}/contentinfo/{c}/reads") { req in
+                let (instance, params) = try ctx.gate(req)
+                let contentId = try params.contentID()
+                let maxBytes = try params.int("maxBytes", default: 65_536, in: 1...ctx.engine.limits.maxReadBytes) ?? 65_536
+                let op = try ctx.engine.retrieveContentInformation(
+                    instance: instance, contentId: contentId, contentInfo: params.path("c"),
+                    operation: try params.chosenOperationName(), maxBytes: maxBytes)
+                return await ctx.accepted(op, instance: instance, params: params)
+            },
+            .async(.delete, "/instances/{h}/content/{id}/contentinfo/{c}") { req in
+                let (instance, params) = try ctx.gate(req)
+                try await ctx.engine.closeContentInformation(instance: instance, contentId: try params.contentID(), contentInfo: params.path("c"))
+                return .json(200, Render.success)
+            },
+        ]
+    }
+
+    /// PeerDistServerPublishAddToStream: the request body streams from the socket into the hasher.
+    private static func append(_ ctx: RouteContext, _ req: Request) async throws -> Response {
+        let (instance, params) = try ctx.gate(req)
+        let contentId = try params.contentID()
+        guard case .stream(let body) = req.body else { throw HTTPError.http(411, "a request body is required") }
+        if let type = req.headers["Content-Type"], !type.lowercased().hasPrefix("application/octet-stream") {
+            throw HTTPError.http(415, "content data must be application/octet-stream")
+        }
+        let expected = body.declaredLength.map { Int(clamping: $0) }
+        let sink = try ctx.engine.beginAppend(
+            instance: instance, contentId: contentId, stream: params.path("s"),
+            operation: try params.chosenOperationName(), expectedLength: expected)
+        do {
+            while let chunk = try await body.next() {
+                try await sink.write(chunk)
+            }
+            sink.finish()
+        } catch is EngineError {
+            // The operation already ended (cancelled, invalidated, too many bytes): its final
+            // state is what the caller gets; the rest of the body is not read.
+        } catch {
+            // The body failed (client gone, malformed): nothing of it is added.
+            await sink.abort()
+            throw error
+        }
+        let current = (try? ctx.engine.operation(instance: instance, contentId: contentId, operation: sink.operation.id)) ?? sink.operation
+        return await ctx.accepted(current, instance: instance, params: params)
+    }
+}

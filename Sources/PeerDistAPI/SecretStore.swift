@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import PCCRC
+
+/// The server secret: generated once into the data directory (mode 0600) and read back on every
+/// start, or read from an operator's file (the key's raw bytes), so that segment ids stay stable
+/// across restarts and replicas.
+enum SecretStore {
+    static let fileName = "server-secret"
+    /// Largest secret file accepted.
+    static let maxBytes = 4_096
+
+    struct Failure: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// Loads `secretFile` if given, else the data directory's secret, creating it on first use.
+    static func load(dataDirectory: String, secretFile: String?) throws -> ServerSecret {
+        if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
+        try createDirectory(dataDirectory)
+        let path = (dataDirectory as NSString).appendingPathComponent(fileName)
+        if FileManager.default.fileExists(atPath: path) { return ServerSecret(keyBytes: try read(path)) }
+        let secret = ServerSecret.random(byteCount: 32)
+        try writeNew(path, secret.keyBytes)
+        return secret
+    }
+
+    private static func read(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else { throw Failure(description: "cannot read the secret file \(path)") }
+        guard (1...maxBytes).contains(data.count) else {
+            throw Failure(description: "the secret file \(path) must hold 1 to \(maxBytes) bytes, it holds \(data.count)")
+        }
+        return Array(data)
+    }
+
+    private static func createDirectory(_ path: String) throws {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw Failure(description: "cannot create the data directory \(path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Writes the secret to a temporary file created 0600 and renames it into place, so that a
+    /// crash never leaves a partial secret.
+    private static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+        let temp = path + ".tmp"
+        unlink(temp)
+        let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(temp): errno \(errno)") }
+        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == bytes.count, synced == 0, rename(temp, path) == 0 else {
+            unlink(temp)
+            throw Failure(description: "cannot write the secret file \(path)")
+        }
+    }
+}

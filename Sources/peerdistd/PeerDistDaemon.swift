@@ -1,0 +1,61 @@
+import ArgumentParser
+import Dispatch
+import HTTPServer
+import Logging
+import PeerDistAPI
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The process: parse settings (exit 2 on a bad one, before binding), bind, print
+/// `listening on HOST:PORT` as the first stdout line, serve, and drain on SIGTERM/SIGINT.
+@main
+enum PeerDistDaemon {
+    static func main() async {
+        let resolved: DaemonOptions.Resolved
+        do {
+            let options = try DaemonOptions.parse()
+            resolved = try options.resolve(environment: currentEnvironment())
+        } catch {
+            let code = DaemonOptions.exitCode(for: error)
+            if code == .success { DaemonOptions.exit(withError: error) }
+            writeStderr(DaemonOptions.fullMessage(for: error) + "\n")
+            exit(2)
+        }
+        let level = resolved.logLevel
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "peerdistd")
+        let exitCode = await Daemon(resolved: resolved, logger: logger).run()
+        exit(exitCode)
+    }
+
+    private static func currentEnvironment() -> [String: String] {
+        var result: [String: String] = [:]
+        var pointer = environ
+        while let entry = pointer.pointee {
+            let text = String(cString: entry)
+            if let eq = text.firstIndex(of: "=") {
+                result[String(text[..<eq])] = String(text[text.index(after: eq)...])
+            }
+            pointer += 1
+        }
+        return result
+    }
+}
+
+/// Writes to standard error without buffering.
+func writeStderr(_ text: String) {
+    var bytes = Array(text.utf8)
+    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+}
+
+/// Writes a line to standard output and flushes it (harnesses wait for it).
+func writeStdoutLine(_ text: String) {
+    var bytes = Array((text + "\n").utf8)
+    _ = bytes.withUnsafeMutableBytes { write(1, $0.baseAddress, $0.count) }
+}
