@@ -86,8 +86,13 @@ let package = Package(
         .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PeerDistAPITests",
-            dependencies: ["PeerDistAPI", "PeerDistEngine", "HTTPServer", "ServerTesting"],
+            dependencies: [
+                "PeerDistAPI", "PeerDistEngine", "PCCRC", "HTTPServer", "ServerTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ],
             swiftSettings: swiftSettings
         ),
+        // Runs the built peerdistd binary: configuration errors, restarts, signals.
+        .testTarget(name: "PeerDistDaemonTests", dependencies: ["peerdistd", "ServerTesting"], swiftSettings: swiftSettings),
     ]
 )

@@ -100,6 +100,26 @@ public final class RawHTTPClient: @unchecked Sendable {
         }
     }
 
+    /// Sends one request on this (keep-alive) connection and reads its response.
+    public func request(
+        _ method: String, _ path: String, json: String? = nil, body: [UInt8]? = nil,
+        headers: [(String, String)] = [], timeout: Duration = .seconds(10)
+    ) async throws -> RawResponse {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        var payload: [UInt8] = []
+        if let json {
+            payload = Array(json.utf8)
+            head += "Content-Type: application/json\r\n"
+        } else if let body {
+            payload = body
+            head += "Content-Type: application/octet-stream\r\n"
+        }
+        if json != nil || body != nil || method == "POST" || method == "PUT" { head += "Content-Length: \(payload.count)\r\n" }
+        try await send(Array((head + "\r\n").utf8) + payload)
+        return try await readResponse(timeout: timeout, headRequest: method == "HEAD")
+    }
+
     /// Reads one response; interim (1xx) responses are returned too unless `skipInterim`.
     public func readResponse(timeout: Duration = .seconds(5), skipInterim: Bool = true, headRequest: Bool = false) async throws -> RawResponse {
         try await onIO { [self] in

@@ -9,14 +9,20 @@ public final class TestServer: Sendable {
     public let port: Int
 
     /// Starts a server with these routes and configuration (host and port are overridden).
-    public init(routes: [Route], configuration: ServerConfiguration = ServerConfiguration(),
+    public convenience init(routes: [Route], configuration: ServerConfiguration = ServerConfiguration(),
+                errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer) throws {
+        try self.init(router: Router(routes), configuration: configuration, errorRenderer: errorRenderer)
+    }
+
+    /// Starts a server with this router and configuration (host and port are overridden).
+    public init(router: Router, configuration: ServerConfiguration = ServerConfiguration(),
                 errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer) throws {
         var configuration = configuration
         configuration.host = "127.0.0.1"
         configuration.port = 0
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        server = HTTPServer(configuration: configuration, router: Router(routes), logger: logger, errorRenderer: errorRenderer)
+        server = HTTPServer(configuration: configuration, router: router, logger: logger, errorRenderer: errorRenderer)
         port = try server.start().port
     }
 

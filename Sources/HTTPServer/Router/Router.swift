@@ -80,7 +80,7 @@ public final class Router: Sendable {
         if let child = node.literals[segment], let found = find(child, rest, params), !found.0.routes.isEmpty {
             return found
         }
-        if let (name, child) = node.parameter, !segment.isEmpty {
+        if let (name, child) = node.parameter {
             return find(child, rest, params + [(name, segment)])
         }
         return nil

@@ -1,0 +1,64 @@
+import Foundation
+import HTTPServer
+import Logging
+import PCCRC
+import PeerDistAPI
+import PeerDistEngine
+import ServerTesting
+import Testing
+
+/// A live PeerDist server on port 0 with a known secret, and a keep-alive client.
+struct APIFixture {
+    static let secret = Array("no more secrets".utf8)
+
+    let server: TestServer
+    let engine: PeerDistEngine
+    let client: RawHTTPClient
+
+    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits()) async throws -> APIFixture {
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
+        let service = PeerDistService(
+            settings: .init(dataDirectory: NSTemporaryDirectory(), adminToken: adminToken, limits: limits),
+            engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
+        let server = try TestServer(router: service.router, errorRenderer: service.errorRenderer)
+        return APIFixture(server: server, engine: engine, client: try await server.client())
+    }
+
+    func stop() async { await server.stop() }
+
+    /// A second connection (for a waiter parked while this one works).
+    func newClient() async throws -> RawHTTPClient { try await server.client() }
+
+    func startup() async throws -> String {
+        let r = try await client.request("POST", "/instances", json: #"{"version":2}"#)
+        #expect(r.status == 201)
+        return try #require(r.json["handle"] as? String)
+    }
+
+    func openStream(_ h: String, _ id: String, length: Int = 0, version: Int = 1) async throws -> String {
+        let r = try await client.request("POST", "/instances/\(h)/content/\(id)/streams", json: #"{"contentLength":\#(length),"version":\#(version)}"#)
+        #expect(r.status == 201, "\(r.text)")
+        return try #require(r.json["stream"] as? String)
+    }
+
+    func setFaults(_ json: String) async throws {
+        let r = try await client.request("PUT", "/admin/faults", json: json)
+        #expect(r.status == 200, "\(r.text)")
+    }
+
+    static func contentID(_ text: String) -> String {
+        Data(text.utf8).base64EncodedString().replacingOccurrences(of: "+", with: "-")
+            .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+}
+
+extension RawResponse {
+    var operation: [String: Any] { json["operation"] as? [String: Any] ?? [:] }
+    var code: Int? { json["code"] as? Int }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    var resultCode: Int? { (self["result"] as? [String: Any])?["code"] as? Int }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import ServerTesting
+import Testing
+
+/// Runs the built `peerdistd` as an operator would.
+@Suite(.serialized) struct DaemonTests {
+    /// The daemon binary, next to the test bundle in the build folder.
+    static var binary: URL {
+        var dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        for _ in 0..<4 {
+            let candidate = dir.appendingPathComponent("peerdistd")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+            dir = dir.deletingLastPathComponent()
+        }
+        return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("peerdistd")
+    }
+
+    final class Daemon {
+        let process = Process()
+        let stdout = Pipe()
+        let stderr = Pipe()
+        var port = 0
+
+        init(_ arguments: [String], environment: [String: String] = [:]) throws {
+            process.executableURL = DaemonTests.binary
+            process.arguments = arguments
+            var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PEERDIST_") }
+            env.merge(environment) { $1 }
+            process.environment = env
+            process.standardOutput = stdout
+            process.standardError = stderr
+            try process.run()
+        }
+
+        /// Waits for the first stdout line and returns it.
+        func firstLine() -> String {
+            var line: [UInt8] = []
+            let handle = stdout.fileHandleForReading
+            while true {
+                let byte = handle.readData(ofLength: 1)
+                if byte.isEmpty || byte[0] == 10 { break }
+                line.append(byte[0])
+            }
+            let text = String(decoding: line, as: UTF8.self)
+            port = Int(text.split(separator: ":").last ?? "") ?? 0
+            return text
+        }
+
+        func waitExit() -> Int32 {
+            process.waitUntilExit()
+            return process.terminationStatus
+        }
+
+        var errorText: String { String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+    }
+
+    static func tempDir() -> String {
+        let dir = NSTemporaryDirectory() + "peerdist-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return dir
+    }
+
+    @Test(arguments: [
+        (["--port", "70000"], [String: String]()),
+        (["--port", "abc"], [:]),
+        (["--header-timeout", "-1"], [:]),
+        (["--idle-timeout", "soon"], [:]),
+        (["--log-level", "loud"], [:]),
+        (["--no-such-flag"], [:]),
+        ([], ["PEERDIST_PORT": "eighty"]),
+        ([], ["PEERDIST_BODY_TIMEOUT": "nan"]),
+        ([], ["PEERDIST_MAX_CONNECTIONS": "0"]),
+    ])
+    func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) throws {
+        let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
+        #expect(d.waitExit() == 2)
+        #expect(!d.errorText.isEmpty)
+        #expect(d.firstLine() == "")
+    }
+
+    @Test func helpListsEverySetting() throws {
+        let d = try Daemon(["--help"])
+        let text = String(decoding: d.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(d.waitExit() == 0)
+        for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
+                     "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
+                     "--max-waiters", "--retention", "--secret-file"] {
+            #expect(text.contains(flag), "\(flag) missing from --help")
+        }
+    }
+
+    /// Configured by environment only, as the container runs it; SIGTERM drains with a
+    /// request in flight and exits 0.
+    @Test func environmentConfigurationAndGracefulDrain() async throws {
+        let data = Self.tempDir()
+        let d = try Daemon([], environment: ["PEERDIST_PORT": "0", "PEERDIST_DATA_DIR": data, "PEERDIST_MAX_WAIT": "30000"])
+        let line = d.firstLine()
+        #expect(line.hasPrefix("listening on 127.0.0.1:"))
+        let client = try await RawHTTPClient.connect(port: d.port)
+        let h = try #require(try await client.request("POST", "/instances", json: "{}").json["handle"] as? String)
+        let poller = try await RawHTTPClient.connect(port: d.port)
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=25000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        let started = ContinuousClock.now
+        d.process.terminate()
+        let answer = try await poller.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.json["timedOut"] as? Bool == true)
+        #expect(d.waitExit() == 0)
+        #expect(ContinuousClock.now - started < .seconds(5))
+        let mode = try FileManager.default.attributesOfItem(atPath: data + "/server-secret")[.posixPermissions] as? Int
+        #expect(mode == 0o600)
+    }
+
+    /// The secret survives kill -9: the same content gives the same content information (so
+    /// the same Kp and HoHoDk) after a restart.
+    @Test func secretSurvivesKillAndRestart() async throws {
+        let data = Self.tempDir()
+        func publishAndRead() async throws -> [UInt8] {
+            let d = try Daemon(["--port", "0", "--data-dir", data])
+            _ = d.firstLine()
+            defer {
+                kill(d.process.processIdentifier, SIGKILL)
+                _ = d.waitExit()
+            }
+            let c = try await RawHTTPClient.connect(port: d.port)
+            let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
+            let s = try #require(try await c.request("POST", "/instances/\(h)/content/Zm9v/streams", json: #"{"version":2}"#).json["stream"] as? String)
+            _ = try await c.request("POST", "/instances/\(h)/content/Zm9v/streams/\(s)/data", body: Array(repeating: 42, count: 100_000), headers: [("Prefer", "wait=10")])
+            _ = try await c.request("POST", "/instances/\(h)/content/Zm9v/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
+            let v1 = try await c.request("GET", "/instances/\(h)/content/Zm9v/contentinfo?version=1")
+            let v2 = try await c.request("GET", "/instances/\(h)/content/Zm9v/contentinfo?version=2")
+            #expect(v1.status == 200)
+            #expect(v2.status == 200)
+            return v1.body + v2.body
+        }
+        let first = try await publishAndRead()
+        let second = try await publishAndRead()
+        #expect(first.count > 200)
+        #expect(first == second)
+        // A different data directory means a different secret, hence different segment secrets.
+        let other = Self.tempDir()
+        let d = try Daemon(["--port", "0", "--data-dir", other])
+        _ = d.firstLine()
+        kill(d.process.processIdentifier, SIGKILL)
+        _ = d.waitExit()
+        let a = FileManager.default.contents(atPath: data + "/server-secret")
+        let b = FileManager.default.contents(atPath: other + "/server-secret")
+        #expect(a != nil && b != nil && a != b)
+    }
+}
