@@ -1,0 +1,185 @@
+import PCCRC
+
+/// Content information (PeerDistServerOpenContentInformation(Ex), RetrieveContentInformation,
+/// CloseContentInformation) and the whole-blob download for curl users.
+extension PeerDistEngine {
+    // MARK: - API
+
+    /// Opens a reader over the content information of a range (PeerDistServerOpenContentInformationEx).
+    ///
+    /// The version is the highest one the publication has within `minVersion...maxVersion`. The range
+    /// `(0, 0)` is the whole content; otherwise the segments it touches. Range errors: an
+    /// `offset + length` that overflows is 87; a range that leaves the content (or a non-zero offset
+    /// with length 0) is 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS` (HTTP 416, Range Not Satisfiable).
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - principal: The caller (publications are per principal).
+    ///   - offset: Range start.
+    ///   - length: Range length; `(0, 0)` = whole content.
+    ///   - minVersion: Lowest content information version the caller can read (1 or 2).
+    ///   - maxVersion: Highest one (1 or 2).
+    ///   - port: The port its reads complete to.
+    ///   - key: The completion key.
+    /// - Returns: The handle (`cinf_…`).
+    /// - Throws: 1260, 4065, 6 (instance, port), 87 (content id, min > max, overflow), 4050 (versions
+    ///   outside 1–2, or none the publication has), 1168 (not published), 4061 (range), 1816.
+    public func openContentInformation(
+        instance: String, contentId: [UInt8], principal: String, offset: UInt64 = 0, length: UInt64 = 0,
+        minVersion: Int = 1, maxVersion: Int = 2, port: String = "default", key: UInt64 = 0
+    ) throws(EngineError) -> String {
+        let (hashes, publicationSerial, version) = try locked {
+            state throws(EngineError) -> (ContentHashes, UInt64, Int) in
+            let record = try state.instanceForCall(instance)
+            _ = try record.port(named: port)
+            try Validation.contentId(contentId)
+            try Validation.contentInfoVersion(minVersion)
+            try Validation.contentInfoVersion(maxVersion)
+            guard minVersion <= maxVersion else { throw .invalidParameter("minVersion is above maxVersion") }
+            guard offset.addingReportingOverflow(length).overflow == false else {
+                throw .invalidParameter("offset + length overflows")
+            }
+            let publication = try Self.publication(in: state, principal: principal, contentId: contentId)
+            guard let version = publication.hashes.versions.filter({ (minVersion...maxVersion).contains($0) }).max(),
+                let hashes = publication.hashes.hashes(version: version)
+            else {
+                throw EngineError(
+                    .contentInfoVersionUnsupported,
+                    "the publication has content information versions \(publication.hashes.versions) only")
+            }
+            guard record.contentInfos.count < limits.maxContentInfoHandlesPerInstance else {
+                throw .quota(
+                    "the instance has \(limits.maxContentInfoHandlesPerInstance) open content information handles",
+                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+            }
+            return (hashes, publication.serial, version)
+        }
+        let blob = try encode(hashes, offset: offset, length: length)
+        return try locked { state throws(EngineError) in
+            let record = try state.instanceForCall(instance)
+            _ = try record.port(named: port)
+            let publication = try Self.publication(in: state, principal: principal, contentId: contentId)
+            guard publication.serial == publicationSerial else {
+                throw EngineError(.notFound, "the content was unpublished meanwhile")
+            }
+            let reader = ContentInfoRecord(
+                handle: HandleKind.contentInfo.make(), contentId: contentId, principal: principal, version: version,
+                portName: port, key: key, publicationSerial: publicationSerial, blob: blob)
+            record.contentInfos[reader.handle] = reader
+            return reader.handle
+        }
+    }
+
+    /// Reads the next bytes of the content information (PeerDistServerRetrieveContentInformation): a
+    /// pending `retrieveContentInformation` operation. It ends with its bytes in `buffer` (at most
+    /// `maxBytes`, further capped by `limits.maxReadBytes`: a partial read), `offset` saying where in
+    /// the content information they start; at the end its result is 4053 `PEERDIST_ERROR_NO_MORE`.
+    /// Without a fault delay it has ended by the time this returns.
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - contentInfo: The `cinf_…` handle.
+    ///   - operation: A caller-chosen operation id, or `nil`.
+    ///   - maxBytes: The caller's buffer size (at least 1).
+    /// - Returns: The operation.
+    /// - Throws: 1260, 4065, 6, 4057 (invalidated), 87 (operation id, `maxBytes`), 1168 (unpublished
+    ///   since it was opened), 4058 (id clash), 1816.
+    public func retrieveContentInformation(
+        instance: String, contentId: [UInt8], contentInfo: String, operation: String? = nil, maxBytes: Int
+    ) throws(EngineError) -> OperationSnapshot {
+        let (snapshot, effects) = try locked { state throws(EngineError) -> (OperationSnapshot, Effects) in
+            let record = try state.instanceForCall(instance)
+            let reader = try record.contentInfo(contentInfo, contentId: contentId)
+            if let operation { try Validation.operationId(operation) }
+            guard maxBytes >= 1 else { throw .invalidParameter("maxBytes must be at least 1") }
+            let publication = try Self.publication(in: state, principal: reader.principal, contentId: contentId)
+            guard publication.serial == reader.publicationSerial else {
+                throw EngineError(.notFound, "the content was unpublished")
+            }
+            let op = try makeOperation(
+                in: record, state: &state, kind: .retrieveContentInformation, contentId: contentId,
+                owner: contentInfo, portName: reader.portName, key: reader.key, requestedId: operation)
+            var effects = Effects()
+            finishNaturallyLocked(
+                op, in: record, .readContentInfo(maxBytes: min(maxBytes, limits.maxReadBytes)), honorDelay: true,
+                state: &state, effects: &effects)
+            return (op.snapshot(includeBuffer: true), effects)
+        }
+        effects.run()
+        return snapshot
+    }
+
+    /// Closes a content-information handle (PeerDistServerCloseContentInformation): its pending reads
+    /// end with 995 before this returns, its retained operations are forgotten. Works on an
+    /// invalidated handle.
+    /// - Throws: 1260, 4065, 6.
+    public func closeContentInformation(instance: String, contentId: [UInt8], contentInfo: String)
+        async throws(EngineError)
+    {
+        let effects = try locked { state throws(EngineError) -> Effects in
+            let record = try state.instanceForCall(instance)
+            _ = try record.contentInfo(contentInfo, contentId: contentId, allowInvalidated: true)
+            var effects = Effects()
+            abortPending(
+                in: record, result: .operationAborted, detail: "the content information handle was closed",
+                effects: &effects
+            ) { $0.owner == contentInfo }
+            removeOperations(ownedBy: contentInfo, in: record)
+            record.contentInfos.removeValue(forKey: contentInfo)
+            return effects
+        }
+        await effects.runAndWait()
+    }
+
+    /// The whole content information of a publication in one piece (for curl users).
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - principal: The caller.
+    ///   - version: 1 or 2.
+    /// - Returns: The MS-PCCRC structure, byte-exact.
+    /// - Throws: 1260, 4065, 6, 87 (content id), 4050 (version outside 1–2 or not in the publication),
+    ///   1168 (not published).
+    public func contentInformation(instance: String, contentId: [UInt8], principal: String, version: Int)
+        throws(EngineError) -> [UInt8]
+    {
+        let hashes = try locked { state throws(EngineError) -> ContentHashes in
+            _ = try state.instanceForCall(instance)
+            try Validation.contentId(contentId)
+            try Validation.contentInfoVersion(version)
+            let publication = try Self.publication(in: state, principal: principal, contentId: contentId)
+            guard let hashes = publication.hashes.hashes(version: version) else {
+                throw EngineError(
+                    .contentInfoVersionUnsupported, "the publication has no version \(version) content information")
+            }
+            return hashes
+        }
+        return try encode(hashes, offset: 0, length: 0)
+    }
+
+    // MARK: - Private
+
+    private static func publication(in state: EngineState, principal: String, contentId: [UInt8])
+        throws(EngineError) -> Publication
+    {
+        guard let publication = state.publications[PublicationKey(principal: principal, contentId: contentId)] else {
+            throw EngineError(.notFound, "this content is not published")
+        }
+        return publication
+    }
+
+    private func encode(_ hashes: ContentHashes, offset: UInt64, length: UInt64) throws(EngineError) -> [UInt8] {
+        do {
+            return try ContentInformation.encode(hashes, secret: secret, offset: offset, length: length)
+        } catch {
+            switch error {
+            case .rangeOutOfBounds:
+                throw EngineError(.outOfBounds, "the range leaves the content (length \(hashes.contentLength))")
+            case .versionUnsupported:
+                throw EngineError(.contentInfoVersionUnsupported, "content information version not supported")
+            case .cannotParse(let why):
+                throw EngineError(.invalidParameter, why)
+            }
+        }
+    }
+}

@@ -1,0 +1,110 @@
+/// Instances (PeerDistStartup, PeerDistGetStatusEx, PeerDistShutdown). These work whatever the
+/// service status, as on Windows.
+extension PeerDistEngine {
+    // MARK: - Constants
+
+    /// The highest API version supported: 2.0 (`PEERDIST_VERSION`, major in the low byte).
+    public static let supportedAPIVersion = 2
+    /// Content information versions supported (`dwMinVer`, `dwMaxVer`).
+    public static let contentInfoVersions = 1...2
+
+    // MARK: - API
+
+    /// Starts an instance (PeerDistStartup). The instance gets a port named `default`.
+    /// - Parameters:
+    ///   - version: The minimum API version the caller needs, PeerDist encoding: major in the low
+    ///     byte, minor in the next (1 = 1.0, 2 = 2.0). 1.x and 2.0 are supported.
+    ///   - principal: Who starts it (the caller's token; one principal when none are configured).
+    /// - Returns: The new instance.
+    /// - Throws: 4062 for an unsupported version; 1816 past `maxInstances`.
+    public func startup(version: Int, principal: String) throws(EngineError) -> InstanceInfo {
+        guard Self.isSupportedAPIVersion(version) else {
+            throw EngineError(
+                .versionUnsupported,
+                "API version \(version) is not supported (1.x and 2.0 are; major in the low byte)")
+        }
+        return try locked { state throws(EngineError) in
+            guard state.instances.count < limits.maxInstances else {
+                throw .quota("\(limits.maxInstances) instances are open", retryAfterSeconds: limits.quotaRetryAfterSeconds)
+            }
+            let record = InstanceRecord(
+                handle: HandleKind.instance.make(), principal: principal, createdAt: wallClock.currentDate)
+            state.instances[record.handle] = record
+            return info(of: record, status: state.controls.status)
+        }
+    }
+
+    /// Describes an instance (PeerDistGetStatusEx), whatever the status.
+    /// - Parameter handle: The instance handle.
+    /// - Returns: Its description with the current status.
+    /// - Throws: 6 for an unknown instance.
+    public func instance(_ handle: String) throws(EngineError) -> InstanceInfo {
+        try locked { state throws(EngineError) in
+            info(of: try state.instanceIgnoringStatus(handle), status: state.controls.status)
+        }
+    }
+
+    /// The service status as an instance sees it (PeerDistGetStatus), whatever the status.
+    /// - Parameter instance: The instance handle.
+    /// - Returns: The status.
+    /// - Throws: 6 for an unknown instance.
+    public func status(instance: String) throws(EngineError) -> ServiceStatus {
+        try locked { state throws(EngineError) in
+            _ = try state.instanceIgnoringStatus(instance)
+            return state.controls.status
+        }
+    }
+
+    /// Shuts an instance down (PeerDistShutdown), whatever the status.
+    ///
+    /// Before it returns: every pending operation of the instance has ended with 995 (its completion
+    /// posted and handed to parked dequeues, its waiters woken) and its work has stopped; callers still
+    /// parked on its ports get 735; status waiters get 995; the publications made through it are
+    /// removed; every handle under it is invalid (6).
+    /// - Parameter instance: The instance handle.
+    /// - Throws: 6 for an unknown instance.
+    public func shutdown(instance: String) async throws(EngineError) {
+        let effects = try locked { state throws(EngineError) -> Effects in
+            let record = try state.instanceIgnoringStatus(instance)
+            var effects = Effects()
+            abortPending(in: record, result: .operationAborted, detail: "the instance was shut down", effects: &effects) {
+                _ in true
+            }
+            for port in record.ports.values {
+                abandonWaiters(of: port, effects: &effects)
+                port.queue.removeAll()
+            }
+            let error = EngineError(.operationAborted, "the instance was shut down")
+            for waiter in record.statusWaiters.values {
+                effects.actions.append {
+                    waiter.timer?.cancel()
+                    waiter.continuation.resume(returning: .failure(error))
+                }
+            }
+            record.statusWaiters = [:]
+            state.publications = state.publications.filter { $0.value.ownerInstance != instance }
+            state.instances.removeValue(forKey: instance)
+            return effects
+        }
+        await effects.runAndWait()
+    }
+
+    /// Instances open now.
+    public var instanceCount: Int { state.withLock { $0.instances.count } }
+
+    // MARK: - Private
+
+    private static func isSupportedAPIVersion(_ version: Int) -> Bool {
+        guard (0...0xFFFF).contains(version) else { return false }
+        let major = version & 0xFF
+        let minor = (version >> 8) & 0xFF
+        return major == 1 || (major == 2 && minor == 0)
+    }
+
+    private func info(of record: InstanceRecord, status: ServiceStatus) -> InstanceInfo {
+        InstanceInfo(
+            handle: record.handle, version: Self.supportedAPIVersion, status: status,
+            minVersion: Self.contentInfoVersions.lowerBound, maxVersion: Self.contentInfoVersions.upperBound,
+            principal: record.principal, createdAt: record.createdAt)
+    }
+}

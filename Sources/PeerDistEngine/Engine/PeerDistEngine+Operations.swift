@@ -1,0 +1,213 @@
+/// Operations: reading, listing, waiting (GetOverlappedResult) and cancelling
+/// (PeerDistServerCancelAsyncOperation).
+extension PeerDistEngine {
+    // MARK: - Constants
+
+    /// Default and largest page size of operation lists.
+    public static let defaultPageSize = 100
+    /// Largest page size of operation lists.
+    public static let maxPageSize = 1_000
+
+    // MARK: - API
+
+    /// An operation of a content, with the buffer of a read that ended.
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - operation: The operation id.
+    /// - Returns: The snapshot.
+    /// - Throws: 1260, 4065, 6, 87 (content id, operation id), 4059 when no operation (pending or
+    ///   retained) has that id for that content.
+    public func operation(instance: String, contentId: [UInt8], operation: String) throws(EngineError)
+        -> OperationSnapshot
+    {
+        try locked { state throws(EngineError) in
+            try findOperation(state, instance: instance, contentId: contentId, operation: operation).snapshot(
+                includeBuffer: true)
+        }
+    }
+
+    /// An operation of the instance, whatever its content (`/instances/{h}/operations/{op}`), with the
+    /// buffer of a read that ended.
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - operation: The operation id.
+    /// - Returns: The snapshot.
+    /// - Throws: 1260, 4065, 6, 87 (operation id), 4059 when no operation has that id.
+    public func operation(instance: String, operation: String) throws(EngineError) -> OperationSnapshot {
+        try locked { state throws(EngineError) in
+            let record = try state.instanceForCall(instance)
+            try Validation.operationId(operation)
+            purgeExpired(record)
+            guard let found = record.operation(id: operation) else {
+                throw EngineError(.operationNotFound, "no operation '\(operation)' in this instance")
+            }
+            return found.snapshot(includeBuffer: true)
+        }
+    }
+
+    /// Lists operations (pending and retained), in creation order, paged.
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: Only this content's operations; `nil` for all of the instance.
+    ///   - state: Only operations in this state; `nil` for all.
+    ///   - pageSize: 1 to 1,000 (default 100).
+    ///   - pageToken: The previous page's `nextPageToken`, `nil` for the first page.
+    /// - Returns: One page, without buffers.
+    /// - Throws: 1260, 4065, 6, 87 (content id, page size, malformed token).
+    public func listOperations(
+        instance: String, contentId: [UInt8]? = nil, state filter: OperationState? = nil,
+        pageSize: Int = PeerDistEngine.defaultPageSize, pageToken: String? = nil
+    ) throws(EngineError) -> OperationPage {
+        try locked { state throws(EngineError) in
+            let record = try state.instanceForCall(instance)
+            if let contentId { try Validation.contentId(contentId) }
+            guard (1...Self.maxPageSize).contains(pageSize) else {
+                throw .invalidParameter("pageSize must be 1 to \(Self.maxPageSize)")
+            }
+            let after = try pageToken.map { (token: String) throws(EngineError) -> UInt64 in
+                try Self.decodePageToken(token)
+            } ?? 0
+            purgeExpired(record)
+            let matching = record.operations.values
+                .filter { operation in
+                    operation.serial > after && (contentId.map { operation.contentId == $0 } ?? true)
+                        && (filter.map { operation.state == $0 } ?? true)
+                }
+                .sorted { $0.serial < $1.serial }
+            let page = matching.prefix(pageSize)
+            let next = matching.count > pageSize ? page.last.map { Self.encodePageToken($0.serial) } : nil
+            return OperationPage(operations: page.map { $0.snapshot(includeBuffer: false) }, nextPageToken: next)
+        }
+    }
+
+    /// Waits for an operation to end (GetOverlappedResult with bWait, or a wait on its event).
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - operation: The operation id.
+    ///   - timeout: How long to wait; 0 = do not wait; capped at `limits.maxWait`.
+    /// - Returns: The ended operation, or the pending one at the timeout.
+    /// - Throws: 1260, 4065, 6, 87, 4059 (unknown), 1816 past `maxWaitersPerOperation`,
+    ///   995 when the calling task is cancelled.
+    public func waitOperation(instance: String, contentId: [UInt8], operation: String, timeout: Duration)
+        async throws(EngineError) -> OperationSnapshot
+    {
+        let waiterID = state.withLock { $0.nextSerial() }
+        let result = await withTaskCancellationHandler {
+            await withCheckedContinuation {
+                (continuation: CheckedContinuation<Result<OperationSnapshot, EngineError>, Never>) in
+                let immediate = state.withLock { state -> Result<OperationSnapshot, EngineError>? in
+                    do throws(EngineError) {
+                        return try registerOperationWaiter(
+                            &state, instance: instance, contentId: contentId, operation: operation,
+                            timeout: timeout, waiterID: waiterID, continuation: continuation
+                        ).map { .success($0) }
+                    } catch {
+                        return .failure(error)
+                    }
+                }
+                if let immediate { continuation.resume(returning: immediate) }
+            }
+        } onCancel: {
+            removeOperationWaiter(instance: instance, waiterID: waiterID, with: .failure(.waitCancelled))
+        }
+        return try result.get()
+    }
+
+    /// Cancels a pending operation, as PeerDistServerCancelAsyncOperation does.
+    ///
+    /// Synchronous from the caller's view: it returns only after the final result (995) has been
+    /// posted to the operation's port, its waiters have been woken and its work in progress has stopped.
+    /// It posts only if nothing was posted before: an operation that already ended keeps its result and
+    /// the call throws 4059.
+    /// - Parameters:
+    ///   - instance: The instance handle.
+    ///   - contentId: The content identifier's bytes.
+    ///   - operation: The operation id.
+    /// - Returns: The operation in its final state (`canceled`, result 995).
+    /// - Throws: 1260, 4065, 6, 87 (content id, operation id), 4059 when no pending operation has that
+    ///   id for that content (unknown, already ended or other content).
+    public func cancel(instance: String, contentId: [UInt8], operation: String) async throws(EngineError)
+        -> OperationSnapshot
+    {
+        let (snapshot, effects) = try locked { state throws(EngineError) -> (OperationSnapshot, Effects) in
+            let target = try findOperation(state, instance: instance, contentId: contentId, operation: operation)
+            guard target.isPending, let record = state.instances[instance] else {
+                throw EngineError(.operationNotFound, "operation '\(operation)' of this content has already ended")
+            }
+            var effects = Effects()
+            abortLocked(target, in: record, result: .operationAborted, detail: "the operation was cancelled", effects: &effects)
+            return (target.snapshot(includeBuffer: true), effects)
+        }
+        await effects.runAndWait()
+        return snapshot
+    }
+
+    // MARK: - Private
+
+    private func findOperation(_ state: EngineState, instance: String, contentId: [UInt8], operation: String)
+        throws(EngineError) -> OperationRecord
+    {
+        let record = try state.instanceForCall(instance)
+        try Validation.contentId(contentId)
+        try Validation.operationId(operation)
+        purgeExpired(record)
+        guard let found = record.operation(id: operation), found.contentId == contentId else {
+            throw EngineError(.operationNotFound, "no operation '\(operation)' for this content")
+        }
+        return found
+    }
+
+    /// Returns the snapshot to answer at once, or `nil` when the waiter was parked.
+    private func registerOperationWaiter(
+        _ state: inout EngineState, instance: String, contentId: [UInt8], operation: String, timeout: Duration,
+        waiterID: UInt64, continuation: CheckedContinuation<Result<OperationSnapshot, EngineError>, Never>
+    ) throws(EngineError) -> OperationSnapshot? {
+        let target = try findOperation(state, instance: instance, contentId: contentId, operation: operation)
+        let wait = try cappedWait(timeout)
+        if Task.isCancelled { throw .waitCancelled }
+        guard target.isPending, wait > .zero else { return target.snapshot(includeBuffer: true) }
+        guard target.waiters.count < limits.maxWaitersPerOperation else {
+            throw .quota(
+                "\(limits.maxWaitersPerOperation) callers already wait on this operation",
+                retryAfterSeconds: limits.quotaRetryAfterSeconds)
+        }
+        let timer = clock.schedule(at: clock.now.advanced(by: wait)) { [self] in
+            removeOperationWaiter(instance: instance, waiterID: waiterID, with: nil)
+        }
+        target.waiters[waiterID] = OperationRecord.Waiter(continuation: continuation, timer: timer)
+        return nil
+    }
+
+    /// Removes a parked operation waiter (timeout: `result` nil answers the current snapshot; task
+    /// cancellation: the error). Does nothing when it was already woken.
+    private func removeOperationWaiter(
+        instance: String, waiterID: UInt64, with result: Result<OperationSnapshot, EngineError>?
+    ) {
+        let found = state.withLock { state -> (OperationRecord.Waiter, OperationSnapshot)? in
+            guard let record = state.instances[instance] else { return nil }
+            for operation in record.operations.values {
+                if let waiter = operation.waiters.removeValue(forKey: waiterID) {
+                    return (waiter, operation.snapshot(includeBuffer: true))
+                }
+            }
+            return nil
+        }
+        guard let (waiter, snapshot) = found else { return }
+        waiter.timer?.cancel()
+        waiter.continuation.resume(returning: result ?? .success(snapshot))
+    }
+
+    private static let pageTokenPrefix = "p1."
+
+    private static func encodePageToken(_ serial: UInt64) -> String {
+        pageTokenPrefix + String(serial, radix: 16)
+    }
+
+    private static func decodePageToken(_ token: String) throws(EngineError) -> UInt64 {
+        guard token.hasPrefix(pageTokenPrefix), let serial = UInt64(token.dropFirst(pageTokenPrefix.count), radix: 16)
+        else { throw .invalidParameter("malformed pageToken") }
+        return serial
+    }
+}

@@ -1,0 +1,44 @@
+/// The one error type of the engine: a Win32 code, a human-readable detail and, for
+/// `ERROR_NOT_ENOUGH_QUOTA` (1816) and `PEERDIST_ERROR_SERVICE_UNAVAILABLE` (4065), how many seconds
+/// the caller should wait before trying again (`Retry-After`).
+///
+/// `detail` is written for clients (it names the parameter or bound at fault, never internals).
+public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
+    // MARK: - Properties
+
+    /// The Win32 code; the HTTP layer derives the status from it.
+    public let code: Win32Error
+    /// What went wrong, for the problem+json `detail`.
+    public let detail: String
+    /// Seconds to wait before retrying, when the condition is temporary.
+    public let retryAfterSeconds: Int?
+
+    // MARK: - Init
+
+    /// Creates an error.
+    /// - Parameters:
+    ///   - code: The Win32 code.
+    ///   - detail: A client-facing explanation.
+    ///   - retryAfterSeconds: Seconds before a retry may succeed, if any.
+    public init(_ code: Win32Error, _ detail: String, retryAfterSeconds: Int? = nil) {
+        self.code = code
+        self.detail = detail
+        self.retryAfterSeconds = retryAfterSeconds
+    }
+
+    // MARK: - API
+
+    /// `name (code): detail`.
+    public var description: String { "\(code): \(detail)" }
+
+    // MARK: - Common errors
+
+    static func invalidParameter(_ detail: String) -> EngineError { EngineError(.invalidParameter, detail) }
+    static func invalidHandle(_ what: String) -> EngineError {
+        EngineError(.invalidHandle, "unknown or closed \(what) handle")
+    }
+    static func quota(_ detail: String, retryAfterSeconds: Int) -> EngineError {
+        EngineError(.notEnoughQuota, detail, retryAfterSeconds: retryAfterSeconds)
+    }
+    static let waitCancelled = EngineError(.operationAborted, "the waiting task was cancelled")
+}

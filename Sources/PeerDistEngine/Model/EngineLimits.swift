@@ -1,0 +1,97 @@
+/// Every bound and default of the engine. Past a bound the engine throws `EngineError` with
+/// `ERROR_NOT_ENOUGH_QUOTA` (1816, HTTP 429 with `Retry-After: quotaRetryAfterSeconds`) and a detail
+/// naming the bound; nothing grows without limit.
+public struct EngineLimits: Sendable, Hashable {
+    // MARK: - Properties
+
+    /// Instances open at once, across all principals (1816 past it). Default 1,024.
+    public var maxInstances: Int
+    /// Operations kept per instance, pending plus retained ended ones (1816 past it). Default 10,000.
+    public var maxOperationsPerInstance: Int
+    /// Completion ports per instance, `default` included (1816 past it). Default 64.
+    public var maxPortsPerInstance: Int
+    /// Callers parked on one port at once (1816 with `Retry-After`, i.e. HTTP 429, past it;
+    /// `--max-waiters`). Default 64.
+    public var maxWaitersPerPort: Int
+    /// Callers parked on one operation at once (1816 past it). Default 64.
+    public var maxWaitersPerOperation: Int
+    /// Status-change waiters per instance (1816 past it). Default 64.
+    public var maxStatusWaitersPerInstance: Int
+    /// Completions queued on one port and not yet dequeued; a call that would start an operation bound
+    /// to a full port fails with 1816. Default 10,000.
+    public var maxQueuedCompletionsPerPort: Int
+    /// Open publication streams per instance (1816 past it). Default 256.
+    public var maxStreamsPerInstance: Int
+    /// Open content-information handles per instance (1816 past it). Default 256.
+    public var maxContentInfoHandlesPerInstance: Int
+    /// Publications made through one instance and not unpublished (1816 at `publishStream` past it).
+    /// Default 10,000.
+    public var maxPublicationsPerInstance: Int
+    /// Largest content a stream may publish, declared or not (1816 past it: synchronously for a
+    /// declared length, else the append that passes it fails with 1816). Default 64 GiB, whose V1
+    /// digests take 32 MiB.
+    public var maxContentLength: UInt64
+    /// How long an ended operation stays readable when its handle stays open (`--retention`).
+    /// Default 600 s.
+    public var retention: Duration
+    /// Cap of every long-poll timeout (`--max-wait`). Default 55 s.
+    public var maxWait: Duration
+    /// `Retry-After` of 1816 answers. Default 1 s.
+    public var quotaRetryAfterSeconds: Int
+    /// Default `retryAfterSeconds` of an unavailable service. Default 5.
+    public var defaultServiceRetryAfterSeconds: Int
+    /// Largest `RetrieveContentInformation` read; larger requests are shortened (a partial read, as
+    /// Windows does with a short buffer). Default 1 MiB.
+    public var maxReadBytes: Int
+    /// Body bytes buffered per append before `AppendSink.write` suspends (backpressure). Default 1 MiB.
+    public var appendWindowBytes: Int
+    /// Hashing workers (serial queues) shared by all streams. Default 2.
+    public var hashingWorkers: Int
+    /// Largest accepted fault delay (`/admin/faults`, 87 past it). Default 10 minutes.
+    public var maxFaultDelay: Duration
+
+    // MARK: - Init
+
+    /// Creates limits; every parameter has the documented default.
+    public init(
+        maxInstances: Int = 1_024,
+        maxOperationsPerInstance: Int = 10_000,
+        maxPortsPerInstance: Int = 64,
+        maxWaitersPerPort: Int = 64,
+        maxWaitersPerOperation: Int = 64,
+        maxStatusWaitersPerInstance: Int = 64,
+        maxQueuedCompletionsPerPort: Int = 10_000,
+        maxStreamsPerInstance: Int = 256,
+        maxContentInfoHandlesPerInstance: Int = 256,
+        maxPublicationsPerInstance: Int = 10_000,
+        maxContentLength: UInt64 = 64 << 30,
+        retention: Duration = .seconds(600),
+        maxWait: Duration = .seconds(55),
+        quotaRetryAfterSeconds: Int = 1,
+        defaultServiceRetryAfterSeconds: Int = 5,
+        maxReadBytes: Int = 1 << 20,
+        appendWindowBytes: Int = 1 << 20,
+        hashingWorkers: Int = 2,
+        maxFaultDelay: Duration = .seconds(600)
+    ) {
+        self.maxInstances = maxInstances
+        self.maxOperationsPerInstance = maxOperationsPerInstance
+        self.maxPortsPerInstance = maxPortsPerInstance
+        self.maxWaitersPerPort = maxWaitersPerPort
+        self.maxWaitersPerOperation = maxWaitersPerOperation
+        self.maxStatusWaitersPerInstance = maxStatusWaitersPerInstance
+        self.maxQueuedCompletionsPerPort = maxQueuedCompletionsPerPort
+        self.maxStreamsPerInstance = maxStreamsPerInstance
+        self.maxContentInfoHandlesPerInstance = maxContentInfoHandlesPerInstance
+        self.maxPublicationsPerInstance = maxPublicationsPerInstance
+        self.maxContentLength = maxContentLength
+        self.retention = retention
+        self.maxWait = maxWait
+        self.quotaRetryAfterSeconds = quotaRetryAfterSeconds
+        self.defaultServiceRetryAfterSeconds = defaultServiceRetryAfterSeconds
+        self.maxReadBytes = maxReadBytes
+        self.appendWindowBytes = appendWindowBytes
+        self.hashingWorkers = hashingWorkers
+        self.maxFaultDelay = maxFaultDelay
+    }
+}

@@ -1,0 +1,55 @@
+/// The first steps of the order of checks (API.md, Conventions): policy, availability, handles.
+extension EngineState {
+    /// Policy disabled → 1260; unavailable → 4065 with `retryAfterSeconds`; unknown instance → 6.
+    func instanceForCall(_ handle: String) throws(EngineError) -> InstanceRecord {
+        guard controls.policyEnabled else {
+            throw EngineError(.accessDisabledByPolicy, "PeerDist is disabled by policy")
+        }
+        guard controls.available else {
+            throw EngineError(
+                .serviceUnavailable, "the PeerDist service is unavailable",
+                retryAfterSeconds: controls.retryAfterSeconds)
+        }
+        return try instanceIgnoringStatus(handle)
+    }
+
+    /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown).
+    func instanceIgnoringStatus(_ handle: String) throws(EngineError) -> InstanceRecord {
+        guard let instance = instances[handle] else { throw .invalidHandle("instance") }
+        return instance
+    }
+}
+
+extension InstanceRecord {
+    /// The port named `name` (`default` or `port_…`), else 6.
+    func port(named name: String) throws(EngineError) -> PortRecord {
+        guard let port = ports[name] else { throw .invalidHandle("port") }
+        return port
+    }
+
+    /// An open stream of this content: unknown or of other content → 6; invalidated → 4057.
+    func stream(_ handle: String, contentId: [UInt8], allowInvalidated: Bool = false) throws(EngineError)
+        -> StreamRecord
+    {
+        guard let stream = streams[handle], stream.contentId == contentId else { throw .invalidHandle("stream") }
+        guard allowInvalidated || !stream.invalidated else {
+            throw EngineError(.invalidated, "the stream was invalidated by a service status change; close it")
+        }
+        return stream
+    }
+
+    /// An open content-information handle of this content: unknown or of other content → 6;
+    /// invalidated → 4057.
+    func contentInfo(_ handle: String, contentId: [UInt8], allowInvalidated: Bool = false) throws(EngineError)
+        -> ContentInfoRecord
+    {
+        guard let reader = contentInfos[handle], reader.contentId == contentId else {
+            throw .invalidHandle("content information")
+        }
+        guard allowInvalidated || !reader.invalidated else {
+            throw EngineError(
+                .invalidated, "the content information handle was invalidated by a service status change; close it")
+        }
+        return reader
+    }
+}
