@@ -16,6 +16,11 @@ public struct Request: Sendable {
     public internal(set) var body: RequestBody = .empty
     /// The connection's id, for logs.
     public let connectionID: UInt64
+    /// The request id: the client's `X-Request-Id` when it is usable, else one the server made.
+    /// Sent back in `X-Request-Id`.
+    public internal(set) var id: String = ""
+    /// When the head was parsed.
+    public let receivedAt: ContinuousClock.Instant
 
     /// The method.
     public var method: HTTPMethod { head.method }
@@ -25,6 +30,7 @@ public struct Request: Sendable {
     init(head: RequestHead, connectionID: UInt64) {
         self.head = head
         self.connectionID = connectionID
+        self.receivedAt = .now
         let target = Self.originForm(head.target)
         if let q = target.firstIndex(of: "?") {
             path = target[..<q]
@@ -40,6 +46,13 @@ public struct Request: Sendable {
         self.init(head: head, connectionID: 0)
         self.parameters = parameters
         self.body = body
+    }
+
+    /// The client's request id if it is 1 to 128 visible ASCII characters, else nil.
+    static func usableRequestID(_ fields: HTTPFields) -> String? {
+        guard let value = fields["X-Request-Id"], (1...128).contains(value.utf8.count),
+              value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+        return value
     }
 
     /// The absolute-form `http://host/path` reduced to its path (RFC 9112 §3.2.2).

@@ -36,8 +36,16 @@ final class ServerCore: Sendable {
         errorRenderer(error)
     }
 
-    func requestCompleted(_ request: Request, status: Int) {
-        observer?.requestCompleted(request, status: status)
+    func requestCompleted(_ request: Request, status: Int, bodyBytes: Int) {
+        observer?.requestCompleted(request, status: status, bodyBytes: bodyBytes, duration: .now - request.receivedAt)
+    }
+
+    private let requestIDs = AtomicCounter()
+    private let requestIDPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
+
+    /// A new request id, unique in this process and unlikely to repeat across restarts.
+    func makeRequestID() -> String {
+        "\(requestIDPrefix)-\(String(requestIDs.increment(), radix: 16))"
     }
 
     var isDraining: Bool { registry.withLock { $0.draining } }
@@ -55,6 +63,7 @@ final class ServerCore: Sendable {
             }
             return (true, false)
         }
+        if accepted { observer?.connectionOpened() }
         if pause {
             logger.warning("connection cap reached; accepting paused", metadata: ["max": "\(configuration.maxConnections)"])
             setAcceptPaused.withLock { $0 }?(true)
@@ -63,6 +72,7 @@ final class ServerCore: Sendable {
     }
 
     func connectionClosed(_ handler: HTTP1ConnectionHandler) {
+        observer?.connectionClosed()
         let (resume, waiters) = registry.withLock { r -> (Bool, [CheckedContinuation<Void, Never>]) in
             r.connections.removeValue(forKey: ObjectIdentifier(handler))
             var resume = false
@@ -108,8 +118,22 @@ final class ServerCore: Sendable {
     }
 }
 
-/// Sees every answered request (for request logs and metrics).
+/// Sees every answered request and every connection (for request logs and metrics).
 public protocol RequestObserver: Sendable {
     /// Called on the connection's queue once a response has been queued.
-    func requestCompleted(_ request: Request, status: Int)
+    /// - Parameters:
+    ///   - request: the request (its `routeTemplate` is empty when no route matched).
+    ///   - status: the response status.
+    ///   - bodyBytes: the response body's length.
+    ///   - duration: from the parsed head to the queued response.
+    func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration)
+    /// A connection was accepted.
+    func connectionOpened()
+    /// A connection closed.
+    func connectionClosed()
+}
+
+extension RequestObserver {
+    public func connectionOpened() {}
+    public func connectionClosed() {}
 }

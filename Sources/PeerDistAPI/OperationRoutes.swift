@@ -47,7 +47,15 @@ enum OperationRoutes {
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let op = try params.operationID()
-                let final = try await ctx.engine.cancel(instance: instance, contentId: contentId, operation: op)
+                let final: OperationSnapshot
+                do {
+                    final = try await ctx.engine.cancel(instance: instance, contentId: contentId, operation: op)
+                } catch let error as EngineError where error.code.code == 4059 {
+                    let ended = (try? ctx.engine.operation(instance: instance, contentId: contentId, operation: op)) != nil
+                    ctx.metrics.cancelled(ended ? .lostRace : .notFound)
+                    throw error
+                }
+                ctx.metrics.cancelled(.canceled)
                 return .json(200, .object([
                     ("code", .int(0)), ("error", .string("ERROR_SUCCESS")),
                     ("lastError", Render.result(Win32Error(code: 995))),

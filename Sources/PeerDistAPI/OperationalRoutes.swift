@@ -1,4 +1,5 @@
 import HTTPServer
+import PeerDistEngine
 import Synchronization
 
 /// Process-level state the operational endpoints report.
@@ -20,8 +21,13 @@ enum OperationalRoutes {
     private static let ok: [UInt8] = Array(#"{"status":"ok"}"#.utf8)
     private static let ready: [UInt8] = Array(#"{"status":"ready"}"#.utf8)
 
-    static func routes(lifecycle: ServiceLifecycle, retryAfterSeconds: Int) -> [Route] {
+    static func routes(lifecycle: ServiceLifecycle, retryAfterSeconds: Int, metrics: ServiceMetrics, engine: PeerDistEngine) -> [Route] {
         [
+            .sync(.get, "/metrics") { _ in
+                var headers = HTTPFields()
+                headers.append(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
+                return Response(status: 200, headers: headers, body: metrics.render(engine: engine))
+            },
             .sync(.get, "/healthz") { _ in .json(200, ok) },
             .sync(.get, "/readyz") { _ in
                 guard !lifecycle.isDraining else {

@@ -36,6 +36,8 @@ public final class PeerDistService: Sendable {
     public let router: Router
     /// The engine behind them.
     public let engine: PeerDistEngine
+    /// The metrics served at `/metrics`.
+    public let metrics = ServiceMetrics()
     private let logger: Logger
 
     /// Creates the service with the server secret from the settings (generated on first use).
@@ -51,9 +53,9 @@ public final class PeerDistService: Sendable {
     public init(settings: Settings, engine: PeerDistEngine, lifecycle: ServiceLifecycle, logger: Logger) {
         self.logger = logger
         self.engine = engine
-        let ctx = RouteContext(engine: engine, settings: settings)
+        let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics)
         router = Router(
-            OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds)
+            OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds, metrics: metrics, engine: engine)
                 + InstanceRoutes.routes(ctx) + PortRoutes.routes(ctx) + OperationRoutes.routes(ctx)
                 + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx)
         )
@@ -68,4 +70,27 @@ public final class PeerDistService: Sendable {
     public func beginDrain() {
         logger.info("draining: long-polls answer now")
     }
+}
+
+extension PeerDistService: RequestObserver {
+    /// One log line and the metrics of every answered request.
+    public func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
+        let route = request.routeTemplate
+        metrics.requestCompleted(route: route, method: request.method.rawValue, status: status, duration: duration)
+        if logger.logLevel <= .info {
+            let ms = Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15
+            logger.info("request", metadata: [
+                "method": "\(request.method.rawValue)",
+                "route": "\(route.isEmpty ? String(request.path) : route)",
+                "status": "\(status)",
+                "duration_ms": "\((ms * 1_000).rounded() / 1_000)",
+                "bytes": "\(bodyBytes)",
+                "request_id": "\(request.id)",
+                "conn": "\(request.connectionID)",
+            ])
+        }
+    }
+
+    public func connectionOpened() { metrics.connectionOpened() }
+    public func connectionClosed() { metrics.connectionClosed() }
 }

@@ -117,6 +117,7 @@ enum PublishingRoutes {
         do {
             while let chunk = try await body.next() {
                 try await sink.write(chunk)
+                ctx.metrics.hashed(chunk.count)
             }
             sink.finish()
         } catch is EngineError {

@@ -5,6 +5,7 @@ import PeerDistEngine
 struct RouteContext: Sendable {
     let engine: PeerDistEngine
     let settings: PeerDistService.Settings
+    let metrics: ServiceMetrics
 
     /// The principal of a request: one principal for every caller while no per-caller tokens
     /// are configured (API.md, Instances).

@@ -34,7 +34,7 @@ struct Daemon: Sendable {
         }
         let server = HTTPServer(
             configuration: resolved.server, router: service.router, logger: logger,
-            errorRenderer: service.errorRenderer
+            observer: service, errorRenderer: service.errorRenderer
         )
         let bound: (host: String, port: Int)
         do {
@@ -46,6 +46,7 @@ struct Daemon: Sendable {
         let hostText = bound.host.contains(":") ? "[\(bound.host)]" : bound.host
         writeStdoutLine("listening on \(hostText):\(bound.port)")
 
+        logger.info("started", metadata: ["host": "\(bound.host)", "port": "\(bound.port)", "data_dir": "\(resolved.dataDir)"])
         let signal = await Self.waitForTerminationSignal()
         logger.info("draining", metadata: ["signal": "\(signal)"])
         lifecycle.beginDrain()

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import HTTPServer
 import Logging
 
@@ -60,6 +61,15 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env PEERDIST_LOG_LEVEL. Default info.")
     var logLevel: String?
 
+    @Option(help: "Log line format: text or json. Env PEERDIST_LOG_FORMAT. Default text.")
+    var logFormat: String?
+
+    @Option(help: "Optional configuration file of 'key = value' lines; keys are the long option names without dashes (port, max-wait, …). Env PEERDIST_CONFIG. Precedence: flag, environment, file, default.")
+    var config: String?
+
+    /// Log line formats.
+    enum LogFormat: String { case text, json }
+
     /// The resolved settings.
     struct Resolved {
         var server = ServerConfiguration()
@@ -67,38 +77,48 @@ struct DaemonOptions: ParsableArguments {
         var maxWaitMs = 55_000
         var adminToken: String?
         var logLevel = Logger.Level.info
+        var logFormat = LogFormat.text
         var maxWaiters = 10_000
         var retention: Duration = .seconds(600)
         var secretFile: String?
     }
 
-    /// Merges flags, environment and defaults, validating each value.
+    /// Merges flags, environment, the configuration file and defaults, validating each value.
     /// - Throws: `ValidationError` naming the setting and the bad value.
-    func resolve(environment: [String: String]) throws -> Resolved {
+    func resolve(environment: [String: String], file: [String: String] = [:]) throws -> Resolved {
+        let known = Set(ConfigFile.keys)
+        if let unknown = file.keys.sorted().first(where: { !known.contains($0) }) {
+            throw ValidationError("unknown key '\(unknown)' in the configuration file")
+        }
+        let src = SettingSource(environment: environment, file: file)
         var r = Resolved()
-        let env = EnvironmentReader(environment)
-        r.server.host = host ?? env.string("PEERDIST_HOST") ?? r.server.host
+        r.server.host = host ?? src.string("host") ?? r.server.host
         guard !r.server.host.isEmpty else { throw ValidationError("--host must not be empty") }
-        r.server.port = try port ?? env.int("PEERDIST_PORT") ?? r.server.port
+        r.server.port = try port ?? src.int("port") ?? r.server.port
         guard (0...65_535).contains(r.server.port) else { throw ValidationError("--port must be 0...65535, got \(r.server.port)") }
-        r.dataDir = dataDir ?? env.string("PEERDIST_DATA_DIR") ?? r.dataDir
-        r.server.maxConnections = try positive("--max-connections", maxConnections ?? env.int("PEERDIST_MAX_CONNECTIONS")) ?? r.server.maxConnections
-        r.server.maxBodySize = try positive("--max-body-size", maxBodySize ?? env.int("PEERDIST_MAX_BODY_SIZE")) ?? r.server.maxBodySize
-        r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? env.double("PEERDIST_HEADER_TIMEOUT")) ?? r.server.headerTimeout
-        r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? env.double("PEERDIST_BODY_TIMEOUT")) ?? r.server.bodyTimeout
-        r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? env.double("PEERDIST_IDLE_TIMEOUT")) ?? r.server.idleTimeout
-        r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? env.double("PEERDIST_DRAIN_TIMEOUT")) ?? r.server.drainTimeout
-        r.maxWaitMs = try positive("--max-wait", maxWait ?? env.int("PEERDIST_MAX_WAIT")) ?? r.maxWaitMs
-        r.maxWaiters = try positive("--max-waiters", maxWaiters ?? env.int("PEERDIST_MAX_WAITERS")) ?? r.maxWaiters
-        r.retention = try duration("--retention", retention ?? env.double("PEERDIST_RETENTION")) ?? r.retention
-        r.secretFile = secretFile ?? env.string("PEERDIST_SECRET_FILE")
-        r.adminToken = adminToken ?? env.string("PEERDIST_ADMIN_TOKEN")
+        r.dataDir = dataDir ?? src.string("data-dir") ?? r.dataDir
+        r.server.maxConnections = try positive("--max-connections", maxConnections ?? src.int("max-connections")) ?? r.server.maxConnections
+        r.server.maxBodySize = try positive("--max-body-size", maxBodySize ?? src.int("max-body-size")) ?? r.server.maxBodySize
+        r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? src.double("header-timeout")) ?? r.server.headerTimeout
+        r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? src.double("body-timeout")) ?? r.server.bodyTimeout
+        r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
+        r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
+        r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
+        r.maxWaiters = try positive("--max-waiters", maxWaiters ?? src.int("max-waiters")) ?? r.maxWaiters
+        r.retention = try duration("--retention", retention ?? src.double("retention")) ?? r.retention
+        r.secretFile = secretFile ?? src.string("secret-file")
+        r.adminToken = adminToken ?? src.string("admin-token")
         if let token = r.adminToken, token.isEmpty { r.adminToken = nil }
-        let level = logLevel ?? env.string("PEERDIST_LOG_LEVEL") ?? "info"
+        let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
         }
         r.logLevel = parsed
+        let format = logFormat ?? src.string("log-format") ?? "text"
+        guard let parsedFormat = LogFormat(rawValue: format.lowercased()) else {
+            throw ValidationError("--log-format must be text or json; got '\(format)'")
+        }
+        r.logFormat = parsedFormat
         return r
     }
 
@@ -117,23 +137,61 @@ struct DaemonOptions: ParsableArguments {
     }
 }
 
-/// Typed reads of `PEERDIST_*` variables; a malformed value is a validation error.
-struct EnvironmentReader {
+/// A setting's value from the environment (`PEERDIST_MAX_WAIT`) or else the configuration file
+/// (`max-wait`); a malformed value is a validation error naming where it came from.
+struct SettingSource {
     let environment: [String: String]
+    let file: [String: String]
 
-    init(_ environment: [String: String]) { self.environment = environment }
+    private func raw(_ key: String) -> (String, String)? {
+        let variable = "PEERDIST_" + key.uppercased().replacingOccurrences(of: "-", with: "_")
+        if let value = environment[variable] { return (value, variable) }
+        if let value = file[key] { return (value, "'\(key)' in the configuration file") }
+        return nil
+    }
 
-    func string(_ name: String) -> String? { environment[name] }
+    func string(_ key: String) -> String? { raw(key)?.0 }
 
-    func int(_ name: String) throws -> Int? {
-        guard let text = environment[name] else { return nil }
-        guard let value = Int(text) else { throw ValidationError("\(name) must be an integer, got '\(text)'") }
+    func int(_ key: String) throws -> Int? {
+        guard let (text, origin) = raw(key) else { return nil }
+        guard let value = Int(text) else { throw ValidationError("\(origin) must be an integer, got '\(text)'") }
         return value
     }
 
-    func double(_ name: String) throws -> Double? {
-        guard let text = environment[name] else { return nil }
-        guard let value = Double(text) else { throw ValidationError("\(name) must be a number, got '\(text)'") }
+    func double(_ key: String) throws -> Double? {
+        guard let (text, origin) = raw(key) else { return nil }
+        guard let value = Double(text) else { throw ValidationError("\(origin) must be a number, got '\(text)'") }
         return value
     }
 }
+
+/// The optional configuration file: `key = value` lines, `#` comments, blank lines ignored.
+enum ConfigFile {
+    /// Every key the file may hold: the long option names without their dashes.
+    static let keys = [
+        "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "idle-timeout",
+        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
+    ]
+
+    /// Reads the file; nil path = no file.
+    static func load(path: String?) throws -> [String: String] {
+        guard let path else { return [:] }
+        guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
+            throw ValidationError("cannot read the configuration file \(path)")
+        }
+        var result: [String: String] = [:]
+        for (number, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = rawLine.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") { continue }
+            guard let eq = line.firstIndex(of: "=") else {
+                throw ValidationError("\(path):\(number + 1): expected 'key = value'")
+            }
+            let key = line[..<eq].trimmingCharacters(in: .whitespaces)
+            var value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            if value.count >= 2, value.hasPrefix("\""), value.hasSuffix("\"") { value = String(value.dropFirst().dropLast()) }
+            result[key] = value
+        }
+        return result
+    }
+}
+

@@ -16,7 +16,9 @@ enum PeerDistDaemon {
         let resolved: DaemonOptions.Resolved
         do {
             let options = try DaemonOptions.parse()
-            resolved = try options.resolve(environment: currentEnvironment())
+            let environment = currentEnvironment()
+            let file = try ConfigFile.load(path: options.config ?? environment["PEERDIST_CONFIG"])
+            resolved = try options.resolve(environment: environment, file: file)
         } catch {
             let code = DaemonOptions.exitCode(for: error)
             if code == .success { DaemonOptions.exit(withError: error) }
@@ -24,7 +26,13 @@ enum PeerDistDaemon {
             exit(2)
         }
         let level = resolved.logLevel
+        let json = resolved.logFormat == .json
         LoggingSystem.bootstrap { label in
+            if json {
+                var handler = JSONLogHandler(label: label)
+                handler.logLevel = level
+                return handler
+            }
             var handler = StreamLogHandler.standardError(label: label)
             handler.logLevel = level
             return handler

@@ -87,7 +87,7 @@ import Testing
     }
 
     @Test func idleKeepAliveConnectionIsClosed() async throws {
-        let server = try Fixtures.server { $0.idleTimeout = .milliseconds(600) }
+        let server = try Fixtures.server { $0.idleTimeout = .milliseconds(1_500) }
         let client = try await server.client()
         try await client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(try await client.readResponse().status == 200)

@@ -22,7 +22,7 @@ struct APIFixture {
         let service = PeerDistService(
             settings: .init(dataDirectory: NSTemporaryDirectory(), adminToken: adminToken, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
-        let server = try TestServer(router: service.router, errorRenderer: service.errorRenderer)
+        let server = try TestServer(router: service.router, observer: service, errorRenderer: service.errorRenderer)
         return APIFixture(server: server, engine: engine, client: try await server.client())
     }
 

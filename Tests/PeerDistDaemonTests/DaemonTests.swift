@@ -70,6 +70,8 @@ import Testing
         ([], ["PEERDIST_PORT": "eighty"]),
         ([], ["PEERDIST_BODY_TIMEOUT": "nan"]),
         ([], ["PEERDIST_MAX_CONNECTIONS": "0"]),
+        (["--log-format", "xml"], [:]),
+        ([], ["PEERDIST_CONFIG": "/nonexistent/peerdist.conf"]),
     ])
     func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) throws {
         let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
@@ -78,13 +80,66 @@ import Testing
         #expect(d.firstLine() == "")
     }
 
+    @Test func configFileErrorsExitWithStatus2() throws {
+        let dir = Self.tempDir()
+        for (content, fragment) in [("no-such-key = 1\n", "unknown key 'no-such-key'"), ("idle-timeout = later\n", "idle-timeout"),
+                                    ("port 80\n", "expected 'key = value'")] {
+            let path = dir + "/peerdist.conf"
+            try content.write(toFile: path, atomically: true, encoding: .utf8)
+            let d = try Daemon(["--config", path, "--data-dir", dir])
+            #expect(d.waitExit() == 2)
+            #expect(d.errorText.contains(fragment))
+        }
+    }
+
+    /// Flag over environment over file over default.
+    @Test func configFilePrecedence() async throws {
+        let dir = Self.tempDir()
+        let path = dir + "/peerdist.conf"
+        try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\n".write(toFile: path, atomically: true, encoding: .utf8)
+        let d = try Daemon(["--config", path], environment: ["PEERDIST_MAX_WAIT": "2000"])
+        #expect(d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        let c = try await RawHTTPClient.connect(port: d.port)
+        let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
+        // max-wait from the environment (2 s) caps a 20 s long-poll.
+        let started = ContinuousClock.now
+        let r = try await c.request("GET", "/instances/\(h)/ports/default/completions?timeoutMs=20000")
+        let waited = ContinuousClock.now - started
+        #expect(r.json["timedOut"] as? Bool == true)
+        #expect(waited >= .milliseconds(1_900) && waited < .seconds(10))
+        d.process.terminate()
+        #expect(d.waitExit() == 0)
+    }
+
+    /// --log-format json: one parseable line per request with its fields.
+    @Test func jsonRequestLogLines() async throws {
+        let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--log-format", "json"])
+        _ = d.firstLine()
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await c.request("GET", "/healthz", headers: [("X-Request-Id", "req-7")]).status == 200)
+        d.process.terminate()
+        #expect(d.waitExit() == 0)
+        let lines = d.errorText.split(separator: "\n")
+        let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(objects.count == lines.count, "every line is JSON")
+        let request = try #require(objects.first { $0["request_id"] as? String == "req-7" })
+        #expect(request["message"] as? String == "request")
+        #expect(request["method"] as? String == "GET")
+        #expect(request["route"] as? String == "/healthz")
+        #expect(request["status"] as? String == "200")
+        #expect(request["bytes"] as? String == "15")
+        #expect(Double(request["duration_ms"] as? String ?? "") != nil)
+        #expect(request["level"] as? String == "info")
+        #expect(objects.contains { $0["message"] as? String == "draining" })
+    }
+
     @Test func helpListsEverySetting() throws {
         let d = try Daemon(["--help"])
         let text = String(decoding: d.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         #expect(d.waitExit() == 0)
         for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
-                     "--max-waiters", "--retention", "--secret-file"] {
+                     "--max-waiters", "--retention", "--secret-file", "--log-format", "--config"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

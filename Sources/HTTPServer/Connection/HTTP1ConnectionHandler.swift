@@ -159,6 +159,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func begin(_ head: RequestHead) {
         connection.clearTimer()
         var request = Request(head: head, connectionID: connection.id)
+        request.id = Request.usableRequestID(head.fields) ?? core.makeRequestID()
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState
         switch head.framing {
@@ -381,6 +382,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
         var headers = response.headers
         headers.remove("Connection")
+        if !exchange.request.id.isEmpty { headers.append(name: "X-Request-Id", value: exchange.request.id) }
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
         let isHead = exchange.request.method == .head
@@ -403,7 +405,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             connection.setTimer(after: configuration.writeTimeout) { [weak self] in self?.close() }
         }
         if !exchange.keepAlive { connection.closeAfterFlush() }
-        core.requestCompleted(exchange.request, status: response.status)
+        core.requestCompleted(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
     }
 
     /// The exchange ends when the response is out and the body fully read.
@@ -439,10 +441,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .closed:
             return
         case .idle:
-            let exchange = Exchange(
-                request: Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id),
-                keepAlive: false, framing: .done, sink: .discard(allowance: 0)
-            )
+            var request = Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id)
+            request.id = core.makeRequestID()
+            let exchange = Exchange(request: request, keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
         case .busy(let exchange):

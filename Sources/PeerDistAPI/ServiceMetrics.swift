@@ -1,0 +1,100 @@
+import CoreMetrics
+import HTTPServer
+import PeerDistEngine
+import Prometheus
+import Synchronization
+
+/// The service's metrics, through swift-metrics with swift-prometheus as the backend, rendered in
+/// the Prometheus text format at `GET /metrics`. Gauges that mirror engine state are read when
+/// scraped; counters and the latency histogram are updated as requests end.
+public final class ServiceMetrics: Sendable {
+    private let registry = PrometheusCollectorRegistry()
+    private let factory: PrometheusMetricsFactory
+    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    private let openConnections: CoreMetrics.Gauge
+    private let parkedWaiters: CoreMetrics.Gauge
+    private let bytesHashedCounter: CoreMetrics.Counter
+    private let connectionCount = Atomic<Int>(0)
+
+    /// Cancel outcomes (PeerDistServerCancelAsyncOperation).
+    enum CancelOutcome: String {
+        /// The cancellation posted the result.
+        case canceled
+        /// The operation had ended before: its own result stands (4059).
+        case lostRace = "lost_race"
+        /// No such operation (4059).
+        case notFound = "not_found"
+    }
+
+    /// Creates the metrics with their own registry.
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        factory.defaultDurationHistogramBuckets = [
+            .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
+            .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
+            .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(2.5), .seconds(5), .seconds(10), .seconds(30), .seconds(60),
+        ]
+        self.factory = factory
+        openConnections = Gauge(label: "peerdist_http_open_connections", factory: factory)
+        parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
+        bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
+    }
+
+    func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
+    func connectionClosed() { openConnections.record(connectionCount.subtract(1, ordering: .relaxed).newValue) }
+
+    /// Counts one answered request and records its latency.
+    func requestCompleted(route: String, method: String, status: Int, duration: Duration) {
+        let routeLabel = route.isEmpty ? "unmatched" : route
+        let key = "\(routeLabel) \(method) \(status)"
+        let counter = counters.withLock { table in
+            if let c = table[key] { return c }
+            let c = Counter(label: "peerdist_http_requests_total",
+                            dimensions: [("route", routeLabel), ("method", method), ("status", String(status))], factory: factory)
+            table[key] = c
+            return c
+        }
+        counter.increment()
+        let timerKey = "\(routeLabel) \(method)"
+        let timer = timers.withLock { table in
+            if let t = table[timerKey] { return t }
+            let t = Timer(label: "peerdist_http_request_duration_seconds",
+                          dimensions: [("route", routeLabel), ("method", method)], preferredDisplayUnit: .seconds, factory: factory)
+            table[timerKey] = t
+            return t
+        }
+        timer.recordNanoseconds(Int64(clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000))
+    }
+
+    /// Counts a cancel by outcome.
+    func cancelled(_ outcome: CancelOutcome) {
+        let key = "cancel \(outcome.rawValue)"
+        counters.withLock { table in
+            if let c = table[key] { return c }
+            let c = Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
+            table[key] = c
+            return c
+        }.increment()
+    }
+
+    /// Counts bytes handed to the hasher.
+    func hashed(_ bytes: Int) { bytesHashedCounter.increment(by: Int64(bytes)) }
+
+    /// The Prometheus text exposition, with engine gauges read now.
+    func render(engine: PeerDistEngine) -> [UInt8] {
+        let stats = engine.statistics()
+        parkedWaiters.record(stats.parkedWaiters)
+        for kind in OperationKind.allCases {
+            let key = "pending \(kind.rawValue)"
+            let gauge: CoreMetrics.Gauge = counters.withLock { _ in
+                Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory)
+            }
+            gauge.record(stats.pendingByKind[kind] ?? 0)
+            _ = key
+        }
+        var out: [UInt8] = []
+        registry.emit(into: &out)
+        return out
+    }
+}

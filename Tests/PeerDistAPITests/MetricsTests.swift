@@ -1,0 +1,61 @@
+import Foundation
+import ServerTesting
+import Testing
+
+@Suite struct MetricsTests {
+    /// The value of one sample line, e.g. `name{labels} 3`.
+    static func sample(_ text: String, _ prefix: String) -> Double? {
+        for line in text.split(separator: "\n") where line.hasPrefix(prefix) {
+            return Double(line.split(separator: " ").last ?? "")
+        }
+        return nil
+    }
+
+    @Test func scrapeCountsTrafficCancelsAndHashing() async throws {
+        let f = try await APIFixture.start()
+        let h = try await f.startup()
+        for _ in 0..<3 { #expect(try await f.client.request("GET", "/healthz").status == 200) }
+        _ = try await f.client.request("GET", "/nowhere")
+        let id = APIFixture.contentID("m")
+        // One cancel that wins, one that loses the race, one for nothing.
+        try await f.setFaults(#"{"completionDelayMs":60000,"kinds":["publishAddToStream"]}"#)
+        let s = try await f.openStream(h, id)
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data?op=held", body: Array(repeating: 1, count: 1_000))
+        #expect(try await f.client.request("DELETE", "/instances/\(h)/content/\(id)/operations/held").status == 200)
+        #expect(try await f.client.request("DELETE", "/instances/\(h)/content/\(id)/operations/held").code == 4059)
+        #expect(try await f.client.request("DELETE", "/instances/\(h)/content/\(id)/operations/ghost").code == 4059)
+        try await f.setFaults("{}")
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data?op=kept", body: Array(repeating: 1, count: 2_000), headers: [("Prefer", "wait=5")])
+        // A parked long-poll shows as a waiter while the scrape runs.
+        let poller = try await f.newClient()
+        try await poller.send("GET /instances/\(h)/ports/\(try await f.client.request("POST", "/instances/\(h)/ports").json["port"] as? String ?? "")/completions?timeoutMs=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(100))
+
+        let scrape = try await f.client.request("GET", "/metrics")
+        #expect(scrape.status == 200)
+        #expect(scrape.header("Content-Type")?.hasPrefix("text/plain") == true)
+        let text = scrape.text
+        #expect(Self.sample(text, #"peerdist_http_requests_total{route="/healthz",method="GET",status="200"}"#) == 3)
+        #expect(Self.sample(text, #"peerdist_http_requests_total{route="unmatched",method="GET",status="404"}"#) == 1)
+        #expect(Self.sample(text, #"peerdist_cancels_total{outcome="canceled"}"#) == 1)
+        #expect(Self.sample(text, #"peerdist_cancels_total{outcome="lost_race"}"#) == 1)
+        #expect(Self.sample(text, #"peerdist_cancels_total{outcome="not_found"}"#) == 1)
+        #expect(Self.sample(text, "peerdist_bytes_hashed_total") == 3_000)
+        #expect(Self.sample(text, "peerdist_parked_waiters") == 1)
+        #expect(Self.sample(text, "peerdist_http_open_connections") == 2)
+        #expect(Self.sample(text, #"peerdist_http_request_duration_seconds_count{route="/healthz",method="GET"}"#) == 3)
+        #expect(text.contains(#"peerdist_pending_operations{kind="publishAddToStream"} 0"#))
+        await f.stop()
+    }
+
+    @Test func requestIDIsEchoedOrMade() async throws {
+        let f = try await APIFixture.start()
+        let given = try await f.client.request("GET", "/healthz", headers: [("X-Request-Id", "trace-42")])
+        #expect(given.header("X-Request-Id") == "trace-42")
+        let made = try await f.client.request("GET", "/healthz")
+        let other = try await f.client.request("GET", "/healthz")
+        #expect(made.header("X-Request-Id")?.isEmpty == false)
+        #expect(made.header("X-Request-Id") != other.header("X-Request-Id"))
+        await f.stop()
+    }
+}
