@@ -5,13 +5,15 @@ import Dispatch
 import Foundation
 
 /// A byte-exact HTTP/1.1 test client over a blocking socket: pipelining, slow writes, half-written
-/// requests and vanishing clients. Blocking calls run on a Dispatch queue, never on the
-/// cooperative pool, so tests cannot starve the server's tasks.
+/// requests and vanishing clients. Each blocking call runs on a thread of its own, never on the
+/// cooperative pool or Dispatch's shared pool, so many parallel tests can neither starve the
+/// server's tasks nor delay each other's sends.
 public final class RawHTTPClient: @unchecked Sendable {
-    // Safety: `buffer` and `fd` are used by one test at a time, through `io`, a serial queue.
+    // Safety: a test awaits each call before the next, so `buffer` and `fd` are used by one
+    // thread at a time; `lock` orders `close()` against a call in flight.
     private var fd: Int32
     private var buffer: [UInt8] = []
-    private let io = DispatchQueue(label: "raw-http-client")
+    private let lock = NSLock()
 
     /// Errors of the client.
     public enum ClientError: Error, CustomStringConvertible {
@@ -30,8 +32,9 @@ public final class RawHTTPClient: @unchecked Sendable {
 
     deinit { if fd >= 0 { Glibc.close(fd) } }
 
-    /// Connects to 127.0.0.1:port.
-    public static func connect(port: Int, host: String = "127.0.0.1") async throws -> RawHTTPClient {
+    /// Connects to 127.0.0.1:port and, when given, sends `initial` in the same blocking step, so
+    /// that no scheduling delay of the calling test can fall between the two.
+    public static func connect(port: Int, host: String = "127.0.0.1", sending initial: [UInt8] = []) async throws -> RawHTTPClient {
         try await Self.blocking {
             let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
             var addr = sockaddr_in()
@@ -48,21 +51,30 @@ public final class RawHTTPClient: @unchecked Sendable {
             }
             var one: Int32 = 1
             setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            if !initial.isEmpty {
+                let sent = initial.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard sent == initial.count else {
+                    Glibc.close(fd)
+                    throw ClientError.closedByPeer
+                }
+            }
             return RawHTTPClient(fd: fd)
         }
     }
 
     private static func blocking<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try body() })
-            }
+            let thread = Thread { continuation.resume(with: Result { try body() }) }
+            thread.stackSize = 1 << 20
+            thread.start()
         }
     }
 
     private func onIO<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
-        try await withCheckedThrowingContinuation { continuation in
-            io.async { continuation.resume(with: Result { try body() }) }
+        try await Self.blocking { [self] in
+            lock.lock()
+            defer { lock.unlock() }
+            return try body()
         }
     }
 
@@ -94,10 +106,12 @@ public final class RawHTTPClient: @unchecked Sendable {
 
     /// Closes the socket now (a client that vanishes).
     public func close() {
-        io.sync {
-            if fd >= 0 { Glibc.close(fd) }
-            fd = -1
-        }
+        // shutdown() wakes a call blocked in poll(); the descriptor is closed under the lock.
+        if fd >= 0 { shutdown(fd, Int32(SHUT_RDWR)) }
+        lock.lock()
+        defer { lock.unlock() }
+        if fd >= 0 { Glibc.close(fd) }
+        fd = -1
     }
 
     /// Sends one request on this (keep-alive) connection and reads its response.

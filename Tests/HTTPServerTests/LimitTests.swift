@@ -87,9 +87,10 @@ import Testing
     }
 
     @Test func idleKeepAliveConnectionIsClosed() async throws {
-        let server = try Fixtures.server { $0.idleTimeout = .milliseconds(1_500) }
-        let client = try await server.client()
-        try await client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        let server = try Fixtures.server { $0.idleTimeout = .milliseconds(300) }
+        // Connect and send in one step: a busy test process must not let the idle timer run
+        // out before the request is even sent.
+        let client = try await RawHTTPClient.connect(port: server.port, sending: Array("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n".utf8))
         #expect(try await client.readResponse().status == 200)
         #expect(await client.waitForClose(timeout: .seconds(3)))
         await server.stop()

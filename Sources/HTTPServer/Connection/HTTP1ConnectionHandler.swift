@@ -91,6 +91,17 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             if exchange.bodyDone {
                 input.append(contentsOf: bytes)
                 limitPipelinedInput()
+            } else if input.isEmpty {
+                // The common case of a large upload: frame the body straight from the read
+                // buffer and keep only what is left over.
+                let result = frame(exchange, bytes)
+                if case .consumed(let n) = result, n < bytes.count { input.append(contentsOf: bytes[n...]) }
+                framed(exchange, result)
+                if case .busy(let current) = state, current === exchange, !input.isEmpty {
+                    feedBody(exchange)
+                } else if exchange.bodyDone {
+                    limitPipelinedInput()
+                }
             } else {
                 input.append(contentsOf: bytes)
                 feedBody(exchange)
@@ -242,47 +253,67 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func feedBody(_ exchange: Exchange) {
         while !input.isEmpty, !exchange.bodyDone, !exchange.readPausedByBody {
             guard case .busy(let current) = state, current === exchange else { return }
-            var consumed = 0
-            do {
-                consumed = try input.withUnsafeBytes { buf throws(HTTP1ParseError) -> Int in
-                    switch exchange.framing {
-                    case .done:
-                        return 0
-                    case .length(let remaining):
-                        let take = Int(min(UInt64(buf.count), remaining))
-                        try deliver(UnsafeRawBufferPointer(rebasing: buf[0..<take]), to: exchange)
-                        exchange.framing = remaining == UInt64(take) ? .done : .length(remaining: remaining - UInt64(take))
-                        return take
-                    case .chunked(var decoder):
-                        let progress = try decoder.decode(buf) { data throws(HTTP1ParseError) in try deliver(data, to: exchange) }
-                        exchange.framing = progress.finished ? .done : .chunked(decoder)
-                        return progress.consumed
-                    }
-                }
-            } catch {
-                exchange.keepAlive = false
-                if case .stream(let stream) = exchange.sink { stream.fail() }
-                exchange.framing = .done
-                input.removeAll()
-                if exchange.responseQueued {
-                    close()
-                } else if exchange.bodyTooLarge {
-                    fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
-                } else {
-                    fail(HTTPError.from(error as? HTTP1ParseError ?? .badRequest("malformed request")))
-                }
-                return
+            let result = input.withUnsafeBytes { frame(exchange, $0) }
+            if case .consumed(let n) = result { input.removeFirst(n) }
+            framed(exchange, result)
+            if case .consumed(0) = result { break }
+        }
+        if exchange.bodyDone { limitPipelinedInput() }
+    }
+
+    /// What framing one slice of body bytes gave.
+    private enum FrameResult {
+        case consumed(Int)
+        case failed(HTTP1ParseError)
+    }
+
+    /// Frames one slice of body bytes into the sink. Touches nothing but the exchange, so it
+    /// may run on bytes borrowed from `input`; `framed` then acts on the result.
+    private func frame(_ exchange: Exchange, _ buf: UnsafeRawBufferPointer) -> FrameResult {
+        guard !exchange.readPausedByBody else { return .consumed(0) }
+        do {
+            switch exchange.framing {
+            case .done:
+                return .consumed(0)
+            case .length(let remaining):
+                let take = Int(min(UInt64(buf.count), remaining))
+                try deliver(UnsafeRawBufferPointer(rebasing: buf[0..<take]), to: exchange)
+                exchange.framing = remaining == UInt64(take) ? .done : .length(remaining: remaining - UInt64(take))
+                return .consumed(take)
+            case .chunked(var decoder):
+                let progress = try decoder.decode(buf) { data throws(HTTP1ParseError) in try deliver(data, to: exchange) }
+                exchange.framing = progress.finished ? .done : .chunked(decoder)
+                return .consumed(progress.consumed)
             }
-            input.removeFirst(consumed)
-            guard case .busy(let stillCurrent) = state, stillCurrent === exchange else { return }
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// Acts on a framing result: an error answers (or closes), the end of the body finishes it,
+    /// progress re-arms the body timer.
+    private func framed(_ exchange: Exchange, _ result: FrameResult) {
+        guard case .busy(let current) = state, current === exchange else { return }
+        switch result {
+        case .failed(let error):
+            exchange.keepAlive = false
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.framing = .done
+            input.removeAll()
+            if exchange.responseQueued {
+                close()
+            } else if exchange.bodyTooLarge {
+                fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
+            } else {
+                fail(HTTPError.from(error))
+            }
+        case .consumed:
             if exchange.bodyDone {
                 bodyFinished(exchange)
             } else {
                 connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
             }
-            if consumed == 0 { break }
         }
-        if exchange.bodyDone { limitPipelinedInput() }
     }
 
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
