@@ -1,19 +1,39 @@
 #define _GNU_SOURCE
 #include "CSystemShims.h"
 
+#include <errno.h>
+
 #if defined(__linux__)
+#include <sys/epoll.h>
+
 int peerdist_accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) {
     return accept4(fd, addr, len, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
-#else
-#include <fcntl.h>
-#include <unistd.h>
-int peerdist_accept_nonblocking(int fd, struct sockaddr *addr, socklen_t *len) {
-    int c = accept(fd, addr, len);
-    if (c >= 0) {
-        fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK);
-        fcntl(c, F_SETFD, FD_CLOEXEC);
-    }
-    return c;
+
+int peerdist_poller_create(void) {
+    return epoll_create1(EPOLL_CLOEXEC);
 }
+
+int peerdist_poller_control(int poller, int op, int fd, uint32_t events, uint64_t token) {
+    static const int ops[] = {EPOLL_CTL_ADD, EPOLL_CTL_MOD, EPOLL_CTL_DEL};
+    if (op < 0 || op > 2) {
+        errno = EINVAL;
+        return -1;
+    }
+    struct epoll_event event = {.events = events, .data = {.u64 = token}};
+    return epoll_ctl(poller, ops[op], fd, &event);
+}
+
+int peerdist_poller_wait(int poller, uint64_t *tokens, uint32_t *events, int max, int timeout_ms) {
+    struct epoll_event buffer[256];
+    if (max > 256) max = 256;
+    int n = epoll_wait(poller, buffer, max, timeout_ms);
+    for (int i = 0; i < n; i++) {
+        tokens[i] = buffer[i].data.u64;
+        events[i] = buffer[i].events;
+    }
+    return n;
+}
+#else
+#error "PeerDist's transport needs Linux (epoll, accept4)"
 #endif

@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import CSystemShims
 import Dispatch
 
 /// What a connection tells its protocol handler. Every call arrives on the connection's worker queue.
@@ -17,14 +18,14 @@ public protocol ConnectionDelegate: AnyObject {
     func connectionDidClose(_ connection: Connection)
 }
 
-/// One accepted TCP connection: a non-blocking socket driven by Dispatch read and write sources
-/// on a serial worker queue. Confined to that queue: call every method from it.
+/// One accepted TCP connection: a non-blocking socket in its worker's epoll, driven on that
+/// worker's serial queue. Confined to that queue: call every method from it.
 ///
 /// Reads land in the worker's scratch buffer. Writes are queued and sent with `sendmsg` (vectored,
 /// MSG_NOSIGNAL); each write may carry a completion that runs once its last byte has been accepted
 /// by the kernel, or with `false` when the connection closed first. Watermarks report
-/// backpressure. Sources are cancelled before the descriptor is closed, and it is closed only in
-/// the last cancel handler.
+/// backpressure. Write readiness is asked for only while bytes wait; a socket with no interest
+/// leaves the epoll.
 public final class Connection: @unchecked Sendable {
     // Safety: all mutable state is confined to `worker.queue` (serial).
 
@@ -37,14 +38,15 @@ public final class Connection: @unchecked Sendable {
 
     private let fd: Int32
     private weak var delegate: (any ConnectionDelegate)?
-    private var readSource: (any DispatchSourceRead)?
-    private var writeSource: (any DispatchSourceWrite)?
+    private var interest = EventLoop.Interest(read: false, write: false)
     private var timer: (any DispatchSourceTimer)?
     private var timerHandler: (() -> Void)?
+    /// When the armed handler is due; nil = no timer armed.
+    private var timerDeadline: DispatchTime?
+    /// When the Dispatch timer will fire; nil = it will not (fired, or never scheduled).
+    private var timerScheduledAt: DispatchTime?
     private var readSuspended = false
-    private var writeSuspended = true
     private var readEOF = false
-    private var pendingCancels = 0
     private var state = State.open
 
     private var outbound: [[UInt8]] = []
@@ -80,27 +82,39 @@ public final class Connection: @unchecked Sendable {
     /// Starts reading. Call once, on the queue.
     public func start(delegate: any ConnectionDelegate) {
         self.delegate = delegate
-        let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
-        source.setEventHandler { [unowned self] in self.readAvailable() }
-        source.setCancelHandler { [self] in self.sourceCancelled() }
-        readSource = source
-        source.resume()
+        setInterest(read: true, write: interest.write)
+    }
+
+    private func setInterest(read: Bool, write: Bool) {
+        let new = EventLoop.Interest(read: read, write: write)
+        worker.loop.update(self, fd: fd, from: interest, to: new)
+        interest = new
+    }
+
+    /// Readiness reported by the worker's epoll.
+    func handle(events: UInt32) {
+        let failed = events & UInt32(PEERDIST_EV_ERROR | PEERDIST_EV_HANGUP) != 0
+        if interest.write && (events & UInt32(PEERDIST_EV_WRITE) != 0 || failed) { flush() }
+        let readable = events & UInt32(PEERDIST_EV_READ | PEERDIST_EV_READ_HANGUP) != 0
+        if state == .open && interest.read && (readable || failed) {
+            readAvailable()
+        }
     }
 
     // MARK: - Reading
 
     /// Stops delivering reads (input backpressure). EOF is not seen while paused.
     public func pauseReading() {
-        guard let readSource, !readSuspended, state == .open else { return }
-        readSource.suspend()
+        guard !readSuspended, state == .open else { return }
         readSuspended = true
+        setInterest(read: false, write: interest.write)
     }
 
     /// Delivers reads again after `pauseReading()`.
     public func resumeReading() {
-        guard let readSource, readSuspended, state == .open, !readEOF else { return }
-        readSource.resume()
+        guard readSuspended, state == .open, !readEOF else { return }
         readSuspended = false
+        setInterest(read: true, write: interest.write)
     }
 
     private func readAvailable() {
@@ -230,24 +244,11 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func armWriteSource() {
-        if writeSource == nil {
-            let source = DispatchSource.makeWriteSource(fileDescriptor: fd, queue: queue)
-            source.setEventHandler { [unowned self] in self.flush() }
-            source.setCancelHandler { [self] in self.sourceCancelled() }
-            writeSource = source
-            writeSuspended = true
-        }
-        if writeSuspended, let writeSource {
-            writeSource.resume()
-            writeSuspended = false
-        }
+        if !interest.write { setInterest(read: interest.read, write: true) }
     }
 
     private func disarmWriteSource() {
-        if !writeSuspended, let writeSource {
-            writeSource.suspend()
-            writeSuspended = true
-        }
+        if interest.write && state == .open { setInterest(read: interest.read, write: false) }
     }
 
     private func updateWritability() {
@@ -265,30 +266,47 @@ public final class Connection: @unchecked Sendable {
 
     /// Runs `handler` on the queue after `delay` unless re-armed or cleared first. One timer per
     /// connection: arming replaces the previous deadline.
+    ///
+    /// Re-arming happens on every request, so it must not cost a system call each time: the
+    /// Dispatch timer is moved only when the new deadline is earlier than the one it will fire
+    /// at; when it fires early (the deadline moved later, or was cleared) it re-arms itself or
+    /// does nothing. A keep-alive connection thus touches its timer about once per timeout.
     public func setTimer(after delay: Duration, _ handler: @escaping () -> Void) {
         guard state == .open else { return }
         timerHandler = handler
-        let nanos = Self.nanoseconds(delay)
+        let deadline = DispatchTime.now() + .nanoseconds(Self.nanoseconds(delay))
+        timerDeadline = deadline
         if let timer {
-            timer.schedule(deadline: .now() + .nanoseconds(nanos), leeway: .milliseconds(1))
+            if let scheduled = timerScheduledAt, scheduled <= deadline { return }
+            timer.schedule(deadline: deadline, leeway: .milliseconds(1))
         } else {
             let timer = DispatchSource.makeTimerSource(queue: queue)
-            timer.setEventHandler { [weak self] in
-                guard let self else { return }
-                let handler = self.timerHandler
-                self.timerHandler = nil
-                handler?()
-            }
-            timer.schedule(deadline: .now() + .nanoseconds(nanos), leeway: .milliseconds(1))
+            timer.setEventHandler { [weak self] in self?.timerFired() }
+            timer.schedule(deadline: deadline, leeway: .milliseconds(1))
             self.timer = timer
             timer.resume()
         }
+        timerScheduledAt = deadline
     }
 
-    /// Clears the timer.
+    /// Clears the timer (no system call: a pending fire finds no deadline and does nothing).
     public func clearTimer() {
         timerHandler = nil
-        timer?.schedule(deadline: .distantFuture)
+        timerDeadline = nil
+    }
+
+    private func timerFired() {
+        timerScheduledAt = nil
+        guard let deadline = timerDeadline else { return }
+        if DispatchTime.now() < deadline {
+            timer?.schedule(deadline: deadline, leeway: .milliseconds(1))
+            timerScheduledAt = deadline
+            return
+        }
+        let handler = timerHandler
+        timerHandler = nil
+        timerDeadline = nil
+        handler?()
     }
 
     private static func nanoseconds(_ d: Duration) -> Int {
@@ -306,31 +324,9 @@ public final class Connection: @unchecked Sendable {
         timer?.cancel()
         timer = nil
         timerHandler = nil
-        pendingCancels = (readSource == nil ? 0 : 1) + (writeSource == nil ? 0 : 1)
-        if let readSource {
-            if readSuspended { readSource.resume() }
-            readSuspended = false
-            readSource.cancel()
-        }
-        if let writeSource {
-            if writeSuspended { writeSource.resume() }
-            writeSuspended = false
-            writeSource.cancel()
-        }
-        if pendingCancels == 0 { finishClose() }
-    }
-
-    private func sourceCancelled() {
-        pendingCancels -= 1
-        if pendingCancels == 0 { finishClose() }
-    }
-
-    private func finishClose() {
-        guard state != .closed else { return }
+        setInterest(read: false, write: false)
         state = .closed
         _ = Glibc.close(fd)
-        readSource = nil
-        writeSource = nil
         outbound.removeAll()
         let pending = completions
         completions.removeAll()

@@ -1,7 +1,8 @@
 import Dispatch
 
 /// A fixed set of serial queues that drive every connection (one per core by default), so the
-/// process never has a thread per connection. Each worker owns a scratch read buffer: a
+/// process never has a thread per connection. Each worker has an epoll of its sockets, watched by
+/// one Dispatch source. Each worker owns a scratch read buffer: a
 /// connection's reads land there, and only the bytes a connection still needs are copied out, so an
 /// idle connection holds no buffer at all.
 public final class WorkerPool: Sendable {
@@ -11,10 +12,13 @@ public final class WorkerPool: Sendable {
         /// The serial queue of this worker.
         public let queue: DispatchQueue
         let scratch: UnsafeMutableRawBufferPointer
+        /// The epoll that reports this worker's sockets.
+        let loop: EventLoop
 
         init(index: Int, scratchSize: Int) {
             queue = DispatchQueue(label: "peerdist.worker.\(index)", qos: .userInitiated)
             scratch = UnsafeMutableRawBufferPointer.allocate(byteCount: scratchSize, alignment: 16)
+            loop = EventLoop(queue: queue)
         }
 
         deinit { scratch.deallocate() }
