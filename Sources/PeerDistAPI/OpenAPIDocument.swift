@@ -7,7 +7,39 @@ openapi: 3.1.0
 info:
   title: PeerDist
   version: 0.1.0
-  description: The Windows BranchCache Peer Distribution API over HTTP.
+  description: |
+    The Windows BranchCache Peer Distribution API over HTTP (the contract is API.md).
+
+    Each Win32 call of the PeerDist API is one HTTP request. Handles are opaque strings with a
+    readable prefix (`inst_`, `port_`, `strm_`, `cinf_`); operations stand for OVERLAPPEDs;
+    completion ports are long-poll queues.
+
+    Errors: every non-2xx answer is `application/problem+json` (RFC 9457) with two extra members,
+    `code` (the Win32 number) and `error` (its symbolic name); see the `Problem` schema.
+
+    Order of checks for every call under `/instances/{h}` except `GET /instances/{h}`,
+    `GET /instances/{h}/status` and `DELETE /instances/{h}`: policy disabled → 403
+    `ERROR_ACCESS_DISABLED_BY_POLICY`; service unavailable → 503
+    `PEERDIST_ERROR_SERVICE_UNAVAILABLE` with `Retry-After`; unknown instance handle → 404
+    `ERROR_INVALID_HANDLE`; malformed parameter → 400 `ERROR_INVALID_PARAMETER`; then the
+    call's own errors. So a request with an unknown instance handle answers 404
+    `ERROR_INVALID_HANDLE` before any of its other parameters are looked at.
+
+    Answers that come from HTTP itself, possible on any request and not repeated per operation:
+    404 for a path no route has (87 `ERROR_INVALID_PARAMETER`); 405 with `Allow` for a method
+    the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87); 408
+    when the head or body does not arrive in time (1460 `ERROR_TIMEOUT`); 413 for a body over
+    `--max-body-size` on any route except content data uploads (87); 414 and 431 for an
+    oversized target or head (87); 501 for an unknown method or transfer coding and 505 for
+    another HTTP version (50). `HEAD` is answered wherever `GET` is.
+
+    Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128
+    visible ASCII characters), else one the server made.
+
+    Long-polls (`timeoutMs`, `Prefer: wait=N`) are capped by the server's `--max-wait`
+    (default 55,000 ms); a wait that ends by timeout is a normal 200.
+servers:
+  - url: http://127.0.0.1:8080
 paths:
   /healthz:
     get:
@@ -18,7 +50,11 @@ paths:
           description: Alive
           content:
             application/json:
-              schema: {$ref: '#/components/schemas/Status'}
+              schema:
+                type: object
+                required: [status]
+                properties:
+                  status: {const: ok}
   /readyz:
     get:
       operationId: getReadiness
@@ -28,25 +64,1046 @@ paths:
           description: Ready
           content:
             application/json:
-              schema: {$ref: '#/components/schemas/Status'}
-        '503': {$ref: '#/components/responses/Unavailable'}
+              schema:
+                type: object
+                required: [status]
+                properties:
+                  status: {const: ready}
+        '503':
+          description: Draining (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+          headers:
+            Retry-After: {$ref: '#/components/headers/Retry-After'}
+          content:
+            application/problem+json:
+              schema: {$ref: '#/components/schemas/Problem'}
+  /metrics:
+    get:
+      operationId: getMetrics
+      summary: Prometheus metrics (text exposition format 0.0.4)
+      responses:
+        '200':
+          description: The metrics
+          content:
+            text/plain:
+              schema: {type: string}
   /openapi.yaml:
     get:
       operationId: getOpenAPI
       summary: This description
       responses:
         '200':
-          description: The OpenAPI document
+          description: The OpenAPI document, byte for byte the repository's openapi.yaml
           content:
             application/yaml:
-              schema: {type: string}
+              schema:
+                type: object
+                required: [openapi, info, paths]
+
+  /instances:
+    post:
+      operationId: createInstance
+      summary: PeerDistStartup
+      description: Works whatever the service status. The body is optional (`version` defaults to 2).
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/StartupRequest'}
+      responses:
+        '201':
+          description: The new instance (it has a completion port named `default`)
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/StartupResult'}
+          links:
+            GetInstance:
+              operationId: getInstance
+              parameters: {h: '$response.body#/handle'}
+            WaitInstanceStatus:
+              operationId: waitInstanceStatus
+              parameters: {h: '$response.body#/handle'}
+            CreatePort:
+              operationId: createPort
+              parameters: {h: '$response.body#/handle'}
+            DequeueDefault:
+              operationId: dequeueCompletions
+              parameters: {h: '$response.body#/handle', p: default}
+            ListInstanceOperations:
+              operationId: listInstanceOperations
+              parameters: {h: '$response.body#/handle'}
+            PublishStream:
+              operationId: publishStream
+              parameters: {h: '$response.body#/handle'}
+            GetPublication:
+              operationId: getPublication
+              parameters: {h: '$response.body#/handle'}
+            OpenContentInformation:
+              operationId: openContentInformation
+              parameters: {h: '$response.body#/handle'}
+            ShutdownInstance:
+              operationId: shutdownInstance
+              parameters: {h: '$response.body#/handle'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+
+  /instances/{h}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    get:
+      operationId: getInstance
+      summary: PeerDistGetStatusEx
+      description: Works whatever the service status.
+      responses:
+        '200':
+          description: The instance
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Instance'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: shutdownInstance
+      summary: PeerDistShutdown
+      description: |
+        Works whatever the service status. Every pending operation of the instance ends with 995
+        `ERROR_OPERATION_ABORTED` before the answer; its publications are removed; every handle
+        under it is then invalid.
+      responses:
+        '200': {$ref: '#/components/responses/Success'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/status:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    get:
+      operationId: waitInstanceStatus
+      summary: RegisterForStatusChangeNotification (long-poll)
+      description: |
+        Works whatever the service status. Answers as soon as the status differs from `since`
+        (default: the current status), or at the timeout with the current status and
+        `changed: false`.
+      parameters:
+        - name: since
+          in: query
+          schema: {$ref: '#/components/schemas/ServiceStatus'}
+        - $ref: '#/components/parameters/TimeoutMs'
+      responses:
+        '200':
+          description: The status, and whether it differs from `since`
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/StatusChange'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/ports:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    post:
+      operationId: createPort
+      summary: CreateIoCompletionPort
+      responses:
+        '201':
+          description: The new port
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [port]
+                properties:
+                  port: {type: string, pattern: '^port_'}
+          links:
+            DequeueCompletions:
+              operationId: dequeueCompletions
+              parameters: {h: '$request.path.h', p: '$response.body#/port'}
+            ClosePort:
+              operationId: closePort
+              parameters: {h: '$request.path.h', p: '$response.body#/port'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/ports/{p}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Port'
+    delete:
+      operationId: closePort
+      summary: Close a completion port
+      description: Callers waiting on it get 410 `ERROR_ABANDONED_WAIT_0`. The `default` port cannot be closed (400).
+      responses:
+        '200': {$ref: '#/components/responses/Success'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/ports/{p}/completions:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Port'
+    get:
+      operationId: dequeueCompletions
+      summary: GetQueuedCompletionStatusEx (long-poll)
+      description: |
+        Up to `max` completions, oldest first, each handed to exactly one caller. A wait that
+        ends by timeout (or by a drain) is a 200 with `timedOut: true`. Past `--max-waiters`
+        parked callers on the port: 429 with `Retry-After`.
+      parameters:
+        - name: max
+          in: query
+          schema: {type: integer, minimum: 1, maximum: 1024, default: 64}
+        - $ref: '#/components/parameters/TimeoutMs'
+      responses:
+        '200':
+          description: Dequeued completions
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/CompletionBatch'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/operations:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    get:
+      operationId: listInstanceOperations
+      summary: Operations of the instance, paged
+      parameters:
+        - $ref: '#/components/parameters/State'
+        - $ref: '#/components/parameters/PageSize'
+        - $ref: '#/components/parameters/PageToken'
+      responses:
+        '200':
+          description: One page
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OperationPage'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+    get:
+      operationId: getPublication
+      summary: Publication metadata
+      description: 404 `ERROR_NOT_FOUND` when the caller's principal has not published this content.
+      responses:
+        '200':
+          description: The publication
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Publication'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: unpublish
+      summary: PeerDistServerUnpublish
+      description: Pending operations on that content in this instance end aborted (995). 404 `ERROR_NOT_FOUND` when not published.
+      responses:
+        '200': {$ref: '#/components/responses/Success'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/operations:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+    get:
+      operationId: listContentOperations
+      summary: Operations on one content identifier, paged
+      parameters:
+        - $ref: '#/components/parameters/State'
+        - $ref: '#/components/parameters/PageSize'
+        - $ref: '#/components/parameters/PageToken'
+      responses:
+        '200':
+          description: One page
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OperationPage'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/operations/{op}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getOperation
+      summary: GetOverlappedResult (bWait = timeoutMs > 0)
+      description: |
+        The operation, after waiting up to `timeoutMs` for it to end. 404
+        `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no such operation for this
+        content (ended operations stay readable for `--retention`).
+      parameters:
+        - $ref: '#/components/parameters/TimeoutMs'
+      responses:
+        '200':
+          description: The operation
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Operation'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: cancelOperation
+      summary: PeerDistServerCancelAsyncOperation
+      description: |
+        Synchronous: answers once the operation's final result has been posted to its port and
+        its waiters woken. If another result was posted first, that result stands. 404
+        `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation has that id for that
+        content (unknown, already ended, or of other content).
+      responses:
+        '200':
+          description: Cancelled (or ended otherwise meanwhile); the operation's final state
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/CancelResult'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/operations/{op}/buffer:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getOperationBuffer
+      summary: The caller's buffer of a finished read operation
+      description: |
+        409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+        for an operation that produces no buffer (appends, completes).
+      responses:
+        '200':
+          description: The bytes the read produced
+          headers:
+            X-PeerDist-Offset:
+              description: Where in the content information the bytes start (the operation's `offset`)
+              required: true
+              schema: {type: integer, minimum: 0}
+          content:
+            application/octet-stream:
+              schema: {type: string, format: binary}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/streams:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+    post:
+      operationId: publishStream
+      summary: PeerDistServerPublishStream
+      description: |
+        409 `PEERDIST_ERROR_ALREADY_EXISTS` when the caller's principal has this content
+        published; 404 `ERROR_INVALID_HANDLE` for an unknown `port`. The body is optional.
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/StreamRequest'}
+      responses:
+        '201':
+          description: The new stream
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [stream]
+                properties:
+                  stream: {type: string, pattern: '^strm_'}
+          links:
+            AddToStream:
+              operationId: addToStream
+              parameters: {h: '$request.path.h', id: '$request.path.id', s: '$response.body#/stream'}
+            CompleteStream:
+              operationId: completeStream
+              parameters: {h: '$request.path.h', id: '$request.path.id', s: '$response.body#/stream'}
+            CloseStream:
+              operationId: closeStream
+              parameters: {h: '$request.path.h', id: '$request.path.id', s: '$response.body#/stream'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/streams/{s}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/Stream'
+    delete:
+      operationId: closeStream
+      summary: PeerDistServerCloseStreamHandle
+      description: Pending operations of the stream end aborted (995). Works on an invalidated stream.
+      responses:
+        '200': {$ref: '#/components/responses/Success'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/streams/{s}/data:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/Stream'
+    post:
+      operationId: addToStream
+      summary: PeerDistServerPublishAddToStream
+      description: |
+        The body streams into the hasher as it arrives (it is not bounded by `--max-body-size`);
+        it needs a length (Content-Length or chunked: 411 without) and, when a Content-Type is
+        sent, `application/octet-stream` (415 otherwise). 202 with the pending operation, or,
+        under `Prefer: wait=N`, 200 with the ended operation. Bytes past a declared
+        `contentLength` end the operation failed with 87 and add nothing. Appends on one stream
+        apply in arrival order.
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema: {type: string, format: binary}
+      responses:
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '411': {$ref: '#/components/responses/LengthRequired'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/streams/{s}/complete:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/Stream'
+    post:
+      operationId: completeStream
+      summary: PeerDistServerPublishCompleteStream
+      description: |
+        202 with the pending operation (200 with the ended one under `Prefer: wait=N`); when it
+        ends successfully the content is published. A second complete is 409
+        `PEERDIST_ERROR_ALREADY_COMPLETED`. Fewer bytes than a declared `contentLength` end the
+        operation failed with 87.
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      responses:
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/contentinfo:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+    get:
+      operationId: getContentInformation
+      summary: The whole content information (MS-PCCRC), for curl users
+      description: |
+        404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
+        `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
+        `ERROR_INVALID_PARAMETER`).
+      parameters:
+        - name: version
+          in: query
+          schema: {type: integer, minimum: 1, maximum: 2, default: 1}
+      responses:
+        '200':
+          description: The content information, byte-exact
+          content:
+            application/octet-stream:
+              schema: {type: string, format: binary}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    post:
+      operationId: openContentInformation
+      summary: PeerDistServerOpenContentInformation(Ex)
+      description: |
+        (offset 0, length 0) = the whole content; a range gives the content information of the
+        segments it touches. 404 `ERROR_NOT_FOUND` when not published, 404 `ERROR_INVALID_HANDLE`
+        for an unknown `port`; versions outside 1–2 → 400
+        `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
+        `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
+        `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ContentInfoRequest'}
+      responses:
+        '201':
+          description: The new content-information handle
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema:
+                type: object
+                required: [contentInfo]
+                properties:
+                  contentInfo: {type: string, pattern: '^cinf_'}
+          links:
+            RetrieveContentInformation:
+              operationId: retrieveContentInformation
+              parameters: {h: '$request.path.h', id: '$request.path.id', c: '$response.body#/contentInfo'}
+            CloseContentInformation:
+              operationId: closeContentInformation
+              parameters: {h: '$request.path.h', id: '$request.path.id', c: '$response.body#/contentInfo'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '416': {$ref: '#/components/responses/RangeNotSatisfiable'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/contentinfo/{c}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/ContentInfo'
+    delete:
+      operationId: closeContentInformation
+      summary: PeerDistServerCloseContentInformation
+      description: Pending reads of the handle end aborted (995). Works on an invalidated handle.
+      responses:
+        '200': {$ref: '#/components/responses/Success'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/content/{id}/contentinfo/{c}/reads:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/ContentId'
+      - $ref: '#/components/parameters/ContentInfo'
+    post:
+      operationId: retrieveContentInformation
+      summary: PeerDistServerRetrieveContentInformation
+      description: |
+        202 with the pending read operation (200 with the ended one under `Prefer: wait=N`). Its
+        buffer (`…/operations/{op}/buffer`) holds the next bytes, `offset` says where in the
+        content information they start; at the end the result is 4053 `PEERDIST_ERROR_NO_MORE`.
+      parameters:
+        - name: maxBytes
+          in: query
+          description: The caller's buffer size.
+          schema: {type: integer, minimum: 1, maximum: 1048576, default: 65536}
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      responses:
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /admin/policy:
+    get:
+      operationId: getPolicy
+      summary: Group Policy
+      security: [{}, {adminToken: []}]
+      responses:
+        '200': {$ref: '#/components/responses/Policy'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+    put:
+      operationId: setPolicy
+      summary: Enable or disable PeerDist (Group Policy)
+      description: Disabled, every PeerDist call answers 403 `ERROR_ACCESS_DISABLED_BY_POLICY` and instances report `disabled`.
+      security: [{}, {adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [enabled]
+              properties:
+                enabled: {type: boolean}
+      responses:
+        '200': {$ref: '#/components/responses/Policy'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+
+  /admin/service:
+    get:
+      operationId: getService
+      summary: Service state
+      security: [{}, {adminToken: []}]
+      responses:
+        '200': {$ref: '#/components/responses/Service'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+    put:
+      operationId: setService
+      summary: Make the service available or unavailable
+      description: |
+        Unavailable, PeerDist calls answer 503 `PEERDIST_ERROR_SERVICE_UNAVAILABLE` with
+        `Retry-After: retryAfterSeconds` (kept when omitted; default 5); status waiters are woken;
+        open streams and content-information handles are invalidated (410).
+      security: [{}, {adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [available]
+              properties:
+                available: {type: boolean}
+                retryAfterSeconds: {type: [integer, 'null'], minimum: 0, maximum: 86400}
+      responses:
+        '200': {$ref: '#/components/responses/Service'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+
+  /admin/faults:
+    get:
+      operationId: getFaults
+      summary: Test-harness faults
+      security: [{}, {adminToken: []}]
+      responses:
+        '200': {$ref: '#/components/responses/Faults'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+    put:
+      operationId: setFaults
+      summary: Delay the end of operations of some kinds
+      description: |
+        Operations of the listed kinds (all kinds when `kinds` is absent) end no sooner than
+        `completionDelayMs` after they start. `{}` (or an empty body) clears.
+      security: [{}, {adminToken: []}]
+      requestBody:
+        required: false
+        content:
+          application/json:
+            schema:
+              type: object
+              properties:
+                completionDelayMs: {type: [integer, 'null'], minimum: 0, maximum: 600000}
+                kinds:
+                  type: [array, 'null']
+                  items: {$ref: '#/components/schemas/OperationKind'}
+      responses:
+        '200': {$ref: '#/components/responses/Faults'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+
 components:
+  securitySchemes:
+    adminToken:
+      type: http
+      scheme: bearer
+      description: Required on /admin/* once the server has an admin token (`--admin-token`); otherwise /admin/* is open.
+
+  parameters:
+    Instance:
+      name: h
+      in: path
+      required: true
+      description: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+      schema: {type: string}
+    Port:
+      name: p
+      in: path
+      required: true
+      description: Completion port (`default` or `port_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+      schema: {type: string}
+    Stream:
+      name: s
+      in: path
+      required: true
+      description: Stream handle (`strm_…`) of this content; another is 404 `ERROR_INVALID_HANDLE`.
+      schema: {type: string}
+    ContentInfo:
+      name: c
+      in: path
+      required: true
+      description: Content-information handle (`cinf_…`) of this content; another is 404 `ERROR_INVALID_HANDLE`.
+      schema: {type: string}
+    ContentId:
+      name: id
+      in: path
+      required: true
+      description: |
+        The content identifier's bytes in base64url without padding (RFC 4648 §5), canonical
+        (unused bits zero), 1 to 1,024 bytes once decoded. Anything else is 400
+        `ERROR_INVALID_PARAMETER`.
+      schema:
+        type: string
+        minLength: 2
+        maxLength: 1366
+        pattern: '^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-][AQgw]|[A-Za-z0-9_-]{2}[AEIMQUYcgkosw048])?$'
+    OperationId:
+      name: op
+      in: path
+      required: true
+      description: Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+      schema: {$ref: '#/components/schemas/OperationName'}
+    ChosenOperation:
+      name: op
+      in: query
+      description: |
+        The caller's name for the operation, unique among the instance's pending operations (a
+        clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+        Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+      schema: {$ref: '#/components/schemas/OperationName'}
+    TimeoutMs:
+      name: timeoutMs
+      in: query
+      description: Milliseconds to wait (0 = do not wait), capped by `--max-wait`.
+      schema: {type: integer, minimum: 0, maximum: 2147483647, default: 0}
+    State:
+      name: state
+      in: query
+      schema: {$ref: '#/components/schemas/OperationState'}
+    PageSize:
+      name: pageSize
+      in: query
+      schema: {type: integer, minimum: 1, maximum: 1000, default: 100}
+    PageToken:
+      name: pageToken
+      in: query
+      description: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+      schema: {type: string}
+    Prefer:
+      name: Prefer
+      in: header
+      description: |
+        RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+        ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+        are ignored.
+      schema: {type: string, pattern: '^wait=[0-9]{1,9}$'}
+
+  headers:
+    Location:
+      description: The new resource
+      required: true
+      schema: {type: string}
+    Retry-After:
+      description: Seconds before a retry may succeed
+      required: true
+      schema: {type: integer, minimum: 0}
+    Preference-Applied:
+      description: '`wait=N`, present when the request had `Prefer: wait=N`'
+      required: false
+      schema: {type: string, pattern: '^wait=[0-9]+$'}
+
+  responses:
+    Success:
+      description: Done
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Success'}
+    OperationAccepted:
+      description: Accepted (`ERROR_IO_PENDING`); the operation, still pending
+      headers:
+        Preference-Applied: {$ref: '#/components/headers/Preference-Applied'}
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Operation'}
+    OperationEnded:
+      description: 'Under `Prefer: wait=N`, the operation ended in time'
+      headers:
+        Preference-Applied: {$ref: '#/components/headers/Preference-Applied'}
+      content:
+        application/json:
+          schema: {$ref: '#/components/schemas/Operation'}
+    Policy:
+      description: The policy
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [enabled]
+            properties:
+              enabled: {type: boolean}
+    Service:
+      description: The service state
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [available, retryAfterSeconds, status]
+            properties:
+              available: {type: boolean}
+              retryAfterSeconds: {type: integer, minimum: 0}
+              status: {$ref: '#/components/schemas/ServiceStatus'}
+    Faults:
+      description: The faults in force (`kinds` absent = every kind)
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [completionDelayMs]
+            properties:
+              completionDelayMs: {type: integer, minimum: 0}
+              kinds:
+                type: array
+                items: {$ref: '#/components/schemas/OperationKind'}
+    BadRequest:
+      description: |
+        Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+        (4062), unsupported content information version (4050)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 400}
+                  error:
+                    enum: [ERROR_INVALID_PARAMETER, PEERDIST_ERROR_VERSION_UNSUPPORTED, PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED]
+    Unauthorized:
+      description: The admin token is required (5 `ERROR_ACCESS_DENIED`)
+      headers:
+        WWW-Authenticate:
+          required: true
+          schema: {type: string, pattern: '^Bearer '}
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 401}
+                  error: {const: ERROR_ACCESS_DENIED}
+    AdminForbidden:
+      description: The admin token is not valid (5 `ERROR_ACCESS_DENIED`)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 403}
+                  error: {const: ERROR_ACCESS_DENIED}
+    Forbidden:
+      description: PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 403}
+                  error: {const: ERROR_ACCESS_DISABLED_BY_POLICY}
+    NotFound:
+      description: |
+        Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+        (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 404}
+                  error:
+                    enum: [ERROR_INVALID_HANDLE, PEERDIST_ERROR_OPERATION_NOT_FOUND, ERROR_NOT_FOUND]
+    Conflict:
+      description: |
+        Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+        already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+        (996 `ERROR_IO_INCOMPLETE`)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 409}
+                  error:
+                    enum: [PEERDIST_ERROR_ALREADY_EXISTS, PEERDIST_ERROR_ALREADY_COMPLETED, ERROR_IO_INCOMPLETE]
+    Gone:
+      description: |
+        Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), or the
+        port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`)
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 410}
+                  error:
+                    enum: [PEERDIST_ERROR_INVALIDATED, ERROR_ABANDONED_WAIT_0]
+    LengthRequired:
+      description: A Content-Length or chunked body is required (87 `ERROR_INVALID_PARAMETER`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    PayloadTooLarge:
+      description: The body exceeds `--max-body-size` (87 `ERROR_INVALID_PARAMETER`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    UnsupportedMediaType:
+      description: A body of another media type (87 `ERROR_INVALID_PARAMETER`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    URITooLong:
+      description: The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    HeaderFieldsTooLarge:
+      description: The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    RangeNotSatisfiable:
+      description: The range leaves the content (4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`)
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+    TooManyRequests:
+      description: A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+      headers:
+        Retry-After: {$ref: '#/components/headers/Retry-After'}
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 429}
+                  error: {const: ERROR_NOT_ENOUGH_QUOTA}
+    ServiceUnavailable:
+      description: The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+      headers:
+        Retry-After: {$ref: '#/components/headers/Retry-After'}
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 503}
+                  error: {const: PEERDIST_ERROR_SERVICE_UNAVAILABLE}
+    MethodNotAllowed:
+      description: The path has other methods (50 `ERROR_NOT_SUPPORTED`); any path, not listed per operation
+      headers:
+        Allow:
+          required: true
+          schema: {type: string}
+      content:
+        application/problem+json:
+          schema: {$ref: '#/components/schemas/Problem'}
+
   schemas:
-    Status:
-      type: object
-      required: [status]
-      properties:
-        status: {type: string}
     Problem:
       type: object
       description: RFC 9457 problem details with the Win32 error code and name.
@@ -54,18 +1111,148 @@ components:
       properties:
         type: {type: string}
         title: {type: string}
-        status: {type: integer}
+        status: {type: integer, minimum: 400, maximum: 599}
         detail: {type: string}
-        code: {type: integer, description: Win32 error code}
+        code: {type: integer, minimum: 0, description: Win32 error code}
         error: {type: string, description: Win32 symbolic name}
-  responses:
-    Unavailable:
-      description: Not accepting work
-      headers:
-        Retry-After:
-          schema: {type: integer}
-      content:
-        application/problem+json:
-          schema: {$ref: '#/components/schemas/Problem'}
+    Result:
+      type: object
+      description: A Win32 result.
+      required: [code, error]
+      properties:
+        code: {type: integer, minimum: 0}
+        error: {type: string}
+    Success:
+      type: object
+      required: [code, error]
+      properties:
+        code: {const: 0}
+        error: {const: ERROR_SUCCESS}
+    ServiceStatus:
+      type: string
+      enum: [available, unavailable, disabled]
+    OperationName:
+      type: string
+      pattern: '^[A-Za-z0-9._~-]{1,64}$'
+    OperationKind:
+      type: string
+      enum: [publishAddToStream, publishCompleteStream, retrieveContentInformation, clientAddContentInformation,
+             clientCompleteContentInformation, clientAddData, clientBlockRead, clientStreamRead, clientFlushContent]
+    OperationState:
+      type: string
+      enum: [pending, completed, failed, canceled]
+    StartupRequest:
+      type: object
+      properties:
+        version:
+          type: [integer, 'null']
+          description: Minimum API version needed, major in the low byte (1.x and 2 = 2.0 are supported; others 400 `PEERDIST_ERROR_VERSION_UNSUPPORTED`). Default 2.
+    StartupResult:
+      type: object
+      required: [handle, version, status]
+      properties:
+        handle: {type: string, pattern: '^inst_'}
+        version: {type: integer, description: Highest API version supported (2)}
+        status: {$ref: '#/components/schemas/ServiceStatus'}
+    Instance:
+      type: object
+      required: [handle, status, minVersion, maxVersion]
+      properties:
+        handle: {type: string, pattern: '^inst_'}
+        status: {$ref: '#/components/schemas/ServiceStatus'}
+        minVersion: {type: integer, description: Lowest content information version supported}
+        maxVersion: {type: integer, description: Highest content information version supported}
+    StatusChange:
+      type: object
+      required: [status, changed]
+      properties:
+        status: {$ref: '#/components/schemas/ServiceStatus'}
+        changed: {type: boolean}
+    Operation:
+      type: object
+      required: [id, kind, contentId, state, result, bytesTransferred, offset, createdAt]
+      properties:
+        id: {$ref: '#/components/schemas/OperationName'}
+        kind: {$ref: '#/components/schemas/OperationKind'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        state: {$ref: '#/components/schemas/OperationState'}
+        result:
+          allOf:
+            - $ref: '#/components/schemas/Result'
+          description: 996 `ERROR_IO_INCOMPLETE` while pending
+        bytesTransferred: {type: integer, minimum: 0}
+        offset: {type: integer, minimum: 0, description: What the OVERLAPPED's Offset/OffsetHigh would hold}
+        createdAt: {type: string, format: date-time}
+        endedAt: {type: string, format: date-time, description: Absent while pending}
+    OperationPage:
+      type: object
+      required: [operations]
+      properties:
+        operations:
+          type: array
+          items: {$ref: '#/components/schemas/Operation'}
+        nextPageToken: {type: string, description: Absent on the last page}
+    CancelResult:
+      type: object
+      required: [code, error, lastError, operation]
+      properties:
+        code: {const: 0}
+        error: {const: ERROR_SUCCESS}
+        lastError:
+          type: object
+          required: [code, error]
+          properties:
+            code: {const: 995}
+            error: {const: ERROR_OPERATION_ABORTED}
+        operation: {$ref: '#/components/schemas/Operation'}
+    Completion:
+      type: object
+      required: [sequence, key, operation, contentId, kind, result, bytesTransferred]
+      properties:
+        sequence: {type: integer, minimum: 0}
+        key: {type: integer, minimum: 0}
+        operation: {$ref: '#/components/schemas/OperationName'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        kind: {$ref: '#/components/schemas/OperationKind'}
+        result: {$ref: '#/components/schemas/Result'}
+        bytesTransferred: {type: integer, minimum: 0}
+    CompletionBatch:
+      type: object
+      required: [completions, timedOut]
+      properties:
+        completions:
+          type: array
+          items: {$ref: '#/components/schemas/Completion'}
+        timedOut: {type: boolean}
+    StreamRequest:
+      type: object
+      properties:
+        contentLength:
+          type: [integer, 'null']
+          minimum: 0
+          maximum: 18446744073709551615
+          description: 0 (default) = unknown; otherwise the bytes added must match it.
+        version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
+        port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}
+        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Completion key (default 0).}
+    ContentInfoRequest:
+      type: object
+      properties:
+        offset: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615}
+        length: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: 0 with offset 0 = the whole content}
+        minVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 1; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
+        maxVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 2; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
+        port: {type: [string, 'null'], description: Default `default`}
+        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Default 0}
+    Publication:
+      type: object
+      required: [contentId, length, versions, publishedAt]
+      properties:
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        length: {type: integer, minimum: 0}
+        versions:
+          type: array
+          items: {type: integer, enum: [1, 2]}
+        publishedAt: {type: string, format: date-time}
 """#
 }

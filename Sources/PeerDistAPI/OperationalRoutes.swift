@@ -20,6 +20,8 @@ public final class ServiceLifecycle: Sendable {
 enum OperationalRoutes {
     private static let ok: [UInt8] = Array(#"{"status":"ok"}"#.utf8)
     private static let ready: [UInt8] = Array(#"{"status":"ready"}"#.utf8)
+    /// openapi.yaml byte for byte: the embedding multi-line literal drops the file's final newline.
+    private static let openAPIBytes: [UInt8] = Array((OpenAPIDocument.yaml + "\n").utf8)
 
     static func routes(lifecycle: ServiceLifecycle, retryAfterSeconds: Int, metrics: ServiceMetrics, engine: PeerDistEngine) -> [Route] {
         [
@@ -40,7 +42,7 @@ enum OperationalRoutes {
             .sync(.get, "/openapi.yaml") { _ in
                 var headers = HTTPFields()
                 headers.append(name: "Content-Type", value: "application/yaml")
-                return Response(status: 200, headers: headers, body: Array(OpenAPIDocument.yaml.utf8))
+                return Response(status: 200, headers: headers, body: openAPIBytes)
             },
         ]
     }
