@@ -5,16 +5,22 @@ import HTTPWire
 public enum ProblemResponse {
     /// Renders an `HTTPError` as a response.
     public static func make(_ error: HTTPError) -> Response {
-        var body = "{\"type\":\"about:blank\",\"title\":"
-        appendJSONString(error.title ?? defaultTitle(error.status), to: &body)
-        body += ",\"status\":\(error.status),\"detail\":"
-        appendJSONString(error.detail, to: &body)
-        body += ",\"code\":\(error.code),\"error\":"
-        appendJSONString(error.name, to: &body)
-        body += "}"
+        var body: [UInt8] = []
+        body.reserveCapacity(160 + error.detail.utf8.count)
+        body.append(contentsOf: #"{"type":"about:blank","title":"#.utf8)
+        JSONText.appendString(error.title ?? defaultTitle(error.status), to: &body)
+        body.append(contentsOf: #","status":"#.utf8)
+        JSONText.appendInteger(error.status, to: &body)
+        body.append(contentsOf: #","detail":"#.utf8)
+        JSONText.appendString(error.detail, to: &body)
+        body.append(contentsOf: #","code":"#.utf8)
+        JSONText.appendInteger(error.code, to: &body)
+        body.append(contentsOf: #","error":"#.utf8)
+        JSONText.appendString(error.name, to: &body)
+        body.append(0x7D)
         var headers = error.headers
         headers.append(name: "Content-Type", value: "application/problem+json")
-        var response = Response(status: error.status, headers: headers, body: Array(body.utf8))
+        var response = Response(status: error.status, headers: headers, body: body)
         response.closeConnection = error.closeConnection
         return response
     }
@@ -22,27 +28,5 @@ public enum ProblemResponse {
     private static func defaultTitle(_ status: Int) -> String {
         let reason = HTTPStatusText.reason(status)
         return reason.isEmpty ? "Error" : reason
-    }
-
-    /// Appends `s` as a JSON string literal (RFC 8259 §7).
-    public static func appendJSONString(_ s: String, to out: inout String) {
-        out.append("\"")
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out.append("\\\"")
-            case "\\": out.append("\\\\")
-            case "\n": out.append("\\n")
-            case "\r": out.append("\\r")
-            case "\t": out.append("\\t")
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out.append("\\u" + String(repeating: "0", count: 4 - hex.count) + hex)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out.append("\"")
     }
 }

@@ -32,7 +32,7 @@ public struct Request: Sendable {
         self.connectionID = connectionID
         self.receivedAt = .now
         let target = Self.originForm(head.target)
-        if let q = target.firstIndex(of: "?") {
+        if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<q]
             query = target[target.index(after: q)...]
         } else {

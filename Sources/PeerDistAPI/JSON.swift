@@ -14,34 +14,35 @@ enum JSON: Sendable {
 
     /// UTF-8 bytes of the value.
     var bytes: [UInt8] {
-        var out = ""
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
         write(to: &out)
-        return Array(out.utf8)
+        return out
     }
 
-    private func write(to out: inout String) {
+    private func write(to out: inout [UInt8]) {
         switch self {
-        case .string(let s): ProblemResponse.appendJSONString(s, to: &out)
-        case .int(let v): out += String(v)
-        case .uint(let v): out += String(v)
-        case .bool(let v): out += v ? "true" : "false"
-        case .null: out += "null"
+        case .string(let s): JSONText.appendString(s, to: &out)
+        case .int(let v): JSONText.appendInteger(v, to: &out)
+        case .uint(let v): JSONText.appendInteger(v, to: &out)
+        case .bool(let v): out.append(contentsOf: (v ? "true" : "false").utf8)
+        case .null: out.append(contentsOf: "null".utf8)
         case .array(let items):
-            out += "["
+            out.append(0x5B)
             for (i, item) in items.enumerated() {
-                if i > 0 { out += "," }
+                if i > 0 { out.append(0x2C) }
                 item.write(to: &out)
             }
-            out += "]"
+            out.append(0x5D)
         case .object(let members):
-            out += "{"
+            out.append(0x7B)
             for (i, (key, value)) in members.enumerated() {
-                if i > 0 { out += "," }
-                ProblemResponse.appendJSONString(key, to: &out)
-                out += ":"
+                if i > 0 { out.append(0x2C) }
+                JSONText.appendString(key, to: &out)
+                out.append(0x3A)
                 value.write(to: &out)
             }
-            out += "}"
+            out.append(0x7D)
         }
     }
 

@@ -43,7 +43,23 @@ enum OperationRoutes {
                 return .json(200, Render.page(try list(ctx, instance: instance, params: params, contentId: nil)))
             },
             // PeerDistServerCancelAsyncOperation: answers only once the final result is posted.
-            .async(.delete, "/instances/{h}/content/{id}/operations/{op}") { req in
+            // An operation that is unknown or already ended is answered inline (4059); only a
+            // pending one needs the engine's asynchronous cancel, which waits for its work to stop.
+            .inlineFirst(.delete, "/instances/{h}/content/{id}/operations/{op}", inline: { req in
+                let (instance, params) = try ctx.gate(req)
+                let contentId = try params.contentID()
+                let op = try params.operationID()
+                let snapshot: OperationSnapshot
+                do {
+                    snapshot = try ctx.engine.operation(instance: instance, contentId: contentId, operation: op)
+                } catch let error as EngineError where error.code == .operationNotFound {
+                    ctx.metrics.cancelled(.notFound)
+                    throw error
+                }
+                guard snapshot.hasEnded else { return nil }
+                ctx.metrics.cancelled(.lostRace)
+                throw EngineError(.operationNotFound, "operation '\(op)' of this content has already ended")
+            }, waiting: { req in
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let op = try params.operationID()
@@ -61,7 +77,7 @@ enum OperationRoutes {
                     ("lastError", Render.result(Win32Error(code: 995))),
                     ("operation", Render.operation(final)),
                 ]))
-            },
+            }),
         ]
     }
 

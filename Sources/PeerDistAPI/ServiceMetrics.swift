@@ -10,15 +10,24 @@ import Synchronization
 public final class ServiceMetrics: Sendable {
     private let registry = PrometheusCollectorRegistry()
     private let factory: PrometheusMetricsFactory
-    private let counters = Mutex<[String: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[String: CoreMetrics.Timer]>([:])
+    /// Identifies one labelled series without building a string per request.
+    private struct SeriesKey: Hashable {
+        var route: String
+        var method: String
+        var status: Int
+    }
+
+    private let requestCounters = Mutex<[SeriesKey: CoreMetrics.Counter]>([:])
+    private let timers = Mutex<[SeriesKey: CoreMetrics.Timer]>([:])
+    private let cancelCounters: [CancelOutcome: CoreMetrics.Counter]
+    private let pendingGauges: [OperationKind: CoreMetrics.Gauge]
     private let openConnections: CoreMetrics.Gauge
     private let parkedWaiters: CoreMetrics.Gauge
     private let bytesHashedCounter: CoreMetrics.Counter
     private let connectionCount = Atomic<Int>(0)
 
     /// Cancel outcomes (PeerDistServerCancelAsyncOperation).
-    enum CancelOutcome: String {
+    enum CancelOutcome: String, CaseIterable {
         /// The cancellation posted the result.
         case canceled
         /// The operation had ended before: its own result stands (4059).
@@ -39,6 +48,12 @@ public final class ServiceMetrics: Sendable {
         openConnections = Gauge(label: "peerdist_http_open_connections", factory: factory)
         parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
+        cancelCounters = Dictionary(uniqueKeysWithValues: CancelOutcome.allCases.map { outcome in
+            (outcome, Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
+        })
+        pendingGauges = Dictionary(uniqueKeysWithValues: OperationKind.allCases.map { kind in
+            (kind, Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory))
+        })
     }
 
     func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
@@ -47,8 +62,8 @@ public final class ServiceMetrics: Sendable {
     /// Counts one answered request and records its latency.
     func requestCompleted(route: String, method: String, status: Int, duration: Duration) {
         let routeLabel = route.isEmpty ? "unmatched" : route
-        let key = "\(routeLabel) \(method) \(status)"
-        let counter = counters.withLock { table in
+        let key = SeriesKey(route: routeLabel, method: method, status: status)
+        let counter = requestCounters.withLock { table in
             if let c = table[key] { return c }
             let c = Counter(label: "peerdist_http_requests_total",
                             dimensions: [("route", routeLabel), ("method", method), ("status", String(status))], factory: factory)
@@ -56,7 +71,7 @@ public final class ServiceMetrics: Sendable {
             return c
         }
         counter.increment()
-        let timerKey = "\(routeLabel) \(method)"
+        let timerKey = SeriesKey(route: routeLabel, method: method, status: 0)
         let timer = timers.withLock { table in
             if let t = table[timerKey] { return t }
             let t = Timer(label: "peerdist_http_request_duration_seconds",
@@ -64,19 +79,12 @@ public final class ServiceMetrics: Sendable {
             table[timerKey] = t
             return t
         }
-        timer.recordNanoseconds(Int64(clamping: duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000))
+        let (seconds, attoseconds) = duration.components
+        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// Counts a cancel by outcome.
-    func cancelled(_ outcome: CancelOutcome) {
-        let key = "cancel \(outcome.rawValue)"
-        counters.withLock { table in
-            if let c = table[key] { return c }
-            let c = Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory)
-            table[key] = c
-            return c
-        }.increment()
-    }
+    func cancelled(_ outcome: CancelOutcome) { cancelCounters[outcome]?.increment() }
 
     /// Counts bytes handed to the hasher.
     func hashed(_ bytes: Int) { bytesHashedCounter.increment(by: Int64(bytes)) }
@@ -85,14 +93,7 @@ public final class ServiceMetrics: Sendable {
     func render(engine: PeerDistEngine) -> [UInt8] {
         let stats = engine.statistics()
         parkedWaiters.record(stats.parkedWaiters)
-        for kind in OperationKind.allCases {
-            let key = "pending \(kind.rawValue)"
-            let gauge: CoreMetrics.Gauge = counters.withLock { _ in
-                Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory)
-            }
-            gauge.record(stats.pendingByKind[kind] ?? 0)
-            _ = key
-        }
+        for (kind, gauge) in pendingGauges { gauge.record(stats.pendingByKind[kind] ?? 0) }
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out

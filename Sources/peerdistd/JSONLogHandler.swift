@@ -1,4 +1,5 @@
 import Foundation
+import HTTPServer
 import Logging
 import Synchronization
 
@@ -19,39 +20,23 @@ struct JSONLogHandler: LogHandler {
     func log(event: LogEvent) {
         var merged = metadata
         if let extra = event.metadata { merged.merge(extra) { $1 } }
-        var line = "{\"time\":\"\(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)))\""
-        line += ",\"level\":\"\(event.level.rawValue)\",\"label\":"
-        Self.appendString(label, to: &line)
-        line += ",\"message\":"
-        Self.appendString(event.message.description, to: &line)
+        var line: [UInt8] = Array(#"{"time":"#.utf8)
+        JSONText.appendString(Date().formatted(Date.ISO8601FormatStyle(includingFractionalSeconds: true)), to: &line)
+        line += Array(#","level":"#.utf8)
+        JSONText.appendString(event.level.rawValue, to: &line)
+        line += Array(#","label":"#.utf8)
+        JSONText.appendString(label, to: &line)
+        line += Array(#","message":"#.utf8)
+        JSONText.appendString(event.message.description, to: &line)
         for key in merged.keys.sorted() {
             guard let value = merged[key] else { continue }
-            line += ","
-            Self.appendString(key, to: &line)
-            line += ":"
-            Self.appendString(value.description, to: &line)
+            line.append(0x2C)
+            JSONText.appendString(key, to: &line)
+            line.append(0x3A)
+            JSONText.appendString(value.description, to: &line)
         }
-        line += "}\n"
-        Self.lock.withLock { _ in writeStderr(line) }
-    }
-
-    private static func appendString(_ s: String, to out: inout String) {
-        out += "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    out += String(format: "\\u%04x", scalar.value)
-                } else {
-                    out.unicodeScalars.append(scalar)
-                }
-            }
-        }
-        out += "\""
+        line += Array("}\n".utf8)
+        let text = String(decoding: line, as: UTF8.self)
+        Self.lock.withLock { _ in writeStderr(text) }
     }
 }

@@ -386,15 +386,28 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             do { response = try handler(request) } catch { response = core.render(error) }
             respond(response, to: exchange)
         case .async(let handler):
-            let queue = connection.queue
-            let core = self.core
-            exchange.task = Task { [self] in
-                let response: Response
-                do { response = try await handler(request) } catch { response = core.render(error) }
-                queue.async { self.respond(response, to: exchange) }
+            start(handler, for: exchange, route: route)
+        case .inlineFirst(let inline, let waiting):
+            let immediate: Response?
+            do { immediate = try inline(request) } catch { immediate = core.render(error) }
+            if let immediate {
+                respond(immediate, to: exchange)
+            } else {
+                start(waiting, for: exchange, route: route)
             }
-            if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
         }
+    }
+
+    private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, for exchange: Exchange, route: Route) {
+        let request = exchange.request
+        let queue = connection.queue
+        let core = self.core
+        exchange.task = Task { [self] in
+            let response: Response
+            do { response = try await handler(request) } catch { response = core.render(error) }
+            queue.async { self.respond(response, to: exchange) }
+        }
+        if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
     }
 
     private func respond(_ response: Response, to exchange: Exchange) {

@@ -8,6 +8,9 @@ public struct Route: Sendable {
         case sync(@Sendable (Request) throws -> Response)
         /// Runs in a task; cancelled when the client goes away.
         case async(@Sendable (Request) async throws -> Response)
+        /// Tries `inline` on the worker queue first; only when it returns nil (the answer must
+        /// wait) runs `waiting` in a task. For calls whose common outcomes need no waiting.
+        case inlineFirst(inline: @Sendable (Request) throws -> Response?, waiting: @Sendable (Request) async throws -> Response)
     }
 
     /// How the request body reaches the handler.
@@ -43,6 +46,13 @@ public struct Route: Sendable {
     public static func sync(_ method: HTTPMethod, _ template: String, body: BodyMode = .buffered,
                             _ handler: @escaping @Sendable (Request) throws -> Response) -> Route {
         Route(method, template, body: body, handler: .sync(handler))
+    }
+
+    /// A route answered inline when it can be, in a task when it must wait.
+    public static func inlineFirst(_ method: HTTPMethod, _ template: String, body: BodyMode = .buffered,
+                                   inline: @escaping @Sendable (Request) throws -> Response?,
+                                   waiting: @escaping @Sendable (Request) async throws -> Response) -> Route {
+        Route(method, template, body: body, handler: .inlineFirst(inline: inline, waiting: waiting))
     }
 
     /// A route whose handler may wait.

@@ -15,9 +15,15 @@ public final class Router: Sendable {
 
     private final class Node: @unchecked Sendable {
         // Safety: mutated only while the router is being built, read-only afterwards.
-        var literals: [Substring: Node] = [:]
+        /// Literal children, compared byte for byte (few per node: a scan beats hashing).
+        var literals: [(segment: [UInt8], node: Node)] = []
         var parameter: (name: String, node: Node)?
         var routes: [HTTPMethod: Route] = [:]
+
+        func literal(_ segment: Substring.UTF8View) -> Node? {
+            for entry in literals where entry.segment.elementsEqual(segment) { return entry.node }
+            return nil
+        }
     }
 
     private let root = Node()
@@ -41,11 +47,11 @@ public final class Router: Sendable {
                     node.parameter = (name, child)
                     node = child
                 }
-            } else if let child = node.literals[segment] {
+            } else if let child = node.literal(segment.utf8) {
                 node = child
             } else {
                 let child = Node()
-                node.literals[segment] = child
+                node.literals.append((Array(segment.utf8), child))
                 node = child
             }
         }
@@ -55,8 +61,10 @@ public final class Router: Sendable {
 
     /// Finds the route for a method and a (still percent-encoded) path.
     public func match(_ method: HTTPMethod, path: Substring) -> Match {
-        guard let (node, rawParameters) = find(root, path.split(separator: "/", omittingEmptySubsequences: false).dropFirst()[...], []),
-              !node.routes.isEmpty else {
+        var rawParameters: [(String, Substring)] = []
+        // Split on bytes, not Characters: no grapheme breaking on the hot path.
+        let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().map { Substring($0) }
+        guard let node = find(root, segments[...], &rawParameters), !node.routes.isEmpty else {
             return .notFound
         }
         let route = node.routes[method] ?? (method == .head ? node.routes[.get] : nil)
@@ -74,14 +82,20 @@ public final class Router: Sendable {
         return .found(route, parameters)
     }
 
-    private func find(_ node: Node, _ segments: ArraySlice<Substring>, _ params: [(String, Substring)]) -> (Node, [(String, Substring)])? {
-        guard let segment = segments.first else { return (node, params) }
+    /// Depth-first: a literal child first, then the parameter child (backtracking if the
+    /// literal branch leads nowhere).
+    private func find(_ node: Node, _ segments: ArraySlice<Substring>, _ params: inout [(String, Substring)]) -> Node? {
+        guard let segment = segments.first else { return node }
         let rest = segments.dropFirst()
-        if let child = node.literals[segment], let found = find(child, rest, params), !found.0.routes.isEmpty {
-            return found
+        if let child = node.literal(segment.utf8) {
+            let mark = params.count
+            if let found = find(child, rest, &params), !found.routes.isEmpty { return found }
+            params.removeSubrange(mark...)
         }
         if let (name, child) = node.parameter {
-            return find(child, rest, params + [(name, segment)])
+            params.append((name, segment))
+            if let found = find(child, rest, &params) { return found }
+            params.removeLast()
         }
         return nil
     }
