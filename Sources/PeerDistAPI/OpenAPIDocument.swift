@@ -309,6 +309,30 @@ paths:
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
 
+  /instances/{h}/operations/{op}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getInstanceOperation
+      summary: An operation of the instance, whatever handle it belongs to
+      description: |
+        The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
+        when the instance has no operation with that id (ended operations stay readable for
+        `--retention`).
+      responses:
+        '200':
+          description: The operation
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Operation'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
   /instances/{h}/content/{id}:
     parameters:
       - $ref: '#/components/parameters/Instance'

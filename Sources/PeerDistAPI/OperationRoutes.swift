@@ -38,6 +38,10 @@ enum OperationRoutes {
                 let (instance, params) = try ctx.gate(req)
                 return .json(200, Render.page(try list(ctx, instance: instance, params: params, contentId: try params.contentID())))
             },
+            .sync(.get, "/instances/{h}/operations/{op}") { req in
+                let (instance, params) = try ctx.gate(req)
+                return .json(200, Render.operation(try ctx.engine.operation(instance: instance, operation: try params.operationID())))
+            },
             .sync(.get, "/instances/{h}/operations") { req in
                 let (instance, params) = try ctx.gate(req)
                 return .json(200, Render.page(try list(ctx, instance: instance, params: params, contentId: nil)))

@@ -64,13 +64,3 @@ enum Fixtures {
         return try TestServer(routes: routes(probe), configuration: configuration)
     }
 }
-
-/// Polls a condition until it holds or the time runs out.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
-}

@@ -51,6 +51,11 @@ import Testing
         #expect(again.json["error"] as? String == "PEERDIST_ERROR_OPERATION_NOT_FOUND")
         let read = try await f.client.request("GET", "/instances/\(h)/content/\(Self.id)/operations/w1")
         #expect(read.json["state"] as? String == "canceled")
+        // Also readable at the instance level, whatever handle it belongs to.
+        let byInstance = try await f.client.request("GET", "/instances/\(h)/operations/w1")
+        #expect(byInstance.json["state"] as? String == "canceled")
+        #expect(byInstance.json.resultCode == 995)
+        #expect(try await f.client.request("GET", "/instances/\(h)/operations/nope").code == 4059)
         await f.stop()
     }
 
@@ -171,14 +176,4 @@ import Testing
         #expect(canceledResults == cancelled)
         await f.stop()
     }
-}
-
-/// Polls a condition until it holds or the time runs out.
-func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
-    let deadline = ContinuousClock.now + timeout
-    while ContinuousClock.now < deadline {
-        if condition() { return true }
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    return condition()
 }
