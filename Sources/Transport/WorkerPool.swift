@@ -28,8 +28,9 @@ public final class WorkerPool: Sendable {
     public let workers: [Worker]
     private let next = AtomicCounter()
 
-    /// Creates `count` workers, each with a `scratchSize`-byte read buffer.
-    public init(count: Int, scratchSize: Int = 65_536) {
+    /// Creates `count` workers, each with a `scratchSize`-byte read buffer (large reads mean
+    /// fewer, larger body chunks for uploads, hence fewer hand-offs to the hasher).
+    public init(count: Int, scratchSize: Int = 262_144) {
         workers = (0..<max(1, count)).map { Worker(index: $0, scratchSize: scratchSize) }
     }
 
