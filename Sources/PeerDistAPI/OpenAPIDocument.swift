@@ -1257,6 +1257,7 @@ components:
           maximum: 18446744073709551615
           description: 0 (default) = unknown; otherwise the bytes added must match it.
         version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
+        hashAlgorithm: {type: [string, 'null'], enum: [SHA256, SHA384, SHA512, null], description: 'The V1 hash (default SHA256); V2 always uses truncated SHA-512. Others 400 `ERROR_INVALID_PARAMETER`.'}
         port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}
         key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Completion key (default 0).}
     ContentInfoRequest:

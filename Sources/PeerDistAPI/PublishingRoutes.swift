@@ -1,4 +1,5 @@
 import HTTPServer
+import PCCRC
 import PeerDistEngine
 
 /// PeerDistServer*: streams, appends, completion, unpublish, content information.
@@ -6,6 +7,7 @@ enum PublishingRoutes {
     struct StreamBody: Decodable {
         var contentLength: UInt64?
         var version: Int?
+        var hashAlgorithm: String?
         var port: String?
         var key: UInt64?
     }
@@ -25,9 +27,16 @@ enum PublishingRoutes {
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let body = try params.body(StreamBody.self)
+                let algorithm: V1HashAlgorithm
+                switch body.hashAlgorithm?.uppercased() {
+                case nil, "SHA256": algorithm = .sha256
+                case "SHA384": algorithm = .sha384
+                case "SHA512": algorithm = .sha512
+                default: throw Parameters.invalid("hashAlgorithm must be SHA256, SHA384 or SHA512")
+                }
                 let stream = try ctx.engine.publishStream(
                     instance: instance, contentId: contentId, principal: ctx.principal(req),
-                    contentLength: body.contentLength ?? 0, version: body.version ?? 2,
+                    contentLength: body.contentLength ?? 0, version: body.version ?? 2, hashAlgorithm: algorithm,
                     port: body.port ?? "default", key: body.key ?? 0)
                 var headers = HTTPFields()
                 headers.append(name: "Location", value: "/instances/\(instance)/content/\(params.path("id"))/streams/\(stream)")

@@ -55,6 +55,29 @@ import Testing
         await f.stop()
     }
 
+    /// SHA-384 and SHA-512 as a publication option: dwHashAlgo and the digest sizes follow.
+    @Test(arguments: [("SHA384", 0x800D, 48), ("SHA512", 0x800E, 64)])
+    func v1HashAlgorithmOption(name: String, algo: Int, digest: Int) async throws {
+        let f = try await APIFixture.start()
+        let h = try await f.startup()
+        let id = APIFixture.contentID("algo-\(name)")
+        let content = [UInt8](repeating: 9, count: 70_000)
+        let r = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams",
+                                           json: #"{"version":1,"hashAlgorithm":"\#(name)"}"#)
+        let s = try #require(r.json["stream"] as? String)
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data", body: content, headers: [("Prefer", "wait=10")])
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
+        let blob = try await f.client.request("GET", "/instances/\(h)/content/\(id)/contentinfo?version=1").body
+        let algoField = Int(blob[2]) | Int(blob[3]) << 8 | Int(blob[4]) << 16 | Int(blob[5]) << 24
+        #expect(algoField == algo)
+        // Header 18 + segment description (16 + 2 D) + cBlocks 4 + two block hashes.
+        #expect(blob.count == 18 + 16 + 2 * digest + 4 + 2 * digest)
+        let bad = try await f.client.request("POST", "/instances/\(h)/content/\(APIFixture.contentID("x"))/streams", json: #"{"hashAlgorithm":"MD5"}"#)
+        #expect(bad.status == 400)
+        #expect(bad.code == 87)
+        await f.stop()
+    }
+
     /// RetrieveContentInformation as a cursor over a ranged content information handle.
     @Test func rangedReadThroughTheCursor() async throws {
         let f = try await APIFixture.start()

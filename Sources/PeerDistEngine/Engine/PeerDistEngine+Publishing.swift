@@ -1,3 +1,4 @@
+import PCCRC
 /// Publishing (PeerDistServerPublishStream, PublishAddToStream, PublishCompleteStream,
 /// CloseStreamHandle, Unpublish) and publication metadata.
 extension PeerDistEngine {
@@ -10,6 +11,8 @@ extension PeerDistEngine {
     ///   - principal: The caller; publications are scoped per principal.
     ///   - contentLength: Declared length; 0 = unknown, else the bytes added must match it.
     ///   - version: 1 (V1 content information only) or 2 (V1 and V2, hashed in one pass).
+    ///   - hashAlgorithm: The V1 hash (SHA-256 by default; SHA-384 and SHA-512 as in
+    ///     Windows Server 2008 R2's hash generation). V2 always uses truncated SHA-512.
     ///   - port: The port its operations complete to (`default` or `port_…`).
     ///   - key: The completion key.
     /// - Returns: The stream handle (`strm_…`).
@@ -18,7 +21,7 @@ extension PeerDistEngine {
     ///   `maxContentLength`.
     public func publishStream(
         instance: String, contentId: [UInt8], principal: String, contentLength: UInt64, version: Int,
-        port: String = "default", key: UInt64 = 0
+        hashAlgorithm: V1HashAlgorithm = .sha256, port: String = "default", key: UInt64 = 0
     ) throws(EngineError) -> String {
         try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
@@ -47,7 +50,7 @@ extension PeerDistEngine {
             }
             let pipeline = StreamPipeline(
                 queue: hashingPool.assignQueue(), contentLength: contentLength, maxLength: limits.maxContentLength,
-                version: version, windowBytes: limits.appendWindowBytes)
+                version: version, hashAlgorithm: hashAlgorithm, windowBytes: limits.appendWindowBytes)
             let stream = StreamRecord(
                 handle: HandleKind.stream.make(), contentId: contentId, principal: principal,
                 contentLength: contentLength, version: version, portName: port, key: key, pipeline: pipeline)

@@ -14,9 +14,11 @@ struct PublicationHasher: Sendable {
 
     // MARK: - Init
 
-    /// - Parameter version: 1 (V1 content information only) or 2 (V1 and V2).
-    init(version: Int) {
-        v1 = ContentHasher(version: .v1, algorithm: .sha256)
+    /// - Parameters:
+    ///   - version: 1 (V1 content information only) or 2 (V1 and V2).
+    ///   - algorithm: the V1 hash.
+    init(version: Int, algorithm: V1HashAlgorithm = .sha256) {
+        v1 = ContentHasher(version: .v1, algorithm: algorithm)
         v2 = version >= 2 ? ContentHasher(version: .v2) : nil
     }
 

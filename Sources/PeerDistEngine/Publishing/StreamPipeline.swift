@@ -1,3 +1,4 @@
+import PCCRC
 import DequeModule
 import Dispatch
 import Synchronization
@@ -94,14 +95,15 @@ final class StreamPipeline: Sendable {
     ///   - contentLength: Declared length, 0 = unknown.
     ///   - maxLength: The engine's bound on any content.
     ///   - version: Publication version (1: V1, 2: V1 and V2).
+    ///   - hashAlgorithm: The V1 hash.
     ///   - windowBytes: Bytes buffered per append before writers suspend.
-    init(queue: DispatchQueue, contentLength: UInt64, maxLength: UInt64, version: Int, windowBytes: Int) {
+    init(queue: DispatchQueue, contentLength: UInt64, maxLength: UInt64, version: Int, hashAlgorithm: V1HashAlgorithm, windowBytes: Int) {
         self.queue = queue
         self.contentLength = contentLength
         self.maxLength = maxLength
         self.windowBytes = max(1, windowBytes)
         var initial = State()
-        initial.hasher = PublicationHasher(version: version)
+        initial.hasher = PublicationHasher(version: version, algorithm: hashAlgorithm)
         state = Mutex(initial)
     }
 
