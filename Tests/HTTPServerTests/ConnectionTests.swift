@@ -35,6 +35,21 @@ import Testing
         await server.stop()
     }
 
+    /// Thousands of pipelined requests in one write: all answered, in order, without the
+    /// server's stack growing with their number.
+    @Test func manyPipelinedRequestsAnsweredInOrder() async throws {
+        let server = try Fixtures.server()
+        let client = try await server.client()
+        let count = 3_000
+        try await client.send((0..<count).map { "GET /echo/r\($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined())
+        for i in 0..<count {
+            let response = try await client.readResponse()
+            #expect(response.json["name"] as? String == "r\(i)")
+            if response.json["name"] as? String != "r\(i)" { break }
+        }
+        await server.stop()
+    }
+
     @Test func percentDecodedParametersAndQuery() async throws {
         let server = try Fixtures.server()
         let client = try await server.client()

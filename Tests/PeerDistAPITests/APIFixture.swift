@@ -43,6 +43,16 @@ struct APIFixture {
         return try #require(r.json["stream"] as? String)
     }
 
+    /// Publishes `content` in one append and completes it, waiting for both to end.
+    func publish(_ h: String, _ id: String, _ content: [UInt8], streamJSON: String = #"{"version":1}"#) async throws {
+        let r = try await client.request("POST", "/instances/\(h)/content/\(id)/streams", json: streamJSON)
+        let s = try #require(r.json["stream"] as? String, "\(r.text)")
+        let append = try await client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data", body: content, headers: [("Prefer", "wait=10")])
+        #expect(append.json["state"] as? String == "completed", "\(append.text)")
+        let done = try await client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
+        #expect(done.json["state"] as? String == "completed", "\(done.text)")
+    }
+
     func setFaults(_ json: String) async throws {
         let r = try await client.request("PUT", "/admin/faults", json: json)
         #expect(r.status == 200, "\(r.text)")

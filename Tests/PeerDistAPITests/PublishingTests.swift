@@ -62,11 +62,7 @@ import Testing
         let h = try await f.startup()
         let id = APIFixture.contentID("algo-\(name)")
         let content = [UInt8](repeating: 9, count: 70_000)
-        let r = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams",
-                                           json: #"{"version":1,"hashAlgorithm":"\#(name)"}"#)
-        let s = try #require(r.json["stream"] as? String)
-        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data", body: content, headers: [("Prefer", "wait=10")])
-        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
+        try await f.publish(h, id, content, streamJSON: #"{"version":1,"hashAlgorithm":"\#(name)"}"#)
         let blob = try await f.client.request("GET", "/instances/\(h)/content/\(id)/contentinfo?version=1").body
         let algoField = Int(blob[2]) | Int(blob[3]) << 8 | Int(blob[4]) << 16 | Int(blob[5]) << 24
         #expect(algoField == algo)
@@ -84,10 +80,7 @@ import Testing
         let h = try await f.startup()
         let id = APIFixture.contentID("ranged")
         let content = (0..<200_000).map { UInt8(truncatingIfNeeded: $0 &* 31) }
-        let s = try await f.openStream(h, id, length: content.count, version: 1)
-        _ = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data", body: content, headers: [("Prefer", "wait=10")])
-        let done = try await f.client.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
-        #expect(done.json["state"] as? String == "completed")
+        try await f.publish(h, id, content, streamJSON: #"{"version":1,"contentLength":\#(content.count)}"#)
 
         let open = try await f.client.request("POST", "/instances/\(h)/content/\(id)/contentinfo",
                                               json: #"{"offset":100000,"length":50000,"minVersion":1,"maxVersion":1}"#)

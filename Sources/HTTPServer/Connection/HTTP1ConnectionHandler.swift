@@ -139,8 +139,27 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     // MARK: - Heads
 
-    /// Parses as many requests as the buffered input holds, one at a time.
+    /// Whether `processInput` is running (answering a request can finish it and ask for the next).
+    private var processingInput = false
+    private var processAgain = false
+
+    /// Parses as many requests as the buffered input holds, one at a time. A request answered
+    /// inline asks for the next one from inside this call; that request is taken by this loop
+    /// rather than by recursion, so thousands of pipelined requests use constant stack.
     private func processInput() {
+        if processingInput {
+            processAgain = true
+            return
+        }
+        processingInput = true
+        defer { processingInput = false }
+        repeat {
+            processAgain = false
+            processNextHead()
+        } while processAgain
+    }
+
+    private func processNextHead() {
         guard case .idle = state else { return }
         if input.isEmpty {
             armIdleTimer()
