@@ -28,7 +28,8 @@ public struct ServerConfiguration: Sendable {
     public var bodyTimeout: Duration = .seconds(30)
     /// Time an idle keep-alive connection is kept open between requests.
     public var idleTimeout: Duration = .seconds(60)
-    /// Time allowed for a response to be taken by the client before the connection is dropped.
+    /// Write-stall timeout: a response the client takes no byte of for this long drops the
+    /// connection (progress, however slow, re-arms it).
     public var writeTimeout: Duration = .seconds(30)
     /// Time a graceful drain waits for requests in flight before closing what is left.
     public var drainTimeout: Duration = .seconds(10)

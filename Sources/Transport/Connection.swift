@@ -79,6 +79,10 @@ public final class Connection: @unchecked Sendable {
     /// Bytes queued but not yet accepted by the kernel.
     public var bufferedBytes: Int { Int(bytesQueued - bytesWritten) }
 
+    /// Bytes the kernel has accepted since the connection opened (to tell a stalled writer from
+    /// a slow one).
+    public var totalBytesWritten: UInt64 { bytesWritten }
+
     /// Starts reading. Call once, on the queue.
     public func start(delegate: any ConnectionDelegate) {
         self.delegate = delegate

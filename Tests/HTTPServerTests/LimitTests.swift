@@ -96,6 +96,24 @@ import Testing
         await server.stop()
     }
 
+    /// A client that stops reading a large response is dropped after the write-stall timeout;
+    /// one that reads slowly is not.
+    @Test func stalledReaderIsDroppedSlowReaderIsNot() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe) { $0.writeTimeout = .milliseconds(300) }
+        let stalled = try await server.client()
+        try await stalled.send("GET /big?n=20000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually(timeout: .seconds(5)) { probe.written.withLock { $0 } == [false] })
+
+        let slow = try await server.client()
+        try await slow.send("GET /big?n=3000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        let response = try await slow.readResponse(timeout: .seconds(10))
+        #expect(response.body.count == 3_000_000)
+        #expect(await eventually { probe.written.withLock { $0 } == [false, true] })
+        await server.stop()
+    }
+
     @Test func stalledBodyTimesOutWith408() async throws {
         let server = try Fixtures.server { $0.bodyTimeout = .milliseconds(150) }
         let client = try await server.client()

@@ -132,6 +132,9 @@ import Testing
         let uploader = try await f.newClient()
         try await uploader.send("POST /instances/\(h)/content/\(id)/streams/\(s)/data?op=up HTTP/1.1\r\nHost: t\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000000000\r\n\r\n")
         try await uploader.send([UInt8](repeating: 7, count: 4 << 20))
+        // The append's operation exists once its handler has started (it runs in a task).
+        let contentId = Array("big".utf8)
+        #expect(await eventually { (try? f.engine.operation(instance: h, contentId: contentId, operation: "up")) != nil })
         let started = ContinuousClock.now
         let cancel = try await f.client.request("DELETE", "/instances/\(h)/content/\(id)/operations/up")
         let elapsed = ContinuousClock.now - started

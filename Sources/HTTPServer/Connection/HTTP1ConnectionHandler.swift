@@ -465,10 +465,25 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             }
         }
         if !exchange.responseWritten && connection.isOpen {
-            connection.setTimer(after: configuration.writeTimeout) { [weak self] in self?.close() }
+            armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { connection.closeAfterFlush() }
         core.requestCompleted(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+    }
+
+    /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
+    /// any progress re-arms it.
+    private func armWriteStallTimer(_ exchange: Exchange) {
+        let mark = connection.totalBytesWritten
+        connection.setTimer(after: configuration.writeTimeout) { [weak self] in
+            guard let self, case .busy(let current) = self.state, current === exchange, !exchange.responseWritten else { return }
+            if self.connection.totalBytesWritten > mark {
+                self.armWriteStallTimer(exchange)
+            } else {
+                self.core.logger.warning("write stalled: closing", metadata: ["conn": "\(self.connection.id)"])
+                self.close()
+            }
+        }
     }
 
     /// The exchange ends when the response is out and the body fully read.
