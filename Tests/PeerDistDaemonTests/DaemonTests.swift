@@ -22,6 +22,14 @@ import Testing
         var port = 0
 
         init(_ arguments: [String], environment: [String: String] = [:]) throws {
+            configure(arguments, environment: environment)
+            try process.run()
+        }
+
+        /// Prepared but not started: the caller adjusts `process` and runs it.
+        init(unstarted: Void) { configure([], environment: [:]) }
+
+        private func configure(_ arguments: [String], environment: [String: String]) {
             process.executableURL = DaemonTests.binary
             process.arguments = arguments
             var env = ProcessInfo.processInfo.environment.filter { !$0.key.hasPrefix("PEERDIST_") }
@@ -29,7 +37,6 @@ import Testing
             process.environment = env
             process.standardOutput = stdout
             process.standardError = stderr
-            try process.run()
         }
 
         /// Waits for the first stdout line and returns it.
@@ -131,6 +138,42 @@ import Testing
         #expect(Double(request["duration_ms"] as? String ?? "") != nil)
         #expect(request["level"] as? String == "info")
         #expect(objects.contains { $0["message"] as? String == "draining" })
+    }
+
+    /// Out of file descriptors (EMFILE), the server neither crashes nor spins, and it accepts
+    /// again once descriptors are free.
+    @Test func runningOutOfDescriptorsDoesNotSpin() async throws {
+        guard FileManager.default.isExecutableFile(atPath: "/usr/bin/prlimit") else { return }
+        let d = Daemon(unstarted: ())
+        d.process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
+        d.process.arguments = ["--nofile=48", Self.binary.path, "--port", "0", "--data-dir", Self.tempDir()]
+        try d.process.run()
+        _ = d.firstLine()
+        var clients: [RawHTTPClient] = []
+        for _ in 0..<80 {
+            if let c = try? await RawHTTPClient.connect(port: d.port) { clients.append(c) }
+        }
+        try await Task.sleep(for: .milliseconds(300))
+        let cpuBefore = Self.cpuSeconds(pid: d.process.processIdentifier)
+        try await Task.sleep(for: .seconds(1))
+        let cpuSpent = Self.cpuSeconds(pid: d.process.processIdentifier) - cpuBefore
+        #expect(cpuSpent < 0.3, "the server used \(cpuSpent) s of CPU in 1 s while out of descriptors")
+        for c in clients { c.close() }
+        let fresh = try await RawHTTPClient.connect(port: d.port)
+        let r = try await fresh.request("GET", "/healthz", timeout: .seconds(5))
+        #expect(r.status == 200)
+        #expect(d.process.isRunning)
+        d.process.terminate()
+        #expect(d.waitExit() == 0)
+    }
+
+    /// User plus system CPU time of a process, from /proc.
+    static func cpuSeconds(pid: Int32) -> Double {
+        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+              let close = stat.lastIndex(of: ")") else { return 0 }
+        let fields = stat[stat.index(after: close)...].split(separator: " ")
+        let ticks = (Double(fields[11]) ?? 0) + (Double(fields[12]) ?? 0)
+        return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
     @Test func helpListsEverySetting() throws {
