@@ -48,6 +48,7 @@ public final class HTTPServer: Sendable {
         listener.start { [core, workers, nextID] fd in
             let worker = workers.nextWorker()
             let connection = Connection(fd: fd, id: nextID.increment(), worker: worker)
+            connection.lingerTime = core.configuration.closeLinger
             let handler = HTTP1ConnectionHandler(connection: connection, core: core)
             worker.queue.async {
                 if core.connectionOpened(handler) {

@@ -31,6 +31,9 @@ public struct ServerConfiguration: Sendable {
     /// Write-stall timeout: a response the client takes no byte of for this long drops the
     /// connection (progress, however slow, re-arms it).
     public var writeTimeout: Duration = .seconds(30)
+    /// After a final answer, how long the server keeps reading and discarding what the client
+    /// still sends before closing, so the answer is not lost to a reset (RFC 9112 §9.6).
+    public var closeLinger: Duration = .seconds(2)
     /// Time a graceful drain waits for requests in flight before closing what is left.
     public var drainTimeout: Duration = .seconds(10)
     /// `Retry-After` seconds sent with 503 while draining.

@@ -54,39 +54,39 @@ final class ServerCore: Sendable {
 
     /// Registers a new connection; false when draining (the caller closes it).
     func connectionOpened(_ handler: HTTP1ConnectionHandler) -> Bool {
-        let (accepted, pause) = registry.withLock { r -> (Bool, Bool) in
+        // The listener is told while the registry is locked, so a pause and a resume from two
+        // workers reach it in the order the registry decided them.
+        let (accepted, paused) = registry.withLock { r -> (Bool, Bool) in
             guard !r.draining else { return (false, false) }
             r.connections[ObjectIdentifier(handler)] = handler
             if !r.acceptPaused && r.connections.count >= configuration.maxConnections {
                 r.acceptPaused = true
+                setAcceptPaused.withLock { $0 }?(true)
                 return (true, true)
             }
             return (true, false)
         }
         if accepted { observer?.connectionOpened() }
-        if pause {
+        if paused {
             logger.warning("connection cap reached; accepting paused", metadata: ["max": "\(configuration.maxConnections)"])
-            setAcceptPaused.withLock { $0 }?(true)
         }
         return accepted
     }
 
     func connectionClosed(_ handler: HTTP1ConnectionHandler) {
         observer?.connectionClosed()
-        let (resume, waiters) = registry.withLock { r -> (Bool, [CheckedContinuation<Void, Never>]) in
+        let waiters = registry.withLock { r -> [CheckedContinuation<Void, Never>] in
             r.connections.removeValue(forKey: ObjectIdentifier(handler))
-            var resume = false
             if r.acceptPaused && !r.draining && r.connections.count < configuration.maxConnections {
                 r.acceptPaused = false
-                resume = true
+                setAcceptPaused.withLock { $0 }?(false)
             }
             if r.draining && r.connections.isEmpty {
                 defer { r.drainWaiters.removeAll() }
-                return (resume, r.drainWaiters)
+                return r.drainWaiters
             }
-            return (resume, [])
+            return []
         }
-        if resume { setAcceptPaused.withLock { $0 }?(false) }
         for waiter in waiters { waiter.resume() }
     }
 

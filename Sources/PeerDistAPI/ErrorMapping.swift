@@ -30,6 +30,8 @@ enum ErrorMapping {
         case 6, 1168, 4054, 4059: 404
         case 87, 4050, 4062: 400
         case 735, 4057: 410
+        // A wait that its instance's shutdown or its port's close aborted: what it waited on is gone.
+        case 995: 410
         case 1260, 4064, 4066, 5: 403
         case 4051: 422
         case 4055, 4056, 4058, 4060: 409

@@ -202,6 +202,7 @@ paths:
               schema: {$ref: '#/components/schemas/StatusChange'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '410': {$ref: '#/components/responses/Gone'}
         '429': {$ref: '#/components/responses/TooManyRequests'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -1052,8 +1053,9 @@ components:
                     enum: [PEERDIST_ERROR_ALREADY_EXISTS, PEERDIST_ERROR_ALREADY_COMPLETED, ERROR_IO_INCOMPLETE]
     Gone:
       description: |
-        Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), or the
-        port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`)
+        Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+        port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+        a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
       content:
         application/problem+json:
           schema:
@@ -1062,7 +1064,7 @@ components:
               - properties:
                   status: {const: 410}
                   error:
-                    enum: [PEERDIST_ERROR_INVALIDATED, ERROR_ABANDONED_WAIT_0]
+                    enum: [PEERDIST_ERROR_INVALIDATED, ERROR_ABANDONED_WAIT_0, ERROR_OPERATION_ABORTED]
     LengthRequired:
       description: A Content-Length or chunked body is required (87 `ERROR_INVALID_PARAMETER`)
       content:

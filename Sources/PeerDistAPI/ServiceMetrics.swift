@@ -59,9 +59,14 @@ public final class ServiceMetrics: Sendable {
     func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
     func connectionClosed() { openConnections.record(connectionCount.subtract(1, ordering: .relaxed).newValue) }
 
+    private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
+
     /// Counts one answered request and records its latency.
     func requestCompleted(route: String, method: String, status: Int, duration: Duration) {
         let routeLabel = route.isEmpty ? "unmatched" : route
+        // Methods are client-chosen tokens: only known ones get a series of their own, so that
+        // the number of series stays bounded.
+        let method = Self.knownMethods.contains(method) ? method : "other"
         let key = SeriesKey(route: routeLabel, method: method, status: status)
         let counter = requestCounters.withLock { table in
             if let c = table[key] { return c }

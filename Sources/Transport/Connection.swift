@@ -56,6 +56,14 @@ public final class Connection: @unchecked Sendable {
     private var completions: [(upTo: UInt64, callback: (Bool) -> Void)] = []
     private var writable = true
     private var closeWhenFlushed = false
+    /// Closing gracefully: the sending side is shut and the peer's leftovers are discarded.
+    private var lingering = false
+    private var lingerBudget = 0
+
+    /// Bytes read and discarded at most while lingering before closing.
+    public var lingerBytes = 1_048_576
+    /// How long lingering lasts at most.
+    public var lingerTime: Duration = .seconds(2)
 
     /// Outbound bytes above which the connection reports itself unwritable.
     public var highWatermark = 65_536
@@ -73,8 +81,8 @@ public final class Connection: @unchecked Sendable {
         self.worker = worker
     }
 
-    /// Whether the connection is still open (not closing or closed).
-    public var isOpen: Bool { state == .open }
+    /// Whether the connection is open and not on its way to closing.
+    public var isOpen: Bool { state == .open && !closeWhenFlushed }
 
     /// Bytes queued but not yet accepted by the kernel.
     public var bufferedBytes: Int { Int(bytesQueued - bytesWritten) }
@@ -109,14 +117,14 @@ public final class Connection: @unchecked Sendable {
 
     /// Stops delivering reads (input backpressure). EOF is not seen while paused.
     public func pauseReading() {
-        guard !readSuspended, state == .open else { return }
+        guard !readSuspended, state == .open, !lingering else { return }
         readSuspended = true
         setInterest(read: false, write: interest.write)
     }
 
     /// Delivers reads again after `pauseReading()`.
     public func resumeReading() {
-        guard readSuspended, state == .open, !readEOF else { return }
+        guard readSuspended, state == .open, !readEOF, !lingering else { return }
         readSuspended = false
         setInterest(read: true, write: interest.write)
     }
@@ -126,7 +134,11 @@ public final class Connection: @unchecked Sendable {
         for _ in 0..<Self.readsPerEvent {
             guard state == .open, !readSuspended else { return }
             let n = Glibc.read(fd, scratch.baseAddress, scratch.count)
-            if n > 0 {
+            if n > 0 && lingering {
+                lingerBudget -= n
+                if lingerBudget <= 0 { close() }
+                continue
+            } else if n > 0 {
                 delegate?.connection(self, didRead: UnsafeRawBufferPointer(rebasing: scratch[0..<n]))
                 if n < scratch.count { return }
             } else if n == 0 {
@@ -145,6 +157,10 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func reachedEOF() {
+        if lingering {
+            close()
+            return
+        }
         guard !readEOF else { return }
         readEOF = true
         // A level-triggered source fires forever at EOF: stop it.
@@ -169,14 +185,35 @@ public final class Connection: @unchecked Sendable {
             bytesQueued += UInt64(part.count)
         }
         if let completion { completions.append((bytesQueued, completion)) }
-        flush()
+        if outbound.isEmpty {
+            fireCompletions() // nothing to send: an empty write is done once those before it are
+        } else {
+            flush()
+        }
     }
 
-    /// Closes once everything queued has been sent.
+    /// Closes once everything queued has been sent, lingering first: the sending side is shut
+    /// down and whatever the peer still sends is read and thrown away (up to `lingerBytes`, for
+    /// up to `lingerTime`), so that unread input does not make the kernel answer with a reset
+    /// that destroys the response before the client reads it (RFC 9112 §9.6).
     public func closeAfterFlush() {
         guard state == .open else { return }
         closeWhenFlushed = true
-        if outbound.isEmpty { close() }
+        if outbound.isEmpty { linger() }
+    }
+
+    private func linger() {
+        guard state == .open, !lingering else { return }
+        lingering = true
+        _ = shutdown(fd, Int32(SHUT_WR))
+        if readEOF {
+            close()
+            return
+        }
+        lingerBudget = lingerBytes
+        readSuspended = false
+        setInterest(read: true, write: false)
+        armTimer(after: lingerTime) { [weak self] in self?.close() }
     }
 
     private func flush() {
@@ -199,7 +236,7 @@ public final class Connection: @unchecked Sendable {
         }
         disarmWriteSource()
         updateWritability()
-        if closeWhenFlushed && outbound.isEmpty { close() }
+        if closeWhenFlushed && outbound.isEmpty { linger() }
     }
 
     /// One `sendmsg` over up to 64 queued buffers; returns the byte count or -1.
@@ -238,6 +275,11 @@ public final class Connection: @unchecked Sendable {
                 left = 0
             }
         }
+        fireCompletions()
+    }
+
+    /// Runs, in order, the completions whose bytes the kernel has all taken.
+    private func fireCompletions() {
         var fired = 0
         while fired < completions.count, completions[fired].upTo <= bytesWritten { fired += 1 }
         if fired > 0 {
@@ -276,6 +318,11 @@ public final class Connection: @unchecked Sendable {
     /// at; when it fires early (the deadline moved later, or was cleared) it re-arms itself or
     /// does nothing. A keep-alive connection thus touches its timer about once per timeout.
     public func setTimer(after delay: Duration, _ handler: @escaping () -> Void) {
+        guard !lingering else { return } // the linger deadline stands
+        armTimer(after: delay, handler)
+    }
+
+    private func armTimer(after delay: Duration, _ handler: @escaping () -> Void) {
         guard state == .open else { return }
         timerHandler = handler
         let deadline = DispatchTime.now() + .nanoseconds(Self.nanoseconds(delay))
@@ -295,6 +342,7 @@ public final class Connection: @unchecked Sendable {
 
     /// Clears the timer (no system call: a pending fire finds no deadline and does nothing).
     public func clearTimer() {
+        guard !lingering else { return }
         timerHandler = nil
         timerDeadline = nil
     }

@@ -86,6 +86,7 @@ public final class Listener: @unchecked Sendable {
     /// which it then owns.
     public func start(onAccept: @escaping @Sendable (Int32) -> Void) {
         queue.async { [self] in
+            guard !stopped else { return } // stopped before it started: the fd is already closed
             self.onAccept = onAccept
             let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             source.setEventHandler { [weak self] in self?.acceptAll() }
@@ -114,8 +115,12 @@ public final class Listener: @unchecked Sendable {
     /// Stops for good and closes the listening socket.
     public func stop() {
         queue.sync {
-            guard !stopped, let source else { return }
+            guard !stopped else { return }
             stopped = true
+            guard let source else {
+                _ = Glibc.close(fd)
+                return
+            }
             if suspended { source.resume() }
             suspended = false
             source.cancel()

@@ -69,7 +69,10 @@ import Testing
     }
 
     @Test func slowlorisHeadTimesOutWith408() async throws {
-        let server = try Fixtures.server { $0.headerTimeout = .milliseconds(150) }
+        let server = try Fixtures.server {
+            $0.headerTimeout = .milliseconds(150)
+            $0.closeLinger = .milliseconds(100)
+        }
         let client = try await server.client()
         try await client.send("GET /hello HTTP/1.1\r\nHo")
         let started = ContinuousClock.now
@@ -111,6 +114,29 @@ import Testing
         let response = try await slow.readResponse(timeout: .seconds(10))
         #expect(response.body.count == 3_000_000)
         #expect(await eventually { probe.written.withLock { $0 } == [false, true] })
+        await server.stop()
+    }
+
+    /// A request answered before its body was read (here a 404) still has a deadline for the
+    /// rest of the body: a client that goes silent does not hold the connection forever.
+    @Test func silenceAfterAnEarlyAnswerTimesOut() async throws {
+        let server = try Fixtures.server { $0.bodyTimeout = .milliseconds(200) }
+        let client = try await server.client()
+        try await client.send("POST /nowhere HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        #expect(try await client.readResponse().status == 404)
+        #expect(await client.waitForClose(timeout: .seconds(3)))
+        #expect(await eventually { server.server.openConnections == 0 })
+        await server.stop()
+    }
+
+    /// A client that half-closes after a complete request still gets the whole answer.
+    @Test func halfClosedClientGetsItsAnswer() async throws {
+        let server = try Fixtures.server()
+        let client = try await server.client()
+        try await client.send("GET /big?n=2000000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        client.shutdownWrite()
+        let response = try await client.readResponse(timeout: .seconds(10))
+        #expect(response.body.count == 2_000_000)
         await server.stop()
     }
 

@@ -76,6 +76,34 @@ import Testing
         await f.stop()
     }
 
+    /// HEAD on the completions long-poll delivers no completion, so it consumes none.
+    @Test func headOnCompletionsConsumesNothing() async throws {
+        let f = try await APIFixture.start()
+        let h = try await f.startup()
+        let s = try await f.openStream(h, Self.id)
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(Self.id)/streams/\(s)/data?op=h1", body: [1], headers: [("Prefer", "wait=5")])
+        let head = try await f.client.request("HEAD", "/instances/\(h)/ports/default/completions?timeoutMs=0")
+        #expect(head.status == 200)
+        let get = try await f.client.request("GET", "/instances/\(h)/ports/default/completions?timeoutMs=0")
+        #expect((get.json["completions"] as? [[String: Any]])?.first?["operation"] as? String == "h1")
+        await f.stop()
+    }
+
+    /// A status wait parked when its instance shuts down answers 410 with 995.
+    @Test func shutdownEndsAParkedStatusWait() async throws {
+        let f = try await APIFixture.start()
+        let h = try await f.startup()
+        let waiter = try await f.newClient()
+        try await waiter.send("GET /instances/\(h)/status?timeoutMs=20000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(try await f.client.request("DELETE", "/instances/\(h)").status == 200)
+        let answer = try await waiter.readResponse()
+        #expect(answer.status == 410)
+        #expect(answer.code == 995)
+        #expect(answer.header("Content-Type") == "application/problem+json")
+        await f.stop()
+    }
+
     @Test func operationThatCompletedFirstKeepsItsResult() async throws {
         let f = try await APIFixture.start()
         let h = try await f.startup()

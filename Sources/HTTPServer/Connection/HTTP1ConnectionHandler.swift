@@ -14,7 +14,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var configuration: ServerConfiguration { core.configuration }
     private var parser: RequestHeadParser
     /// Bytes received and not yet consumed (a partial head, or pipelined requests).
-    private var input: [UInt8] = []
+    private var input = InputBuffer()
     private var state = State.idle(headStarted: false)
     private var draining = false
 
@@ -55,6 +55,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         var readPausedByBody = false
         /// Set when a buffered body grew past the limit (answered 413).
         var bodyTooLarge = false
+        /// Whether `100 Continue` was sent.
+        var continueSent = false
 
         init(request: Request, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
             self.request = request
@@ -85,17 +87,17 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .closed:
             return
         case .idle:
-            input.append(contentsOf: bytes)
+            input.append(bytes)
             processInput()
         case .busy(let exchange):
             if exchange.bodyDone {
-                input.append(contentsOf: bytes)
+                input.append(bytes)
                 limitPipelinedInput()
             } else if input.isEmpty {
                 // The common case of a large upload: frame the body straight from the read
                 // buffer and keep only what is left over.
                 let result = frame(exchange, bytes)
-                if case .consumed(let n) = result, n < bytes.count { input.append(contentsOf: bytes[n...]) }
+                if case .consumed(let n) = result, n < bytes.count { input.append(UnsafeRawBufferPointer(rebasing: bytes[n...])) }
                 framed(exchange, result)
                 if case .busy(let current) = state, current === exchange, !input.isEmpty {
                     feedBody(exchange)
@@ -103,7 +105,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                     limitPipelinedInput()
                 }
             } else {
-                input.append(contentsOf: bytes)
+                input.append(bytes)
                 feedBody(exchange)
             }
         }
@@ -121,7 +123,12 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             // The client is gone (or half-closed): stop waiting on its behalf. A response that
             // still comes is written if the socket takes it, and the connection then closes.
             exchange.task?.cancel()
-            if !exchange.bodyDone || exchange.responseQueued { close() }
+            if !exchange.bodyDone {
+                close()
+            } else if exchange.responseQueued {
+                // Half-closed after a complete request: the answer already queued still goes out.
+                connection.closeAfterFlush()
+            }
         }
     }
 
@@ -133,7 +140,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             if case .stream(let stream) = exchange.sink { stream.fail() }
         }
         state = .closed
-        input = []
+        input.removeAll()
         core.connectionClosed(self)
     }
 
@@ -169,7 +176,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         do {
             result = try input.withUnsafeBytes { buf throws(HTTP1ParseError) in try parser.parse(buf) }
         } catch {
-            fail(HTTPError.from(error as? HTTP1ParseError ?? .badRequest("malformed request")))
+            fail(HTTPError.from(error))
             return
         }
         switch result {
@@ -181,7 +188,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 }
             }
         case .complete(let head, let consumed):
-            input.removeFirst(consumed)
+            input.consume(consumed)
             begin(head)
         }
     }
@@ -235,9 +242,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 run(exchange)
                 return
             }
-            sendContinueIfExpected(head)
+            sendContinueIfExpected(exchange)
             exchange.sink = .buffer([])
-            connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+            armBodyTimer(exchange)
         case .streamed:
             if case .none = head.framing {
                 respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)
@@ -255,15 +262,17 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             if exchange.bodyDone {
                 stream.finish()
             } else {
-                sendContinueIfExpected(head)
-                connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+                sendContinueIfExpected(exchange)
+                armBodyTimer(exchange)
             }
             run(exchange)
         }
     }
 
-    private func sendContinueIfExpected(_ head: RequestHead) {
-        if head.expectsContinue { connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)]) }
+    private func sendContinueIfExpected(_ exchange: Exchange) {
+        guard exchange.request.head.expectsContinue, !exchange.continueSent else { return }
+        exchange.continueSent = true
+        connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)])
     }
 
     // MARK: - Bodies
@@ -273,7 +282,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         while !input.isEmpty, !exchange.bodyDone, !exchange.readPausedByBody {
             guard case .busy(let current) = state, current === exchange else { return }
             let result = input.withUnsafeBytes { frame(exchange, $0) }
-            if case .consumed(let n) = result { input.removeFirst(n) }
+            if case .consumed(let n) = result { input.consume(n) }
             framed(exchange, result)
             if case .consumed(0) = result { break }
         }
@@ -329,8 +338,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .consumed:
             if exchange.bodyDone {
                 bodyFinished(exchange)
+            } else if exchange.readPausedByBody {
+                connection.clearTimer()
             } else {
-                connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+                armBodyTimer(exchange)
             }
         }
     }
@@ -349,6 +360,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             exchange.sink = .buffer(bytes)
         case .stream(let stream):
             if !stream.push(Array(data)) {
+                // Reading pauses for the handler's sake: the client is not stalling, so the body
+                // timer stops until reading resumes.
                 exchange.readPausedByBody = true
                 connection.pauseReading()
             }
@@ -359,7 +372,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func bodyFinished(_ exchange: Exchange) {
-        connection.clearTimer()
+        if exchange.responseQueued && !exchange.responseWritten {
+            armWriteStallTimer(exchange)
+        } else {
+            connection.clearTimer()
+        }
         switch exchange.sink {
         case .buffer(let bytes):
             exchange.request.body = .buffered(bytes)
@@ -377,7 +394,12 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         guard case .busy(let current) = state, current === exchange, exchange.readPausedByBody else { return }
         exchange.readPausedByBody = false
         connection.resumeReading()
+        armBodyTimer(exchange)
         feedBody(exchange)
+    }
+
+    private func armBodyTimer(_ exchange: Exchange) {
+        connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
     }
 
     private func bodyTimedOut(_ exchange: Exchange) {
@@ -440,7 +462,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             // The handler refused a streamed body it did not read: skip it only if it is small.
             exchange.sink = .discard(allowance: configuration.maxDrainBytes)
         }
-        if case .chunked = exchange.framing, !exchange.bodyDone, exchange.request.head.expectsContinue {
+        if !exchange.bodyDone, exchange.request.head.expectsContinue, !exchange.continueSent {
+            // Answered before asking for the body: the client may never send it, so the
+            // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
         var headers = response.headers
@@ -457,7 +481,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         if sendsBody { head.append(contentsOf: response.body) }
         let onWritten = response.onWritten
         connection.write([head]) { [weak self] ok in
-            onWritten?(ok)
+            // A body that was not sent (HEAD, 204, 304) was not delivered: what it carried goes back.
+            onWritten?(ok && sendsBody)
             guard let self else { return }
             if ok {
                 exchange.responseWritten = true
@@ -497,6 +522,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 exchange.readPausedByBody = false
                 connection.resumeReading()
             }
+            armBodyTimer(exchange)
             feedBody(exchange)
             return
         }
