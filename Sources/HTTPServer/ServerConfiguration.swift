@@ -1,3 +1,5 @@
+import HTTPWire
+
 /// Every limit and timeout of the HTTP server, in one place. Each limit names the status it answers.
 public struct ServerConfiguration: Sendable {
     /// Address to bind (numeric IPv4/IPv6 or a host name).
@@ -43,7 +45,5 @@ public struct ServerConfiguration: Sendable {
     public init() {}
 }
 
-import HTTPWire
-
-/// The parser limits, re-exported so that callers need not import HTTPWire.
+/// The parser limits, under the server's name.
 public typealias HTTPWireLimits = HTTP1Limits
