@@ -3,7 +3,7 @@ import PackageDescription
 
 // Layering (enforced by this graph, see docs/ARCHITECTURE.md):
 //   CSystemShims → Transport ─┐
-//   HTTPWire ─────────────────┴→ HTTPServer ─┐
+//   CZlib → HTTPWire ─────────┴→ HTTPServer ─┐
 //   PCCRC → PeerDistEngine ──────────────────┴→ PeerDistAPI → peerdistd
 // PeerDistEngine knows no HTTP; HTTPServer knows no PeerDist.
 
@@ -27,10 +27,12 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
     ],
     targets: [
-        // C shim for GNU-only calls (accept4) that Glibc does not import.
+        // C shim for GNU-only calls (accept4, epoll) that Glibc does not import.
         .target(name: "CSystemShims"),
+        // zlib (gzip responses), from the system (zlib1g-dev, a Swift toolchain dependency).
+        .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Sans-I/O HTTP/1.1: bytes in, events out. No sockets, no Dispatch.
-        .target(name: "HTTPWire", swiftSettings: swiftSettings),
+        .target(name: "HTTPWire", dependencies: ["CZlib"], swiftSettings: swiftSettings),
         // Non-blocking POSIX sockets driven by Dispatch sources on a few serial queues.
         .target(name: "Transport", dependencies: ["CSystemShims"], swiftSettings: swiftSettings),
         // Connections, keep-alive, limits, timeouts, routing, problem+json.

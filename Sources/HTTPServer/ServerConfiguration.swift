@@ -36,6 +36,9 @@ public struct ServerConfiguration: Sendable {
     /// After a final answer, how long the server keeps reading and discarding what the client
     /// still sends before closing, so the answer is not lost to a reset (RFC 9112 §9.6).
     public var closeLinger: Duration = .seconds(2)
+    /// Smallest JSON/YAML/text response body compressed with gzip when the client accepts it;
+    /// 0 turns compression off.
+    public var compressionMinimumBytes: Int = 1_024
     /// Time a graceful drain waits for requests in flight before closing what is left.
     public var drainTimeout: Duration = .seconds(10)
     /// `Retry-After` seconds sent with 503 while draining.

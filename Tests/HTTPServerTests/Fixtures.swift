@@ -48,6 +48,10 @@ enum Fixtures {
                 try? await Task.sleep(for: .milliseconds(Int(req.queryValue("ms") ?? "") ?? 300))
                 return .json(200, #"{"slow":true}"#)
             },
+            .sync(.get, "/json") { req in
+                let n = Int(req.queryValue("n") ?? "") ?? 4_000
+                return .json(200, "{\"pad\":\"" + String(repeating: "ab", count: n / 2) + "\"}")
+            },
             .sync(.get, "/tracked") { _ in
                 Response(status: 200, body: Array("tracked".utf8)) { ok in probe.written.withLock { $0.append(ok) } }
             },

@@ -231,6 +231,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
         let head = exchange.request.head
+        if !exchange.bodyDone, let coding = head.fields["Content-Encoding"], coding.lowercased() != "identity" {
+            respond(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(coding)' are not accepted")), to: exchange)
+            return
+        }
         switch route.bodyMode {
         case .buffered:
             if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
@@ -456,6 +460,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             response.onWritten?(false)
             return
         }
+        var response = response
+        ResponseCompression.apply(&response, request: exchange.request, minimumBytes: configuration.compressionMinimumBytes)
         exchange.responseQueued = true
         if draining || response.closeConnection { exchange.keepAlive = false }
         if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
