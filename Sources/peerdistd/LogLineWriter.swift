@@ -62,47 +62,19 @@ enum LogLineWriter {
     }
 }
 
-/// `TIME LEVEL LABEL: MESSAGE key=value …` lines on standard error.
-struct TextLogHandler: LogHandler {
+/// The daemon's log handler: one line per event on standard error, either
+/// `TIME LEVEL LABEL: MESSAGE key=value …` (text) or one JSON object with time, level, label,
+/// message and the metadata as members (json).
+struct LineLogHandler: LogHandler {
     var logLevel: Logger.Level = .info
     var metadata: Logger.Metadata = [:]
     let label: String
+    let format: DaemonOptions.LogFormat
 
-    init(label: String) { self.label = label }
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
+    init(label: String, format: DaemonOptions.LogFormat) {
+        self.label = label
+        self.format = format
     }
-
-    func log(event: LogEvent) {
-        var line: [UInt8] = []
-        line.reserveCapacity(192)
-        LogLineWriter.appendTimestamp(to: &line)
-        line.append(0x20)
-        line.append(contentsOf: event.level.rawValue.utf8)
-        line.append(0x20)
-        line.append(contentsOf: label.utf8)
-        line.append(contentsOf: ": ".utf8)
-        line.append(contentsOf: event.message.description.utf8)
-        for (key, value) in LogLineWriter.merged(metadata, event.metadata) {
-            line.append(0x20)
-            line.append(contentsOf: key.utf8)
-            line.append(0x3D)
-            line.append(contentsOf: value.description.utf8)
-        }
-        line.append(0x0A)
-        LogLineWriter.write(line)
-    }
-}
-
-/// One JSON object per line on standard error: time, level, label, message and metadata members.
-struct JSONLogHandler: LogHandler {
-    var logLevel: Logger.Level = .info
-    var metadata: Logger.Metadata = [:]
-    let label: String
-
-    init(label: String) { self.label = label }
 
     subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
@@ -112,21 +84,40 @@ struct JSONLogHandler: LogHandler {
     func log(event: LogEvent) {
         var line: [UInt8] = []
         line.reserveCapacity(256)
-        line.append(contentsOf: #"{"time":""#.utf8)
-        LogLineWriter.appendTimestamp(to: &line)
-        line.append(contentsOf: #"","level":"#.utf8)
-        JSONText.appendString(event.level.rawValue, to: &line)
-        line.append(contentsOf: #","label":"#.utf8)
-        JSONText.appendString(label, to: &line)
-        line.append(contentsOf: #","message":"#.utf8)
-        JSONText.appendString(event.message.description, to: &line)
-        for (key, value) in LogLineWriter.merged(metadata, event.metadata) {
-            line.append(0x2C)
-            JSONText.appendString(key, to: &line)
-            line.append(0x3A)
-            JSONText.appendString(value.description, to: &line)
+        let fields = LogLineWriter.merged(metadata, event.metadata)
+        switch format {
+        case .text:
+            LogLineWriter.appendTimestamp(to: &line)
+            line.append(0x20)
+            line.append(contentsOf: event.level.rawValue.utf8)
+            line.append(0x20)
+            line.append(contentsOf: label.utf8)
+            line.append(contentsOf: ": ".utf8)
+            line.append(contentsOf: event.message.description.utf8)
+            for (key, value) in fields {
+                line.append(0x20)
+                line.append(contentsOf: key.utf8)
+                line.append(0x3D)
+                line.append(contentsOf: value.description.utf8)
+            }
+            line.append(0x0A)
+        case .json:
+            line.append(contentsOf: #"{"time":""#.utf8)
+            LogLineWriter.appendTimestamp(to: &line)
+            line.append(contentsOf: #"","level":"#.utf8)
+            JSONText.appendString(event.level.rawValue, to: &line)
+            line.append(contentsOf: #","label":"#.utf8)
+            JSONText.appendString(label, to: &line)
+            line.append(contentsOf: #","message":"#.utf8)
+            JSONText.appendString(event.message.description, to: &line)
+            for (key, value) in fields {
+                line.append(0x2C)
+                JSONText.appendString(key, to: &line)
+                line.append(0x3A)
+                JSONText.appendString(value.description, to: &line)
+            }
+            line.append(contentsOf: "}\n".utf8)
         }
-        line.append(contentsOf: "}\n".utf8)
         LogLineWriter.write(line)
     }
 }

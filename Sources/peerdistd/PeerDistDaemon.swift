@@ -26,14 +26,9 @@ enum PeerDistDaemon {
             exit(2)
         }
         let level = resolved.logLevel
-        let json = resolved.logFormat == .json
+        let format = resolved.logFormat
         LoggingSystem.bootstrap { label in
-            if json {
-                var handler = JSONLogHandler(label: label)
-                handler.logLevel = level
-                return handler
-            }
-            var handler = TextLogHandler(label: label)
+            var handler = LineLogHandler(label: label, format: format)
             handler.logLevel = level
             return handler
         }
@@ -58,8 +53,7 @@ enum PeerDistDaemon {
 
 /// Writes to standard error without buffering.
 func writeStderr(_ text: String) {
-    var bytes = Array(text.utf8)
-    _ = bytes.withUnsafeMutableBytes { write(2, $0.baseAddress, $0.count) }
+    LogLineWriter.write(Array(text.utf8))
 }
 
 /// Writes a line to standard output and flushes it (harnesses wait for it).
