@@ -91,18 +91,6 @@ public final class BodyStream: Sendable {
         }
     }
 
-    /// Reads the whole body.
-    /// - Parameter limit: the most bytes accepted.
-    /// - Throws: `BodyStreamError.aborted`, or `tooLarge` past `limit`.
-    public func collect(limit: Int) async throws -> [UInt8] {
-        var out: [UInt8] = []
-        while let chunk = try await next() {
-            out.append(contentsOf: chunk)
-            if out.count > limit { throw BodyStreamError.aborted }
-        }
-        return out
-    }
-
     // MARK: - Producer side (the connection)
 
     /// Adds a chunk; returns false when the producer should pause reading.

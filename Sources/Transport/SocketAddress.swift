@@ -17,17 +17,6 @@ public enum SocketAddress {
         return describe(&storage, length: length)
     }
 
-    /// The remote (host, port) of a connected socket.
-    public static func remote(of fd: Int32) -> (host: String, port: Int)? {
-        var storage = sockaddr_storage()
-        var length = socklen_t(MemoryLayout<sockaddr_storage>.size)
-        let rc = withUnsafeMutablePointer(to: &storage) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getpeername(fd, $0, &length) }
-        }
-        guard rc == 0 else { return nil }
-        return describe(&storage, length: length)
-    }
-
     private static func describe(_ storage: inout sockaddr_storage, length: socklen_t) -> (host: String, port: Int)? {
         var host = [CChar](repeating: 0, count: Int(NI_MAXHOST))
         var service = [CChar](repeating: 0, count: Int(NI_MAXSERV))
