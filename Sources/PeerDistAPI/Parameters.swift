@@ -122,8 +122,8 @@ struct Parameters {
 
     /// `Prefer: wait=N` (RFC 7240), in seconds; nil when absent.
     func preferWait() -> Int? {
-        for token in request.headers.tokens("Prefer") where token.hasPrefix("wait=") {
-            if let seconds = Int(token.dropFirst(5)), seconds >= 0 { return seconds }
+        for element in FieldList.parse(request.headers, "Prefer") ?? [] where element.item == "wait" {
+            if let text = element.value, let seconds = Int(text), seconds >= 0 { return seconds }
         }
         return nil
     }

@@ -160,18 +160,20 @@ public struct RequestHeadParser: Sendable {
 
     // MARK: - Semantics
 
-    /// Framing, persistence and expectations from the fields (RFC 9112 §6, §9.3; RFC 9110 §10.1.1).
+    /// Framing, persistence, expectations and content negotiation from the fields (RFC 9112 §6,
+    /// §9.3; RFC 9110 §7.2, §10.1.1, §12.5.3). Every list-valued field goes through `FieldList`, so
+    /// any value is either understood or refused with 400.
     private static func interpret(method: HTTPMethod, target: String, version: HTTPVersion, fields: HTTPFields) throws(HTTP1ParseError) -> RequestHead {
+        var host: String?
         var hostCount = 0
         var contentLength: UInt64?
-        var transferCodings: [String] = []
         var hasTransferEncoding = false
-        var connectionTokens: [String] = []
-        var expectation: String?
+        var hasExpect = false
         for field in fields {
             let name = field.name
             if name.asciiCaseInsensitiveEquals("host") {
                 hostCount += 1
+                host = field.value
             } else if name.asciiCaseInsensitiveEquals("content-length") {
                 for part in field.value.split(separator: ",", omittingEmptySubsequences: false) {
                     let text = part.trimmingASCIIWhitespace()
@@ -186,30 +188,24 @@ public struct RequestHeadParser: Sendable {
                 }
             } else if name.asciiCaseInsensitiveEquals("transfer-encoding") {
                 hasTransferEncoding = true
-                for part in field.value.split(separator: ",") {
-                    let coding = part.trimmingASCIIWhitespace().lowercased()
-                    if !coding.isEmpty { transferCodings.append(coding) }
-                }
-            } else if name.asciiCaseInsensitiveEquals("connection") {
-                for part in field.value.split(separator: ",") {
-                    connectionTokens.append(part.trimmingASCIIWhitespace().lowercased())
-                }
             } else if name.asciiCaseInsensitiveEquals("expect") {
-                expectation = field.value.lowercased()
+                hasExpect = true
             }
         }
         if version == .http1_1, hostCount == 0 { throw .badRequest("missing Host header") }
         if hostCount > 1 { throw .badRequest("more than one Host header") }
+        if let host, !HostSyntax.isValid(host) { throw .badRequest("invalid Host header") }
 
         var framing = BodyFraming.none
         if hasTransferEncoding {
             if contentLength != nil { throw .badRequest("both Content-Length and Transfer-Encoding") }
             if version == .http1_0 { throw .badRequest("Transfer-Encoding in an HTTP/1.0 request") }
-            guard let last = transferCodings.last else { throw .badRequest("empty Transfer-Encoding") }
-            if let unknown = transferCodings.first(where: { $0 != "chunked" }) {
-                throw .unsupportedTransferCoding(unknown)
+            let codings = try list(fields, "Transfer-Encoding")
+            guard let last = codings.last else { throw .badRequest("empty Transfer-Encoding") }
+            if let unknown = codings.first(where: { $0.item != "chunked" }) {
+                throw .unsupportedTransferCoding(unknown.item)
             }
-            guard last == "chunked", transferCodings.count == 1 else {
+            guard last.item == "chunked", last.value == nil, last.parameters.isEmpty, codings.count == 1 else {
                 throw .badRequest("chunked must be applied exactly once, last")
             }
             framing = .chunked
@@ -217,20 +213,53 @@ public struct RequestHeadParser: Sendable {
             framing = .length(length)
         }
 
+        let connection = try list(fields, "Connection")
         var keepAlive = version == .http1_1
-        if connectionTokens.contains("close") {
+        if connection.contains(where: { $0.item == "close" }) {
             keepAlive = false
-        } else if version == .http1_0, connectionTokens.contains("keep-alive") {
+        } else if version == .http1_0, connection.contains(where: { $0.item == "keep-alive" }) {
             keepAlive = true
         }
         var expectsContinue = false
-        if let expectation {
-            guard expectation == "100-continue" else { throw .expectationFailed(expectation) }
+        if hasExpect {
+            let expectations = try list(fields, "Expect")
+            guard expectations.count == 1, let only = expectations.first, only.item == "100-continue",
+                  only.value == nil, only.parameters.isEmpty else {
+                throw .expectationFailed(fields.values("Expect").joined(separator: ", "))
+            }
             expectsContinue = version == .http1_1
         }
         return RequestHead(
             method: method, target: target, version: version, fields: fields,
-            framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue
+            framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue,
+            acceptsGzip: try acceptsGzip(fields)
         )
+    }
+
+    private static func list(_ fields: HTTPFields, _ name: String) throws(HTTP1ParseError) -> [FieldListElement] {
+        guard let elements = FieldList.parse(fields, name) else { throw .badRequest("malformed \(name) header") }
+        return elements
+    }
+
+    /// Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3): its own qvalue, else that of `*`,
+    /// and no field at all accepts nothing but identity.
+    private static func acceptsGzip(_ fields: HTTPFields) throws(HTTP1ParseError) -> Bool {
+        var gzip: Int?
+        var any: Int?
+        for element in try list(fields, "Accept-Encoding") {
+            var q = 1000
+            if let parameter = element.parameter("q") {
+                guard let text = parameter, let value = FieldList.qvalue(text) else {
+                    throw .badRequest("malformed qvalue in Accept-Encoding")
+                }
+                q = value
+            }
+            switch element.item {
+            case "gzip", "x-gzip": gzip = q
+            case "*": any = q
+            default: break
+            }
+        }
+        return (gzip ?? any ?? 0) > 0
     }
 }

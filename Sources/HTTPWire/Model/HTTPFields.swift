@@ -61,19 +61,6 @@ public struct HTTPFields: Sendable, Sequence, ExpressibleByDictionaryLiteral {
     public mutating func remove(_ name: String) {
         fields.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
     }
-
-    /// The comma-separated tokens of every field of that name, lowercased and trimmed
-    /// (RFC 9110 §5.6.1 list syntax).
-    public func tokens(_ name: String) -> [String] {
-        var out: [String] = []
-        for value in values(name) {
-            for part in value.split(separator: ",") {
-                let token = part.trimmingASCIIWhitespace().lowercased()
-                if !token.isEmpty { out.append(token) }
-            }
-        }
-        return out
-    }
 }
 
 extension String {

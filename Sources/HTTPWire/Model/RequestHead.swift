@@ -24,11 +24,14 @@ public struct RequestHead: Sendable {
     public var keepAlive: Bool
     /// Whether the client sent `Expect: 100-continue`.
     public var expectsContinue: Bool
+    /// Whether the client accepts a gzip-coded response (Accept-Encoding).
+    public var acceptsGzip: Bool
 
     /// Creates a head; used by tests and by the parser.
     public init(
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, fields: HTTPFields = HTTPFields(),
-        framing: BodyFraming = .none, keepAlive: Bool = true, expectsContinue: Bool = false
+        framing: BodyFraming = .none, keepAlive: Bool = true, expectsContinue: Bool = false,
+        acceptsGzip: Bool = false
     ) {
         self.method = method
         self.target = target
@@ -37,5 +40,6 @@ public struct RequestHead: Sendable {
         self.framing = framing
         self.keepAlive = keepAlive
         self.expectsContinue = expectsContinue
+        self.acceptsGzip = acceptsGzip
     }
 }
