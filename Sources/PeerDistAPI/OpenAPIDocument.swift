@@ -546,8 +546,9 @@ paths:
       description: |
         The body streams into the hasher as it arrives (it is not bounded by `--max-body-size`);
         it needs a length (Content-Length or chunked: 411 without) and, when a Content-Type is
-        sent, `application/octet-stream` (415 otherwise). 202 with the pending operation, or,
-        under `Prefer: wait=N`, 200 with the ended operation. Bytes past a declared
+        sent, `application/octet-stream` (415 otherwise). 202 with the pending operation; 200
+        with its final state when it has ended by the time the answer is made (under
+        `Prefer: wait=N`, or when its stream was closed while the body arrived). Bytes past a declared
         `contentLength` end the operation failed with 87 and add nothing. Appends on one stream
         apply in arrival order.
       parameters:
@@ -582,7 +583,8 @@ paths:
       operationId: completeStream
       summary: PeerDistServerPublishCompleteStream
       description: |
-        202 with the pending operation (200 with the ended one under `Prefer: wait=N`); when it
+        202 with the pending operation (200 with its final state once it has ended, as under
+        `Prefer: wait=N`); when it
         ends successfully the content is published. A second complete is 409
         `PEERDIST_ERROR_ALREADY_COMPLETED`. Fewer bytes than a declared `contentLength` end the
         operation failed with 87.
@@ -701,7 +703,8 @@ paths:
       operationId: retrieveContentInformation
       summary: PeerDistServerRetrieveContentInformation
       description: |
-        202 with the pending read operation (200 with the ended one under `Prefer: wait=N`). Its
+        202 with the pending read operation; 200 with its final state when it has ended by the
+        time the answer is made (a read served at once, as without a fault delay). Its
         buffer (`…/operations/{op}/buffer`) holds the next bytes, `offset` says where in the
         content information they start; at the end the result is 4053 `PEERDIST_ERROR_NO_MORE`.
       parameters:
@@ -939,7 +942,10 @@ components:
         application/json:
           schema: {$ref: '#/components/schemas/Operation'}
     OperationEnded:
-      description: 'Under `Prefer: wait=N`, the operation ended in time'
+      description: |
+        The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+        upload whose stream was closed, instance shut down or handle invalidated while its body
+        arrived, or a read served at once): its final state. 202 always means pending.
       headers:
         Preference-Applied: {$ref: '#/components/headers/Preference-Applied'}
       content:

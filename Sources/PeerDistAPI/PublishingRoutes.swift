@@ -47,7 +47,7 @@ enum PublishingRoutes {
             },
             .async(.post, "/instances/{h}/content/{id}/streams/{s}/complete") { req in
                 let (instance, params) = try ctx.gate(req)
-                let op = try ctx.engine.completeStream(
+                let op = try ctx.engine.startCompleteStream(
                     instance: instance, contentId: try params.contentID(), stream: params.path("s"),
                     operation: try params.chosenOperationName())
                 return await ctx.accepted(op, instance: instance, params: params)
@@ -98,7 +98,7 @@ enum PublishingRoutes {
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let maxBytes = try params.int("maxBytes", default: 65_536, in: 1...ctx.engine.limits.maxReadBytes) ?? 65_536
-                let op = try ctx.engine.retrieveContentInformation(
+                let op = try ctx.engine.startRetrieveContentInformation(
                     instance: instance, contentId: contentId, contentInfo: params.path("c"),
                     operation: try params.chosenOperationName(), maxBytes: maxBytes)
                 return await ctx.accepted(op, instance: instance, params: params)
@@ -137,7 +137,6 @@ enum PublishingRoutes {
             await sink.abort()
             throw error
         }
-        let current = (try? ctx.engine.operation(instance: instance, contentId: contentId, operation: sink.operation.id)) ?? sink.operation
-        return await ctx.accepted(current, instance: instance, params: params)
+        return await ctx.accepted(sink.started, instance: instance, params: params)
     }
 }

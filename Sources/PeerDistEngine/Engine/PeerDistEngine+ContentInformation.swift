@@ -87,7 +87,27 @@ extension PeerDistEngine {
     public func retrieveContentInformation(
         instance: String, contentId: [UInt8], contentInfo: String, operation: String? = nil, maxBytes: Int
     ) throws(EngineError) -> OperationSnapshot {
-        let (snapshot, effects) = try locked { state throws(EngineError) -> (OperationSnapshot, Effects) in
+        let (snapshot, _) = try retrieve(
+            instance: instance, contentId: contentId, contentInfo: contentInfo, operation: operation, maxBytes: maxBytes)
+        return snapshot
+    }
+
+    /// `retrieveContentInformation`, returning the started operation so that its state can be read
+    /// later.
+    /// - Throws: As `retrieveContentInformation`.
+    public func startRetrieveContentInformation(
+        instance: String, contentId: [UInt8], contentInfo: String, operation: String? = nil, maxBytes: Int
+    ) throws(EngineError) -> StartedOperation {
+        try retrieve(
+            instance: instance, contentId: contentId, contentInfo: contentInfo, operation: operation, maxBytes: maxBytes
+        ).started
+    }
+
+    private func retrieve(
+        instance: String, contentId: [UInt8], contentInfo: String, operation: String?, maxBytes: Int
+    ) throws(EngineError) -> (OperationSnapshot, started: StartedOperation) {
+        let (snapshot, started, effects) = try locked {
+            state throws(EngineError) -> (OperationSnapshot, StartedOperation, Effects) in
             let record = try state.instanceForCall(instance)
             let reader = try record.contentInfo(contentInfo, contentId: contentId)
             if let operation { try Validation.operationId(operation) }
@@ -103,10 +123,10 @@ extension PeerDistEngine {
             finishNaturallyLocked(
                 op, in: record, .readContentInfo(maxBytes: min(maxBytes, limits.maxReadBytes)), honorDelay: true,
                 state: &state, effects: &effects)
-            return (op.snapshot(includeBuffer: true), effects)
+            return (op.snapshot(includeBuffer: true), StartedOperation(engine: self, record: op), effects)
         }
         effects.run()
-        return snapshot
+        return (snapshot, started)
     }
 
     /// Closes a content-information handle (PeerDistServerCloseContentInformation): its pending reads

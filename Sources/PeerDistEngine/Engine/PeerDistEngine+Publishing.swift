@@ -104,7 +104,7 @@ extension PeerDistEngine {
                 abort: { error in await pipeline.abort(job: serial, error: error) })
             return AppendSink(
                 engine: self, instance: instance, serial: serial, pipeline: pipeline,
-                operation: op.snapshot(includeBuffer: false))
+                started: StartedOperation(engine: self, record: op))
         }
     }
 
@@ -123,6 +123,14 @@ extension PeerDistEngine {
     ///   complete), 4058 (id clash), 1816.
     public func completeStream(instance: String, contentId: [UInt8], stream: String, operation: String? = nil)
         throws(EngineError) -> OperationSnapshot
+    {
+        try startCompleteStream(instance: instance, contentId: contentId, stream: stream, operation: operation).accepted
+    }
+
+    /// `completeStream`, returning the started operation so that its state can be read later.
+    /// - Throws: As `completeStream`.
+    public func startCompleteStream(instance: String, contentId: [UInt8], stream: String, operation: String? = nil)
+        throws(EngineError) -> StartedOperation
     {
         try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
@@ -150,7 +158,7 @@ extension PeerDistEngine {
             op.work = OperationWork(
                 settle: { accepted in pipeline.settle(job: serial, accepted: accepted) },
                 abort: { error in await pipeline.abort(job: serial, error: error) })
-            return op.snapshot(includeBuffer: false)
+            return StartedOperation(engine: self, record: op)
         }
     }
 

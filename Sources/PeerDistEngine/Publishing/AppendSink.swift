@@ -13,7 +13,9 @@ public final class AppendSink: Sendable {
     // MARK: - Properties
 
     /// The operation as it was accepted (pending).
-    public let operation: OperationSnapshot
+    public var operation: OperationSnapshot { started.accepted }
+    /// The operation, readable at any moment (also after its stream closed or its instance shut down).
+    public let started: StartedOperation
 
     private let engine: PeerDistEngine
     private let instance: String
@@ -23,12 +25,12 @@ public final class AppendSink: Sendable {
 
     // MARK: - Init
 
-    init(engine: PeerDistEngine, instance: String, serial: UInt64, pipeline: StreamPipeline, operation: OperationSnapshot) {
+    init(engine: PeerDistEngine, instance: String, serial: UInt64, pipeline: StreamPipeline, started: StartedOperation) {
         self.engine = engine
         self.instance = instance
         self.serial = serial
         self.pipeline = pipeline
-        self.operation = operation
+        self.started = started
         closed = Atomic(false)
     }
 
