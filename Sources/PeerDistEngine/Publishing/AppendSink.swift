@@ -71,6 +71,9 @@ public final class AppendSink: Sendable {
     public func finish() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         pipeline.finish(job: serial)
+        // No write may follow: what a later writer would be told need not be kept (nor wait for
+        // this sink's deinit, which a caller that holds on to it would delay).
+        pipeline.release(job: serial)
     }
 
     /// The body failed (for instance the client went away): the operation ends with 995 and nothing
@@ -79,5 +82,6 @@ public final class AppendSink: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await engine.abortOperation(
             instance: instance, serial: serial, result: .operationAborted, detail: "the append's body failed")
+        pipeline.release(job: serial)
     }
 }

@@ -24,6 +24,8 @@ final class InstanceRecord {
     var idIndex: [String: UInt64] = [:]
     /// Ended operations in end order with their expiry (retention is the same for all).
     var retentionQueue: Deque<(serial: UInt64, expiry: EngineInstant)> = []
+    /// The sweep that forgets expired operations even when no call comes (at most one at a time).
+    var retentionTimer: (any EngineTimer)?
     var statusWaiters: [UInt64: StatusWaiter] = [:]
     /// Publications made through this instance and still published.
     var publicationCount = 0
