@@ -549,8 +549,11 @@ paths:
         sent, `application/octet-stream` (415 otherwise). 202 with the pending operation; 200
         with its final state when it has ended by the time the answer is made (under
         `Prefer: wait=N`, or when its stream was closed while the body arrived). Bytes past a declared
-        `contentLength` end the operation failed with 87 and add nothing. Appends on one stream
-        apply in arrival order.
+        `contentLength` end the operation failed with 87 and add nothing. A Content-Length above
+        what the stream can still take (its `contentLength`, else the content limit, less the bytes
+        added and those of pending appends) is refused from the head with 413
+        `ERROR_INVALID_PARAMETER`, before any body byte is read. Appends on one stream apply in
+        arrival order.
       parameters:
         - $ref: '#/components/parameters/ChosenOperation'
         - $ref: '#/components/parameters/Prefer'
@@ -568,6 +571,7 @@ paths:
         '409': {$ref: '#/components/responses/Conflict'}
         '410': {$ref: '#/components/responses/Gone'}
         '411': {$ref: '#/components/responses/LengthRequired'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
         '429': {$ref: '#/components/responses/TooManyRequests'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
@@ -1077,7 +1081,7 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     PayloadTooLarge:
-      description: The body exceeds `--max-body-size` (87 `ERROR_INVALID_PARAMETER`)
+      description: The body exceeds `--max-body-size`, or the data declared exceeds what the call can take (87 `ERROR_INVALID_PARAMETER`)
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
@@ -1263,7 +1267,7 @@ components:
           type: [integer, 'null']
           minimum: 0
           maximum: 18446744073709551615
-          description: 0 (default) = unknown; otherwise the bytes added must match it.
+          description: 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
         version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
         hashAlgorithm: {type: [string, 'null'], enum: [SHA256, SHA384, SHA512, null], description: 'The V1 hash (default SHA256); V2 always uses truncated SHA-512. Others 400 `ERROR_INVALID_PARAMETER`.'}
         port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}

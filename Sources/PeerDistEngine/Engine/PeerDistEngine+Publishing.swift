@@ -17,8 +17,8 @@ extension PeerDistEngine {
     ///   - key: The completion key.
     /// - Returns: The stream handle (`strm_…`).
     /// - Throws: 1260, 4065, 6 (instance, port), 87 (content id, version), 4058 when that principal
-    ///   has the content published, 1816 past `maxStreamsPerInstance`, `maxPublicationsPerInstance` or
-    ///   `maxContentLength`.
+    ///   has the content published, 87 marked `isTooLarge` past `maxContentLength`, 1816 past
+    ///   `maxStreamsPerInstance` or `maxPublicationsPerInstance`.
     public func publishStream(
         instance: String, contentId: [UInt8], principal: String, contentLength: UInt64, version: Int,
         hashAlgorithm: V1HashAlgorithm = .sha256, port: String = "default", key: UInt64 = 0
@@ -34,9 +34,7 @@ extension PeerDistEngine {
                 throw EngineError(.alreadyExists, "this content is already published by this principal")
             }
             guard contentLength <= limits.maxContentLength else {
-                throw .quota(
-                    "content longer than \(limits.maxContentLength) bytes cannot be published",
-                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+                throw .tooLarge("content longer than \(limits.maxContentLength) bytes cannot be published")
             }
             guard record.publicationCount < limits.maxPublicationsPerInstance else {
                 throw .quota(
@@ -69,7 +67,9 @@ extension PeerDistEngine {
     ///   - expectedLength: The body length when known (Content-Length), else `nil`.
     /// - Returns: The sink; its `operation` is the pending operation.
     /// - Throws: 1260, 4065, 6 (instance, stream, stream of other content), 4057 (invalidated stream),
-    ///   87 (operation id, negative length, bytes past the declared content length: nothing added),
+    ///   87 (operation id, negative length), 87 marked `isTooLarge` when `expectedLength` exceeds what
+    ///   the stream can still take (its declared length, else `maxContentLength`, less the bytes added
+    ///   and reserved by pending appends: nothing added),
     ///   4060 once the stream was completed or is completing, 4058 (id clash), 1816 (bounds).
     public func beginAppend(
         instance: String, contentId: [UInt8], stream: String, operation: String? = nil, expectedLength: Int?
@@ -83,11 +83,16 @@ extension PeerDistEngine {
                 throw EngineError(.alreadyCompleted, "the stream has been completed")
             }
             let expected = expectedLength.map { UInt64($0) }
-            if streamRecord.contentLength > 0, let expected {
+            if let expected {
+                // Refused from the declared length alone, before any byte is read.
                 let reserved = streamRecord.pendingAppends.values.reduce(streamRecord.committedBytes) { $0 + ($1 ?? 0) }
-                guard reserved + expected <= streamRecord.contentLength else {
-                    throw .invalidParameter(
-                        "the append would pass the declared content length \(streamRecord.contentLength)")
+                let bound = streamRecord.contentLength > 0 ? streamRecord.contentLength : limits.maxContentLength
+                let room = bound >= reserved ? bound - reserved : 0
+                guard expected <= room else {
+                    throw .tooLarge(
+                        streamRecord.contentLength > 0
+                            ? "the append would pass the declared content length \(streamRecord.contentLength): the stream can take \(room) more bytes"
+                            : "content longer than \(limits.maxContentLength) bytes cannot be published: the stream can take \(room) more bytes")
                 }
             }
             let op = try makeOperation(
