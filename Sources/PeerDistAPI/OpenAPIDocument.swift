@@ -320,7 +320,7 @@ paths:
       description: |
         The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
         when the instance has no operation with that id (ended operations stay readable for
-        `--retention`).
+        `--retention`, also after their stream, content-information handle or port was closed).
       responses:
         '200':
           description: The operation
@@ -402,7 +402,8 @@ paths:
       description: |
         The operation, after waiting up to `timeoutMs` for it to end. 404
         `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no such operation for this
-        content (ended operations stay readable for `--retention`).
+        content (ended operations stay readable for `--retention`, also after their stream,
+        content-information handle or port was closed).
       parameters:
         - $ref: '#/components/parameters/TimeoutMs'
       responses:
@@ -525,7 +526,7 @@ paths:
     delete:
       operationId: closeStream
       summary: PeerDistServerCloseStreamHandle
-      description: Pending operations of the stream end aborted (995). Works on an invalidated stream.
+      description: Pending operations of the stream end aborted (995); they and the stream's ended operations stay readable for `--retention`. Works on an invalidated stream.
       responses:
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}

@@ -156,6 +156,9 @@ import Testing
         #expect(completions.map(\.operation) == [sink.operation.id])
         #expect(completions.first?.result == .operationAborted)
         await expectCode(.operationAborted) { try await sink.write([4]) }
+        // Readable after the close, as on Windows after CloseStreamHandle.
+        let aborted = try engine.operation(instance: fixture.instance, contentId: [5], operation: sink.operation.id)
+        #expect(aborted.state == .canceled && aborted.result == .operationAborted)
         try await engine.closeStream(instance: fixture.instance, contentId: contentId, stream: stream)
         #expect(try engine.publication(instance: fixture.instance, contentId: contentId, principal: "alice").length == 10)
     }

@@ -130,7 +130,7 @@ extension PeerDistEngine {
     }
 
     /// Closes a content-information handle (PeerDistServerCloseContentInformation): its pending reads
-    /// end with 995 before this returns, its retained operations are forgotten. Works on an
+    /// end with 995 before this returns, its operations stay readable for `limits.retention` after they ended. Works on an
     /// invalidated handle.
     /// - Throws: 1260, 4065, 6.
     public func closeContentInformation(instance: String, contentId: [UInt8], contentInfo: String)
@@ -144,7 +144,6 @@ extension PeerDistEngine {
                 in: record, result: .operationAborted, detail: "the content information handle was closed",
                 effects: &effects
             ) { $0.owner == contentInfo }
-            removeOperations(ownedBy: contentInfo, in: record)
             record.contentInfos.removeValue(forKey: contentInfo)
             return effects
         }

@@ -168,7 +168,7 @@ extension PeerDistEngine {
     }
 
     /// Closes a stream (PeerDistServerCloseStreamHandle): its pending operations end with 995 (work
-    /// stopped before this returns), its retained operations are forgotten, the handle is invalid.
+    /// stopped before this returns), its operations stay readable for `limits.retention` after they ended, the handle is invalid.
     /// Does not unpublish. Works on an invalidated stream.
     /// - Throws: 1260, 4065, 6.
     public func closeStream(instance: String, contentId: [UInt8], stream: String) async throws(EngineError) {
@@ -179,7 +179,6 @@ extension PeerDistEngine {
             abortPending(in: record, result: .operationAborted, detail: "the stream was closed", effects: &effects) {
                 $0.owner == stream
             }
-            removeOperations(ownedBy: stream, in: record)
             record.streams.removeValue(forKey: stream)
             return effects
         }

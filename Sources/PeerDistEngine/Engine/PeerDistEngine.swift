@@ -137,13 +137,6 @@ public final class PeerDistEngine: Sendable {
         }
     }
 
-    /// Forgets every operation of a handle that is being closed (its pending ones were aborted first).
-    func removeOperations(ownedBy owner: String, in instance: InstanceRecord) {
-        for operation in instance.operations.values where operation.owner == owner {
-            instance.remove(operation)
-        }
-    }
-
     // MARK: - Operations: the transition
 
     /// The one transition of an operation: pending → completed | failed | canceled.

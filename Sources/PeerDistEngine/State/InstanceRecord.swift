@@ -42,7 +42,7 @@ final class InstanceRecord {
         idIndex[id].flatMap { operations[$0] }
     }
 
-    /// Drops retention entries of operations already forgotten (closed handles), so the queue stays
+    /// Drops retention entries of operations already forgotten (a name used again), so the queue stays
     /// within a small multiple of the operation bound.
     func compactRetentionQueue(limit: Int) {
         guard retentionQueue.count > 2 * limit + 16 else { return }
