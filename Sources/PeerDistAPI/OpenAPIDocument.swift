@@ -991,7 +991,10 @@ components:
     BadRequest:
       description: |
         Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
-        (4062), unsupported content information version (4050)
+        (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+        a trailing comma, a duplicate member, a number that is not an integer in the member's
+        range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+        the value or nesting deeper than 64 is 87.
       content:
         application/problem+json:
           schema:
@@ -1087,7 +1090,7 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     UnsupportedMediaType:
-      description: A body of another media type (87 `ERROR_INVALID_PARAMETER`)
+      description: A body of another media type (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
