@@ -929,7 +929,7 @@ components:
       required: true
       schema: {type: integer, minimum: 0}
     Preference-Applied:
-      description: '`wait=N`, present when the request had `Prefer: wait=N`'
+      description: '`wait=N`, present when the request had `Prefer: wait=M`: N is the wait applied, M capped by `--max-wait` (whole seconds)'
       required: false
       schema: {type: string, pattern: '^wait=[0-9]+$'}
 

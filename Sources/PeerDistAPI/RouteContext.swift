@@ -37,12 +37,15 @@ struct RouteContext: Sendable {
     /// arrived, a read served at once), so that 202 always means pending.
     func accepted(_ started: StartedOperation, instance: String, params: Parameters) async -> Response {
         var headers = HTTPFields()
-        if let seconds = params.preferWait() {
+        if let requested = params.preferWait() {
+            // The wait applied, and named in Preference-Applied, is the requested one capped by
+            // --max-wait (whole seconds, as RFC 7240 counts them).
+            let seconds = min(requested, settings.maxWaitMs / 1_000)
             headers.append(name: "Preference-Applied", value: "wait=\(seconds)")
             let op = started.current
-            if !op.hasEnded {
-                let timeout = min(Duration.seconds(seconds), .milliseconds(settings.maxWaitMs))
-                _ = try? await engine.waitOperation(instance: instance, contentId: op.contentId, operation: op.id, timeout: timeout)
+            if !op.hasEnded, seconds > 0 {
+                _ = try? await engine.waitOperation(
+                    instance: instance, contentId: op.contentId, operation: op.id, timeout: .seconds(seconds))
             }
         }
         let current = started.current

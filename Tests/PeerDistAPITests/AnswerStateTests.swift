@@ -88,4 +88,18 @@ import Testing
         #expect(r.json["state"] as? String == "pending")
         await f.stop()
     }
+
+    /// Preference-Applied names the wait that was applied: the requested one capped by --max-wait.
+    @Test func preferenceAppliedNamesTheCappedWait() async throws {
+        let f = try await APIFixture.start(maxWaitMs: 1_000)
+        let h = try await f.startup()
+        try await f.setFaults(#"{"completionDelayMs":60000,"kinds":["publishAddToStream"]}"#)
+        let s = try await f.openStream(h, Self.id)
+        let started = ContinuousClock.now
+        let r = try await f.client.request("POST", "/instances/\(h)/content/\(Self.id)/streams/\(s)/data", body: [1], headers: [("Prefer", "wait=30")])
+        #expect(r.status == 202)
+        #expect(r.header("Preference-Applied") == "wait=1")
+        #expect(ContinuousClock.now - started < .seconds(20))
+        await f.stop()
+    }
 }
