@@ -29,8 +29,9 @@ struct Daemon: Sendable {
                 lifecycle: lifecycle, logger: logger
             )
         } catch {
+            // The data directory or the secret is unusable: a configuration error, before binding.
             writeStderr("peerdistd: \(error)\n")
-            return 1
+            return 2
         }
         let server = HTTPServer(
             configuration: resolved.server, router: service.router, logger: logger,

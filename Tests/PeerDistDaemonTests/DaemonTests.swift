@@ -63,7 +63,7 @@ import Testing
 
     static func tempDir() -> String {
         let dir = NSTemporaryDirectory() + "peerdist-test-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return dir
     }
 
@@ -245,5 +245,51 @@ import Testing
         let a = FileManager.default.contents(atPath: data + "/server-secret")
         let b = FileManager.default.contents(atPath: other + "/server-secret")
         #expect(a != nil && b != nil && a != b)
+    }
+
+    /// A secret that group or others may read is refused with a clear message, before binding.
+    @Test func dataDirectoryReadableByOthersIsRefused() throws {
+        let data = Self.tempDir()
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: data)
+        let d = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("data directory") && text.contains("group or others") && text.contains("chmod 700"), "\(text)")
+        #expect(d.firstLine() == "")
+        #expect(!FileManager.default.fileExists(atPath: data + "/server-secret"))
+    }
+
+    @Test func secretFileReadableByOthersIsRefused() throws {
+        let data = Self.tempDir()
+        let path = data + "/server-secret"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o644]))
+        let d = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("secret file") && text.contains("644") && text.contains("chmod 600"), "\(text)")
+        #expect(d.firstLine() == "")
+        // The operator's --secret-file is held to the same rule.
+        let given = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: given, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o640]))
+        let e = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", given])
+        #expect(e.waitExit() == 2)
+        #expect(e.errorText.contains("group or others"))
+    }
+
+    @Test func secretFileShorterThan16BytesIsRefused() async throws {
+        let short = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: short, contents: Data(repeating: 1, count: 15), attributes: [.posixPermissions: 0o600]))
+        let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", short])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("16") && text.contains("15"), "\(text)")
+        #expect(d.firstLine() == "")
+        // 16 bytes, private: accepted.
+        let enough = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: enough, contents: Data(repeating: 1, count: 16), attributes: [.posixPermissions: 0o600]))
+        let ok = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", enough])
+        #expect(ok.firstLine().hasPrefix("listening on"))
+        kill(ok.process.processIdentifier, SIGKILL)
+        _ = ok.waitExit()
     }
 }
