@@ -37,6 +37,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Seconds allowed between reads of a request body (408). Env PEERDIST_BODY_TIMEOUT. Default 30.")
     var bodyTimeout: Double?
 
+    @Option(help: ArgumentHelp("Slowest request body in bytes per second, averaged after a 5 s grace (408 below); 0 = no minimum. Env PEERDIST_MIN_BODY_RATE. Default \(ServerConfiguration().minBodyDataRate)."))
+    var minBodyRate: Int?
+
     @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default 60.")
     var idleTimeout: Double?
 
@@ -101,6 +104,7 @@ struct DaemonOptions: ParsableArguments {
         r.server.maxBodySize = try positive("--max-body-size", maxBodySize ?? src.int("max-body-size")) ?? r.server.maxBodySize
         r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? src.double("header-timeout")) ?? r.server.headerTimeout
         r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? src.double("body-timeout")) ?? r.server.bodyTimeout
+        r.server.minBodyDataRate = try nonNegative("--min-body-rate", minBodyRate ?? src.int("min-body-rate")) ?? r.server.minBodyDataRate
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
@@ -125,6 +129,12 @@ struct DaemonOptions: ParsableArguments {
     private func positive(_ name: String, _ value: Int?) throws -> Int? {
         guard let value else { return nil }
         guard value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
+        return value
+    }
+
+    private func nonNegative(_ name: String, _ value: Int?) throws -> Int? {
+        guard let value else { return nil }
+        guard value >= 0 else { throw ValidationError("\(name) must be 0 or more, got \(value)") }
         return value
     }
 
@@ -169,7 +179,7 @@ struct SettingSource {
 enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
-        "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "idle-timeout",
+        "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
     ]
 
