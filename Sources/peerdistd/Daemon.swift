@@ -34,8 +34,9 @@ struct Daemon: Sendable {
                 lifecycle: lifecycle, logger: logger
             )
         } catch {
+            // The data directory or the secret is unusable: a configuration error, before binding.
             writeStderr("peerdistd: \(error)\n")
-            return 1
+            return 2
         }
         LogOutput.shared.configure(format: resolved.logFormat, requestLabel: logger.label) { [metrics = service.metrics] in
             metrics.countDroppedLogLines($0)
