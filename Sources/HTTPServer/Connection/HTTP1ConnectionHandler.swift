@@ -718,7 +718,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             close()
         case .busy(let exchange):
             exchange.keepAlive = false
-            if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+            if exchange.responseWritten {
+                close()  // answered; only an unread body was left to skip
+            } else if exchange.route?.interruptibleOnDrain == true {
+                exchange.task?.cancel()
+            }
         }
     }
 

@@ -58,7 +58,7 @@ public struct EngineLimits: Sendable, Hashable {
         maxInstances: Int = 1_024,
         maxOperationsPerInstance: Int = 10_000,
         maxPortsPerInstance: Int = 64,
-        maxWaitersPerPort: Int = 64,
+        maxWaitersPerPort: Int = 10_000,
         maxWaitersPerOperation: Int = 64,
         maxStatusWaitersPerInstance: Int = 64,
         maxQueuedCompletionsPerPort: Int = 10_000,
