@@ -27,11 +27,16 @@ info:
 
     Answers that come from HTTP itself, possible on any request and not repeated per operation:
     404 for a path no route has (87 `ERROR_INVALID_PARAMETER`); 405 with `Allow` for a method
-    the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87); 408
-    when the head or body does not arrive in time (1460 `ERROR_TIMEOUT`); 413 for a body over
-    `--max-body-size` on any route except content data uploads (87); 414 and 431 for an
-    oversized target or head (87); 501 for an unknown method or transfer coding and 505 for
-    another HTTP version (50). `HEAD` is answered wherever `GET` is.
+    the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87),
+    including a malformed list-valued header (`Accept-Encoding`, `Connection`, `Expect`,
+    `Transfer-Encoding`), a `Host` that is not `host[:port]`, a target that is not origin-form
+    or a valid absolute http(s) URI, and lines ending in bare LF; 408 when the head or body does
+    not arrive in time, or the body arrives below `--min-body-rate` (1460 `ERROR_TIMEOUT`); 413
+    for a body over `--max-body-size` on any route except content data uploads (87); 414 and 431
+    for an oversized target or head (87); 501 for a method no route has, or an unknown transfer
+    coding, and 505 for an HTTP major version other than 1 (50); a higher HTTP/1 minor version is
+    served as 1.1. `HEAD` is answered wherever `GET` is. `100 Continue` is sent only when the
+    handler reads the body: a request refused from its head gets its answer instead.
 
     Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128
     visible ASCII characters), else one the server made.
