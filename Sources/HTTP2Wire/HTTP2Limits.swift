@@ -12,7 +12,9 @@ public struct HTTP2Limits: Sendable {
     /// Most fields (pseudo-headers included) in one request head. Beyond: 431, as above.
     public var maxHeaderCount: Int
     /// Most frames (HEADERS plus CONTINUATIONs) in one header block. Beyond: GOAWAY
-    /// ENHANCE_YOUR_CALM and the connection is dropped (the CONTINUATION flood).
+    /// ENHANCE_YOUR_CALM and the connection is dropped (the CONTINUATION flood). Debian's
+    /// libnghttp2 1.52 security build also stops at 8 CONTINUATIONs on its own (same answer),
+    /// so values above 9 do not raise the bound there.
     public var maxHeaderBlockFrames: Int
     /// Most compressed bytes in one header block (over all its frames). Beyond: as above.
     public var maxHeaderBlockBytes: Int
@@ -33,7 +35,8 @@ public struct HTTP2Limits: Sendable {
     /// Beyond: the connection is dropped (nghttp2_option_set_max_outbound_ack).
     public var maxOutboundAcks: Int
     /// SETTINGS_INITIAL_WINDOW_SIZE: request-body bytes a stream may have received and not yet
-    /// consumed. This bounds the per-stream request buffering.
+    /// consumed. This bounds the per-stream request buffering (a client that sends before it
+    /// has seen our SETTINGS may use the protocol's initial 65,535 instead).
     public var streamWindow: Int
     /// The connection flow-control window: request-body bytes all streams together may have
     /// received and not yet consumed. This bounds the per-connection request buffering.
@@ -61,7 +64,7 @@ public struct HTTP2Limits: Sendable {
         maxConcurrentStreams: Int = 256,
         maxHeaderListSize: Int = 16_384,
         maxHeaderCount: Int = 100,
-        maxHeaderBlockFrames: Int = 16,
+        maxHeaderBlockFrames: Int = 8,
         maxHeaderBlockBytes: Int = 65_536,
         maxSettingsEntries: Int = 32,
         rateWindow: Duration = .seconds(10),

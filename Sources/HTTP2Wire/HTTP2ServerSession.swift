@@ -126,8 +126,17 @@ public final class HTTP2ServerSession {
         }
         let rv = nghttp2_session_mem_recv(session, base.assumingMemoryBound(to: UInt8.self), bytes.count)
         if rv < 0, failure == nil {
-            failure = .protocolError(String(cString: nghttp2_strerror(Int32(truncatingIfNeeded: rv))))
-            _ = nghttp2_session_terminate_session(session, NGHTTP2_PROTOCOL_ERROR.rawValue)
+            // nghttp2's own flood guards (acknowledgements queued, SETTINGS entries, CONTINUATIONs
+            // in the security builds) give the same answer as ours.
+            let code = Int32(truncatingIfNeeded: rv)
+            switch code {
+            case NGHTTP2_ERR_FLOODED.rawValue, NGHTTP2_ERR_TOO_MANY_SETTINGS.rawValue:
+                fail(.controlFrameFlood, code: .enhanceYourCalm)
+            case NGHTTP2_ERR_TOO_MANY_CONTINUATIONS.rawValue:
+                fail(.headerBlockFlood, code: .enhanceYourCalm)
+            default:
+                fail(.protocolError(String(cString: nghttp2_strerror(code))), code: .protocolError)
+            }
         }
         applyDeferred()
         return HTTP2ReceiveResult(events: takeEvents(), failure: failure)
