@@ -154,20 +154,21 @@ public final class HTTP2ServerSession {
         while out.count < limits.maxOutputPerCall {
             var pointer: UnsafePointer<UInt8>?
             let n = nghttp2_session_mem_send(session, &pointer)
-            if n < 0 {
-                if failure == nil { failure = .protocolError(String(cString: nghttp2_strerror(Int32(truncatingIfNeeded: n)))) }
-                break
-            }
             if n > 0, let pointer {
                 out.append(contentsOf: UnsafeBufferPointer(start: pointer, count: n))
                 outputOffset &+= UInt64(n)
             }
-            for index in pendingEndMarks {
+            // on_frame_send ran inside this call, for a frame whose last byte was just returned.
+            for index in pendingEndMarks where index < events.count {
                 if case .responseEndWritten(let stream, _) = events[index] {
                     events[index] = .responseEndWritten(stream: stream, outputOffset: outputOffset)
                 }
             }
             pendingEndMarks.removeAll(keepingCapacity: true)
+            if n < 0 {
+                if failure == nil { failure = .protocolError(String(cString: nghttp2_strerror(Int32(truncatingIfNeeded: n)))) }
+                break
+            }
             let more = applyDeferred()
             if n == 0 && !more { break }
         }
@@ -301,7 +302,7 @@ public final class HTTP2ServerSession {
     /// The connection is gone (socket closed, or closing after `failure`/`isFinished`): reports
     /// every stream still open as closed, and the session takes no more input.
     public func connectionClosed() -> [HTTP2Event] {
-        if failure == nil { failure = .protocolError("connection closed") }
+        if failure == nil { failure = .closed }
         let open = streams.values.filter(\.opened).sorted { $0.id < $1.id }
         for stream in open {
             events.append(.streamClosed(stream: stream.id, reason: .connectionClosed(.noError)))
@@ -412,11 +413,10 @@ public final class HTTP2ServerSession {
     private func updateStalls() {
         guard let session, limits.flowControlStallTimeout != nil, failure == nil else { return }
         var anyPending = false
-        for stream in streams.values where stream.responded && !stream.endSent {
-            let pending = stream.bodyPending > 0 || (stream.bodyEnded && !stream.endSent && !stream.deferred)
-            guard stream.bodyPending > 0 || pending else { stream.stallSince = nil; continue }
-            anyPending = anyPending || stream.bodyPending > 0
-            if stream.bodyPending > 0 && nghttp2_session_get_stream_remote_window_size(session, stream.id) <= 0 {
+        for stream in streams.values {
+            guard stream.responded, !stream.endSent, stream.bodyPending > 0 else { stream.stallSince = nil; continue }
+            anyPending = true
+            if nghttp2_session_get_stream_remote_window_size(session, stream.id) <= 0 {
                 if stream.stallSince == nil { stream.stallSince = now }
             } else {
                 stream.stallSince = nil

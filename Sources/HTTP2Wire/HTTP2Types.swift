@@ -102,6 +102,8 @@ public enum HTTP2Failure: Hashable, Sendable, CustomStringConvertible {
     case settingsTimeout
     /// The peer kept the connection flow-control window closed past the stall timeout.
     case flowControlStall
+    /// `connectionClosed()` was called.
+    case closed
 
     public var description: String {
         switch self {
@@ -112,6 +114,7 @@ public enum HTTP2Failure: Hashable, Sendable, CustomStringConvertible {
         case .emptyFrameFlood: "too many empty frames"
         case .settingsTimeout: "SETTINGS not acknowledged in time"
         case .flowControlStall: "flow-control window kept closed"
+        case .closed: "connection closed"
         }
     }
 }

@@ -99,6 +99,57 @@ import Testing
         #expect(pair.server.openStreams.count == 256)
     }
 
+    @Test func refusedStreamsCountAsResets() throws {
+        let client = H2TestClient(peerMaxConcurrentStreams: 1_000)
+        let pair = H2Pair(limits: HTTP2Limits(maxConcurrentStreams: 10, maxResetsPerWindow: 20), client: client)
+        (0..<40).forEach { _ in client.request("GET", path: "/x") }  // 30 refused, over 20
+        pair.pump()
+        #expect(pair.failure == .rapidReset)
+        #expect(client.goAway?.code == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+    }
+
+    @Test func earlyAnswerStopsTheUploadAndGivesBackItsCredit() throws {
+        // One connection window's worth: if the unread body kept its credit, the second upload would stall.
+        let pair = H2Pair(limits: HTTP2Limits(streamWindow: 65_535, connectionWindow: 65_535))
+        pair.pump()
+        let first = pair.client.request("POST", path: "/a", body: [UInt8](repeating: 1, count: 200_000))
+        pair.pump()
+        #expect(pair.client.sentBodyBytes[first] == 65_535)
+        try pair.server.respond(stream: first, status: 413, fields: HTTPFields(), body: .whole(Array("too big".utf8)))
+        pair.pump()
+        #expect(pair.client.responses[first]?.status == 413)
+        #expect(pair.client.responses[first]?.closedCode == NGHTTP2_NO_ERROR.rawValue)  // RST_STREAM NO_ERROR
+        #expect(pair.closes()[first] == .completed)
+        #expect((pair.client.sentBodyBytes[first] ?? 0) < 200_000)
+
+        pair.events.removeAll()
+        let second = pair.client.request("POST", path: "/b", body: [UInt8](repeating: 2, count: 30_000))
+        pair.pump()
+        var got = 0
+        var ended = false
+        for case .data(second, let bytes, let end) in pair.events { got += bytes.count; ended = ended || end }
+        #expect(got == 30_000)
+        #expect(ended)
+    }
+
+    @Test func outputIsBoundedPerCall() throws {
+        let pair = H2Pair(limits: HTTP2Limits(maxOutputPerCall: 20_000))
+        let id = pair.client.request("GET", path: "/big")
+        pair.pump()
+        try pair.server.respond(stream: id, status: 200, fields: HTTPFields(), body: .whole([UInt8](repeating: 3, count: 60_000)))
+        var sizes: [Int] = []
+        while true {
+            let out = pair.server.takeOutput(now: pair.now)
+            if out.bytes.isEmpty { break }
+            sizes.append(out.bytes.count)
+            pair.client.input(out.bytes)
+        }
+        #expect(sizes.count >= 2)  // 60 KB in calls of at most 20 KB plus one frame
+        #expect(sizes.allSatisfy { $0 <= 20_000 + 16_384 + 9 })
+        pair.pump()
+        #expect(pair.client.responses[id]?.body.count == 60_000)
+    }
+
     @Test func deferredBodyIsSentWhenResumed() throws {
         let pair = H2Pair()
         let id = pair.client.request("GET", path: "/poll")
@@ -233,6 +284,25 @@ import Testing
         let output = server.takeOutput().bytes
         #expect(RawFrame.goAwayCode(in: output) == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
         #expect(server.isFinished)
+    }
+
+    @Test func headerBlockByteBoundHolds() throws {
+        // Few frames but many bytes: only the byte bound can trip.
+        let server = HTTP2ServerSession(limits: HTTP2Limits(maxHeaderBlockBytes: 3_000))
+        var input = RawFrame.clientStart
+        input += RawFrame.frame(type: 1, flags: 0x1, stream: 1, payload: RawFrame.requestBlock())
+        let field = RawFrame.literal("x-pad", String(repeating: "a", count: 120))
+        for _ in 0..<4 { input += RawFrame.frame(type: 9, flags: 0, stream: 1, payload: Array((0..<8).map { _ in field }.joined())) }
+        let result = input.withUnsafeBytes { server.receive($0) }
+        #expect(result.failure == .headerBlockFlood)
+        #expect(RawFrame.goAwayCode(in: server.takeOutput().bytes) == NGHTTP2_ENHANCE_YOUR_CALM.rawValue)
+        // The same block under the bound opens the request.
+        let calm = HTTP2ServerSession(limits: HTTP2Limits(maxHeaderBlockBytes: 8_000))
+        var ok = RawFrame.clientStart + RawFrame.frame(type: 1, flags: 0x1, stream: 1, payload: RawFrame.requestBlock())
+        for i in 0..<4 { ok += RawFrame.frame(type: 9, flags: i == 3 ? 0x4 : 0, stream: 1, payload: Array((0..<8).map { _ in field }.joined())) }
+        let calmResult = ok.withUnsafeBytes { calm.receive($0) }
+        #expect(calmResult.failure == nil)
+        #expect(calmResult.events.contains { if case .request(1, _, true) = $0 { true } else { false } })
     }
 
     @Test func oversizedHeaderListIsRejectedWith431() throws {
