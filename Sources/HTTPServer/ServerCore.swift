@@ -2,13 +2,12 @@ import Logging
 import Synchronization
 import Transport
 
-/// What every connection of a server shares: configuration, router, error rendering, the
-/// connection registry and the drain state.
+/// What every connection of a server shares: configuration, the exchange runner (filters,
+/// router, handlers), the connection registry and the drain state.
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
-    let router: Router
+    let runner: ExchangeRunner
     let logger: Logger
-    private let errorRenderer: @Sendable (any Error) -> Response
     private let observer: (any RequestObserver)?
 
     private struct Registry {
@@ -33,30 +32,15 @@ final class ServerCore: Sendable {
     let resumeAccepting: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
     private let evictions = AtomicCounter()
 
-    init(configuration: ServerConfiguration, router: Router, logger: Logger,
+    init(configuration: ServerConfiguration, router: Router, logger: Logger, filters: [any ExchangeFilter] = [],
          errorRenderer: @escaping @Sendable (any Error) -> Response, observer: (any RequestObserver)?) {
         self.configuration = configuration
-        self.router = router
+        self.runner = ExchangeRunner(
+            router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
+            observer: observer, errorRenderer: errorRenderer
+        )
         self.logger = logger
-        self.errorRenderer = errorRenderer
         self.observer = observer
-    }
-
-    /// Turns a handler's error into a response; HTTPError renders itself, anything else is a 500.
-    func render(_ error: any Error) -> Response {
-        errorRenderer(error)
-    }
-
-    func requestCompleted(_ request: Request, status: Int, bodyBytes: Int) {
-        observer?.requestCompleted(request, status: status, bodyBytes: bodyBytes, duration: .now - request.receivedAt)
-    }
-
-    private let requestIDs = AtomicCounter()
-    private let requestIDPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-
-    /// A new request id, unique in this process and unlikely to repeat across restarts.
-    func makeRequestID() -> String {
-        "\(requestIDPrefix)-\(String(requestIDs.increment(), radix: 16))"
     }
 
     var isDraining: Bool { registry.withLock { $0.draining } }

@@ -258,7 +258,6 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func begin(_ head: RequestHead) {
         connection.clearTimer()
         var request = Request(head: head, connectionID: connection.id)
-        request.id = Request.usableRequestID(head.fields) ?? core.makeRequestID()
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState
         switch head.framing {
@@ -268,20 +267,12 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
         let exchange = Exchange(request: request, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
         state = .busy(exchange)
-
-        switch core.router.match(head.method, path: request.path) {
-        case .notFound:
-            respond(ProblemResponse.make(.http(404, "no route for \(head.method) \(request.path)")), to: exchange)
-        case .methodNotAllowed(let allow):
-            var headers = HTTPFields()
-            headers.append(name: "Allow", value: allow.joined(separator: ", "))
-            respond(ProblemResponse.make(.http(405, "method \(head.method) not allowed here", headers: headers)), to: exchange)
-        case .notImplemented:
-            respond(ProblemResponse.make(.http(501, "method \(head.method) is not implemented")), to: exchange)
-        case .found(let route, let parameters):
-            request.parameters = parameters
-            request.routeTemplate = route.template
-            exchange.request = request
+        let routing = core.runner.route(&request)
+        exchange.request = request
+        switch routing {
+        case .answer(let response):
+            respond(response, to: exchange)
+        case .route(let route):
             exchange.route = route
             prepareBody(exchange, route: route)
         }
@@ -295,8 +286,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
         let head = exchange.request.head
-        if !exchange.bodyDone, let coding = head.fields["Content-Encoding"], coding.lowercased() != "identity" {
-            respond(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(coding)' are not accepted")), to: exchange)
+        if !exchange.bodyDone, let refused = core.runner.refusedBodyCoding(exchange.request) {
+            respond(refused, to: exchange)
             return
         }
         switch route.bodyMode {
@@ -554,33 +545,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func run(_ exchange: Exchange) {
         guard let route = exchange.route else { return }
-        let request = exchange.request
-        switch route.handler {
-        case .sync(let handler):
-            let response: Response
-            do { response = try handler(request) } catch { response = core.render(error) }
-            respond(response, to: exchange)
-        case .async(let handler):
-            start(handler, for: exchange, route: route)
-        case .inlineFirst(let inline, let waiting):
-            let immediate: Response?
-            do { immediate = try inline(request) } catch { immediate = core.render(error) }
-            if let immediate {
-                respond(immediate, to: exchange)
-            } else {
-                start(waiting, for: exchange, route: route)
-            }
-        }
-    }
-
-    private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, for exchange: Exchange, route: Route) {
-        let request = exchange.request
-        let queue = connection.queue
-        let core = self.core
-        exchange.task = Task { [self] in
-            let response: Response
-            do { response = try await handler(request) } catch { response = core.render(error) }
-            queue.async { self.respond(response, to: exchange) }
+        exchange.task = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
+            self.respond(response, to: exchange)
         }
         if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
     }
@@ -591,7 +557,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             return
         }
         var response = response
-        ResponseCompression.apply(&response, request: exchange.request, minimumBytes: configuration.compressionMinimumBytes)
+        core.runner.willRespond(&response, to: exchange.request)
         exchange.responseQueued = true
         if draining || response.closeConnection { exchange.keepAlive = false }
         if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
@@ -605,7 +571,6 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
         var headers = response.headers
         headers.remove("Connection")
-        if !exchange.request.id.isEmpty { headers.append(name: "X-Request-Id", value: exchange.request.id) }
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
         let isHead = exchange.request.method == .head
@@ -630,7 +595,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { connection.closeAfterFlush() }
-        core.requestCompleted(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
@@ -683,8 +648,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .closed:
             return
         case .idle:
-            var request = Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id)
-            request.id = core.makeRequestID()
+            let request = core.runner.unparsedRequest(connectionID: connection.id)
             let exchange = Exchange(request: request, keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
