@@ -57,8 +57,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         var responseWritten = false
         var task: Task<Void, Never>?
         var readPausedByBody = false
-        /// Set when a buffered body grew past the limit (answered 413).
-        var bodyTooLarge = false
+        /// Set when a body grew past a limit (answered 413 with this detail).
+        var bodyTooLarge: String?
+        /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
+        var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
         var continueSent = false
         /// Body bytes received, when the first arrived, when the last did, and how long reading
@@ -79,6 +81,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
 
         var bodyDone: Bool { if case .done = framing { true } else { false } }
+        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
     }
 
     init(connection: any ConnectionIO, core: ServerCore) {
@@ -286,9 +289,17 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
         let head = exchange.request.head
-        if !exchange.bodyDone, let refused = core.runner.refusedBodyCoding(exchange.request) {
-            respond(refused, to: exchange)
-            return
+        if !exchange.bodyDone {
+            switch core.runner.bodyCoding(exchange.request) {
+            case .identity:
+                break
+            case .gzip:
+                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
+                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .refused(let answer):
+                respond(answer, to: exchange)
+                return
+            }
         }
         switch route.bodyMode {
         case .buffered:
@@ -310,7 +321,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 return
             }
             var declared: UInt64?
-            if case .length(let n) = head.framing { declared = n }
+            if case .length(let n) = head.framing, exchange.inflater == nil { declared = n }
             // The stream holds its callbacks and the exchange holds the stream: the callbacks
             // hold the exchange weakly, or every streamed exchange would outlive its connection.
             let queue = connection.queue
@@ -408,8 +419,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if exchange.bodyTooLarge {
-                fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
+            } else if let detail = exchange.bodyTooLarge {
+                fail(.http(413, detail))
             } else {
                 fail(HTTPError.from(error))
             }
@@ -432,11 +443,26 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
+        if let inflater = exchange.inflater, !exchange.isDiscarding {
+            switch try inflater.decode(data, emit: { (plain) throws(HTTP1ParseError) in try deliverDecoded(plain, to: exchange) }) {
+            case nil:
+                return
+            case .tooLarge:
+                exchange.bodyTooLarge = "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size"
+                throw .badRequest("request body too large")
+            case .malformed:
+                throw .badRequest("malformed gzip request body")
+            }
+        }
+        try deliverDecoded(data, to: exchange)
+    }
+
+    private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         switch exchange.sink {
         case .buffer(var bytes):
             if bytes.count + data.count > configuration.maxBodySize {
                 exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = true
+                exchange.bodyTooLarge = "request body exceeds \(configuration.maxBodySize) bytes"
                 throw .badRequest("request body too large")
             }
             exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
@@ -457,6 +483,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func bodyFinished(_ exchange: Exchange) {
+        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            fail(.http(400, "the gzip request body ends before its gzip member does"))
+            return
+        }
         if exchange.responseQueued && !exchange.responseWritten {
             armWriteStallTimer(exchange)
         } else {
