@@ -102,9 +102,10 @@ import Testing
         let size = 4 << 20
         try await client.send("POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: \(size)\r\n\r\n")
         let upload = Task { try? await client.send([UInt8](repeating: 1, count: size)) }
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
         #expect(await eventually(timeout: .seconds(4)) { probe.cancelled.load(ordering: .relaxed) == 1 })
+        _ = await upload.value  // the send fails once the server has closed
         #expect(await client.waitForClose(timeout: .seconds(3)))
-        upload.cancel()
         await server.stop()
     }
 

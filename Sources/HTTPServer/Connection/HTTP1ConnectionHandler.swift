@@ -49,6 +49,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private final class Exchange: @unchecked Sendable {
         // Safety: confined to the connection's queue like its handler; tasks only carry it back there.
         var request: Request
+        /// The HTTP/1.1 head: framing, persistence, `Expect`.
+        let head: RequestHead
         var route: Route?
         var keepAlive: Bool
         var framing: BodyFramingState
@@ -73,8 +75,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         /// When the minimum data rate is next checked.
         var nextRateCheck: ContinuousClock.Instant?
 
-        init(request: Request, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
+        init(request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
             self.request = request
+            self.head = head
             self.keepAlive = keepAlive
             self.framing = framing
             self.sink = sink
@@ -268,7 +271,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(request: request, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
+        let exchange = Exchange(request: request, head: head, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
         state = .busy(exchange)
         let routing = core.runner.route(&request)
         exchange.request = request
@@ -288,7 +291,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
-        let head = exchange.request.head
+        let head = exchange.head
         if !exchange.bodyDone {
             switch core.runner.bodyCoding(exchange.request) {
             case .identity:
@@ -355,7 +358,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func sendContinueIfExpected(_ exchange: Exchange) {
-        guard exchange.request.head.expectsContinue, !exchange.continueSent else { return }
+        guard exchange.head.expectsContinue, !exchange.continueSent else { return }
         exchange.continueSent = true
         connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)])
     }
@@ -595,7 +598,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             // The handler refused a streamed body it did not read: skip it only if it is small.
             exchange.sink = .discard(allowance: configuration.maxDrainBytes)
         }
-        if !exchange.bodyDone, exchange.request.head.expectsContinue, !exchange.continueSent {
+        if !exchange.bodyDone, exchange.head.expectsContinue, !exchange.continueSent {
             // Answered before asking for the body: the client may never send it, so the
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
@@ -607,7 +610,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
             status: response.status, fields: headers, contentLength: response.body.count,
-            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.request.head.version == .http1_0,
+            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
             date: DateCache.shared.current(), into: &head
         )
         let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
@@ -680,7 +683,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             return
         case .idle:
             let request = core.runner.unparsedRequest(connectionID: connection.id)
-            let exchange = Exchange(request: request, keepAlive: false, framing: .done, sink: .discard(allowance: 0))
+            let exchange = Exchange(request: request, head: RequestHead(method: request.method, target: request.target),
+                                    keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
         case .busy(let exchange):
