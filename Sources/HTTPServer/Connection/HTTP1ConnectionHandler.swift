@@ -5,7 +5,7 @@ import Transport
 /// delivers bodies, runs one request at a time (pipelined requests wait in the input buffer and
 /// are answered in order), writes responses and enforces the timeouts. Confined to the
 /// connection's worker queue.
-final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
+final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unchecked Sendable {
     // Safety: every property is touched only on `connection.queue`, except from the tasks that
     // run async handlers, which hop back to that queue before touching anything.
 
