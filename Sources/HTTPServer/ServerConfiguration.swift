@@ -28,6 +28,12 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeout: Duration = .seconds(10)
     /// Time allowed between two reads of a request body (408).
     public var bodyTimeout: Duration = .seconds(30)
+    /// Slowest request body accepted, in bytes per second averaged from its first byte, once
+    /// `minBodyDataRateGrace` has passed (408; Kestrel's MinRequestBodyDataRate). Time during
+    /// which reading is paused for the handler does not count. 0 turns the check off.
+    public var minBodyDataRate: Int = 240
+    /// Time a request body is given before its minimum data rate is checked.
+    public var minBodyDataRateGrace: Duration = .seconds(5)
     /// Time an idle keep-alive connection is kept open between requests.
     public var idleTimeout: Duration = .seconds(60)
     /// Write-stall timeout: a response the client takes no byte of for this long drops the

@@ -13,14 +13,25 @@ final class ServerCore: Sendable {
 
     private struct Registry {
         var connections: [ObjectIdentifier: HTTP1ConnectionHandler] = [:]
+        /// Connections admitted: registered, or accepted and on their way to it. At most
+        /// `maxConnections`.
+        var slots = 0
+        /// Connections waiting for a request with no byte of it received (new ones, and idle
+        /// keep-alive ones), with when they became so: at the cap, the oldest is closed to make
+        /// room (nginx's reusable connections).
+        var idle: [ObjectIdentifier: UInt64] = [:]
+        var idleSequence: UInt64 = 0
+        /// Connections closed to make room: their slot went to a new connection already.
+        var evicted: Set<ObjectIdentifier> = []
         var draining = false
         var acceptPaused = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
     private let registry = Mutex(Registry())
-    /// Called when the open-connection count crosses the cap (true = pause accepting).
-    let setAcceptPaused: Mutex<(@Sendable (Bool) -> Void)?> = Mutex(nil)
+    /// Called to resume accepting once a slot frees after the cap paused the listener.
+    let resumeAccepting: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
+    private let evictions = AtomicCounter()
 
     init(configuration: ServerConfiguration, router: Router, logger: Logger,
          errorRenderer: @escaping @Sendable (any Error) -> Response, observer: (any RequestObserver)?) {
@@ -52,41 +63,91 @@ final class ServerCore: Sendable {
 
     var openConnections: Int { registry.withLock { $0.connections.count } }
 
+    /// Connections closed at the cap to make room for new ones.
+    var evictedConnections: UInt64 { evictions.current }
+
+    /// Asked by the listener before each accept: whether a connection could be taken now (a
+    /// slot is free, or an idle connection could make room). False pauses the listener until a
+    /// slot frees.
+    func mayAccept() -> Bool {
+        registry.withLock { r in
+            if r.slots < configuration.maxConnections || !r.idle.isEmpty { return true }
+            r.acceptPaused = true
+            return false
+        }
+    }
+
+    /// Takes a slot for a connection just accepted: a free one, else that of the oldest idle
+    /// connection, which is closed. False (the caller closes the socket) when every slot went to
+    /// busy connections since `mayAccept`. So never more than `maxConnections` are admitted.
+    func takeSlot() -> Bool {
+        let (taken, victim) = registry.withLock { r -> (Bool, HTTP1ConnectionHandler?) in
+            if r.slots < configuration.maxConnections {
+                r.slots += 1
+                return (true, nil)
+            }
+            guard let oldest = r.idle.min(by: { $0.value < $1.value })?.key, let handler = r.connections[oldest] else {
+                r.acceptPaused = true
+                return (false, nil)
+            }
+            r.idle.removeValue(forKey: oldest)
+            r.evicted.insert(oldest)
+            return (true, handler)
+        }
+        if let victim {
+            evictions.increment()
+            victim.connection.queue.async { victim.evict() }
+        }
+        return taken
+    }
+
+    private func resumeIfRoom(_ r: inout Registry) {
+        if r.acceptPaused && !r.draining && r.slots < configuration.maxConnections {
+            r.acceptPaused = false
+            resumeAccepting.withLock { $0 }?()
+        }
+    }
+
     /// Registers a new connection; false when draining (the caller closes it).
     func connectionOpened(_ handler: HTTP1ConnectionHandler) -> Bool {
-        // The listener is told while the registry is locked, so a pause and a resume from two
-        // workers reach it in the order the registry decided them.
-        let (accepted, paused) = registry.withLock { r -> (Bool, Bool) in
-            guard !r.draining else { return (false, false) }
+        let accepted = registry.withLock { r -> Bool in
+            guard !r.draining else { return false }
             r.connections[ObjectIdentifier(handler)] = handler
-            if !r.acceptPaused && r.connections.count >= configuration.maxConnections {
-                r.acceptPaused = true
-                setAcceptPaused.withLock { $0 }?(true)
-                return (true, true)
-            }
-            return (true, false)
+            return true
         }
         if accepted { observer?.connectionOpened() }
-        if paused {
-            logger.warning("connection cap reached; accepting paused", metadata: ["max": "\(configuration.maxConnections)"])
-        }
         return accepted
     }
 
-    func connectionClosed(_ handler: HTTP1ConnectionHandler) {
-        observer?.connectionClosed()
-        let waiters = registry.withLock { r -> [CheckedContinuation<Void, Never>] in
-            r.connections.removeValue(forKey: ObjectIdentifier(handler))
-            if r.acceptPaused && !r.draining && r.connections.count < configuration.maxConnections {
-                r.acceptPaused = false
-                setAcceptPaused.withLock { $0 }?(false)
+    /// Whether a connection is waiting for a request with no byte of it received (evictable).
+    func connection(_ handler: HTTP1ConnectionHandler, isIdle idle: Bool) {
+        registry.withLock { r in
+            let key = ObjectIdentifier(handler)
+            guard r.connections[key] != nil, !r.evicted.contains(key) else { return }
+            if idle {
+                r.idleSequence += 1
+                r.idle[key] = r.idleSequence
+            } else {
+                r.idle.removeValue(forKey: key)
             }
+        }
+    }
+
+    /// A connection closed (also one never registered because the server was draining).
+    func connectionClosed(_ handler: HTTP1ConnectionHandler) {
+        let (registered, waiters) = registry.withLock { r -> (Bool, [CheckedContinuation<Void, Never>]) in
+            let key = ObjectIdentifier(handler)
+            let registered = r.connections.removeValue(forKey: key) != nil
+            r.idle.removeValue(forKey: key)
+            if r.evicted.remove(key) == nil { r.slots -= 1 }
+            resumeIfRoom(&r)
             if r.draining && r.connections.isEmpty {
                 defer { r.drainWaiters.removeAll() }
-                return r.drainWaiters
+                return (registered, r.drainWaiters)
             }
-            return []
+            return (registered, [])
         }
+        if registered { observer?.connectionClosed() }
         for waiter in waiters { waiter.resume() }
     }
 
