@@ -372,7 +372,7 @@ class Soak:
             ("POST", "/instances", b'{"version":99}', "application/json"),
             ("POST", "/instances", b"[" * 1000 + b"]" * 1000, "application/json"),
             ("PUT", "/admin/faults", b'{"completionDelayMs":-1}', "application/json"),
-            ("PATCH", "/instances", None, None),
+            ("PUT", "/instances", None, None),
             ("GET", "/nope/" + "x" * 3000, None, None),
         ]
         while not self.stop.is_set():
