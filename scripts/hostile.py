@@ -615,7 +615,7 @@ class Gen:
                              b"GET / HTTP/1.1\r\n" + b"X: y\r\n" * 20000 + b"\r\n", b"\n", b"GET"])
             # a first byte that cannot begin a method must be refused at once, not held
             sound = not re.match(rb"[!#$%&'*+.^_`|~0-9A-Za-z\r\n]", raw[:1])
-        return raw, sound, method == "HEAD"
+        return raw, sound, raw.startswith(b"HEAD ")
 
 
 # ---------------------------------------------------------------- one case
