@@ -144,4 +144,25 @@ import Testing
         #expect(await eventually { probe.liveStreams == 0 })
         await server.stop()
     }
+
+    /// A client that pipelines requests and never reads an answer holds one answer and a bounded
+    /// input, is dropped at the write-stall timeout, and other clients are served meanwhile.
+    @Test func pipelinedRequestsNeverReadAreBounded() async throws {
+        let server = try Fixtures.server { $0.writeTimeout = .milliseconds(500) }
+        let flooder = try await server.client()
+        let request = "GET /json?n=200000 HTTP/1.1\r\nHost: t\r\n\r\n"
+        // Sends until the server stops reading (the send blocks), at most 20,000 requests.
+        let flood = Task { try? await flooder.send(String(repeating: request, count: 20_000)) }
+        #expect(await eventually { server.server.openConnections == 1 })
+        let other = try await server.client()
+        for i in 0..<5 {
+            let answer = try await other.request("GET", "/echo/o\(i)", timeout: .seconds(2))
+            #expect(answer.json["name"] as? String == "o\(i)")
+        }
+        other.close()
+        #expect(await eventually(timeout: .seconds(5)) { server.server.openConnections == 0 })
+        flooder.reset()
+        _ = await flood.value
+        await server.stop()
+    }
 }

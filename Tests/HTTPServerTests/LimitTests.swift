@@ -86,12 +86,13 @@ import Testing
 
     @Test func slowlorisHeadTimesOutWith408() async throws {
         let server = try Fixtures.server {
-            $0.headerTimeout = .milliseconds(150)
+            $0.headerTimeout = .milliseconds(300)
             $0.closeLinger = .milliseconds(100)
         }
-        let client = try await server.client()
-        try await client.send("GET /hello HTTP/1.1\r\nHo")
+        // The head timeout runs from accept: connect and send in one step, so that a busy test
+        // process does not let it run out before the partial head is even sent.
         let started = ContinuousClock.now
+        let client = try await RawHTTPClient.connect(port: server.port, sending: Array("GET /hello HTTP/1.1\r\nHo".utf8))
         let response = try await client.readResponse(timeout: .seconds(3))
         #expect(response.status == 408)
         #expect(response.json["code"] as? Int == 1460)

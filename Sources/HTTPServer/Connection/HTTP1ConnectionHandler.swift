@@ -96,6 +96,12 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         connection.setTimer(after: configuration.headerTimeout) { [weak self] in self?.headTimedOut() }
     }
 
+    /// Whether a request is being served (its answer or its body still pending).
+    var isServing: Bool {
+        if case .busy = state { return true }
+        return false
+    }
+
     /// Closed by the server at its connection cap to make room, if still waiting for a request.
     func evict() {
         guard case .idle = state, input.isEmpty else { return }
@@ -712,7 +718,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             close()
         case .busy(let exchange):
             exchange.keepAlive = false
-            if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+            if exchange.responseWritten {
+                close()  // answered; only an unread body was left to skip
+            } else if exchange.route?.interruptibleOnDrain == true {
+                exchange.task?.cancel()
+            }
         }
     }
 
