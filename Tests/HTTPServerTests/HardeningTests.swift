@@ -166,4 +166,39 @@ import Testing
         _ = await flood.value
         await server.stop()
     }
+
+    /// A client that half-closes after a complete request still gets its answer: a handler that
+    /// works on what it received is not cancelled (only one that merely waits would be).
+    @Test func halfCloseAfterACompleteRequestLetsTheHandlerFinish() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe)
+        let client = try await server.client()
+        try await client.send("POST /work?ms=200 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
+        client.shutdownWrite()
+        let response = try await client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.json["length"] as? Int == 5)
+        #expect(probe.cancelled.load(ordering: .relaxed) == 0)
+        await server.stop()
+    }
+
+    /// A HEAD request refused before its head is understood gets its status and fields, never a
+    /// body (RFC 9110 §9.3.2).
+    @Test(arguments: [
+        "HEAD /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "HEAD /hello HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
+        "HEAD /hello HTTP/2.0\r\nHost: a\r\n\r\n",
+        "HEAD /\(String(repeating: "x", count: 9_000)) HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    func refusedHeadRequestsGetNoBody(_ request: String) async throws {
+        let server = try Fixtures.server()
+        let client = try await server.client()
+        try await client.send(request)
+        let response = try await client.readResponse(headRequest: true)
+        #expect(response.status >= 400)
+        #expect(response.header("Content-Length") != nil)
+        #expect(await client.readToClose().isEmpty)
+        await server.stop()
+    }
 }

@@ -189,17 +189,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         }
     }
 
-    /// The client is gone (or half-closed): stop waiting on its behalf. A response that still
-    /// comes is written if the socket takes it, and the connection then closes.
+    /// The client is gone, or half-closed. Before its body was complete: the body fails and the
+    /// connection closes. After: a handler that only waits (a long-poll, a `Prefer: wait`) stops
+    /// waiting on its behalf, one that works on a request it has in full (an append) finishes, and
+    /// the answer is written if the socket takes it; the connection then closes.
     private func abandon(_ exchange: Exchange) {
-        if case .stream(let stream) = exchange.sink { stream.fail() }
-        exchange.task?.cancel()
-        if !exchange.bodyDone {
+        guard exchange.bodyDone else {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.task?.cancel()
             close()
-        } else if exchange.responseQueued {
-            // Half-closed after a complete request: the answer already queued still goes out.
-            connection.closeAfterFlush()
+            return
         }
+        if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+        if exchange.responseQueued { connection.closeAfterFlush() }
     }
 
     func connection(_ connection: any ConnectionIO, writabilityChanged writable: Bool) {}
@@ -682,7 +684,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .closed:
             return
         case .idle:
-            let request = core.runner.unparsedRequest(connectionID: connection.id)
+            // A HEAD request refused before its head was parsed still gets no body.
+            let isHead = input.withUnsafeBytes { $0.starts(with: "HEAD ".utf8) }
+            let request = core.runner.unparsedRequest(method: isHead ? .head : .get, connectionID: connection.id)
             let exchange = Exchange(request: request, head: RequestHead(method: request.method, target: request.target),
                                     keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)

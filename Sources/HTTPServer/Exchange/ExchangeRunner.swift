@@ -122,8 +122,8 @@ final class ExchangeRunner: Sendable {
 
     /// A request standing for one the protocol could not parse, so that its error answer has an
     /// id and passes the filters like any other.
-    func unparsedRequest(connectionID: UInt64) -> Request {
-        var request = Request(head: RequestHead(method: .get, target: "/"), connectionID: connectionID)
+    func unparsedRequest(method: HTTPMethod, connectionID: UInt64) -> Request {
+        var request = Request(head: RequestHead(method: method, target: "/"), connectionID: connectionID)
         request.id = requestIDs.makeID()
         return request
     }
