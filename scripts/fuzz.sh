@@ -49,7 +49,11 @@ max_len() {
 mkdir -p "$SCRATCH"
 echo "== fuzz: building ${TARGETS[*]}"
 for target in "${TARGETS[@]}"; do
+    # --sanitize=fuzzer alone links libFuzzer but leaves the Swift modules of a release build
+    # without coverage (seen with Swift 6.3.1: only C targets were instrumented, so the fuzzer
+    # ran blind); the coverage is asked for explicitly.
     if ! nice -n 10 swift build -c release --sanitize=fuzzer --sanitize=address --product "$target" \
+        -Xswiftc -sanitize-coverage=edge,trace-cmp,inline-8bit-counters,pc-table \
         --package-path FuzzTesting --scratch-path "$SCRATCH" >"$SCRATCH/build-$target.log" 2>&1; then
         cat "$SCRATCH/build-$target.log"
         echo "fuzz: build of $target failed" >&2
@@ -90,6 +94,10 @@ for target in "${TARGETS[@]}"; do
             echo "-- $artifact ($(wc -c <"$artifact") bytes):"
             head -c 512 "$artifact" | od -An -c | head -16
         done
+    fi
+    if ! grep -aq 'INITED cov:' "$work/log"; then
+        echo "fuzz: $target reports no coverage: its code is not instrumented" >&2
+        failed=1
     fi
     echo "$line"
     if [[ $MERGE == yes && $rc -eq 0 ]]; then
