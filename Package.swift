@@ -76,7 +76,7 @@ let package = Package(
         .executableTarget(
             name: "peerdistd",
             dependencies: [
-                "PeerDistAPI", "HTTPServer", "PeerDistEngine",
+                "PeerDistAPI", "HTTPServer", "PeerDistEngine", "CSystemShims",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

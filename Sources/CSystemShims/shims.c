@@ -2,6 +2,30 @@
 #include "CSystemShims.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+static int signal_pipe[2] = {-1, -1};
+
+static void peerdist_on_signal(int signal) {
+    int saved = errno;
+    unsigned char byte = (unsigned char)signal;
+    (void)write(signal_pipe[1], &byte, 1);
+    errno = saved;
+}
+
+int peerdist_catch_signal(int signal) {
+    if (signal_pipe[0] < 0 && pipe2(signal_pipe, O_NONBLOCK | O_CLOEXEC) != 0) return -1;
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = peerdist_on_signal;
+    action.sa_flags = SA_RESTART;
+    sigemptyset(&action.sa_mask);
+    if (sigaction(signal, &action, NULL) != 0) return -1;
+    return signal_pipe[0];
+}
 
 #if defined(__linux__)
 #include <sys/epoll.h>

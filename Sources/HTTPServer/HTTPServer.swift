@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Logging
 import Synchronization
 import Transport
@@ -16,14 +19,17 @@ public final class HTTPServer: Sendable {
     ///   - router: the routes.
     ///   - logger: for lifecycle events and warnings.
     ///   - observer: sees every answered request.
+    ///   - filters: run on every exchange after request ids are assigned and before compression
+    ///     (authentication belongs here).
     ///   - errorRenderer: turns errors thrown by handlers into responses (the one place that maps
     ///     domain errors); by default `HTTPError` renders itself and anything else is a 500.
     public init(
         configuration: ServerConfiguration, router: Router, logger: Logger = Logger(label: "peerdist.http"),
-        observer: (any RequestObserver)? = nil,
+        observer: (any RequestObserver)? = nil, filters: [any ExchangeFilter] = [],
         errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer
     ) {
-        core = ServerCore(configuration: configuration, router: router, logger: logger, errorRenderer: errorRenderer, observer: observer)
+        core = ServerCore(configuration: configuration, router: router, logger: logger, filters: filters,
+                          errorRenderer: errorRenderer, observer: observer)
         let count = configuration.workerCount > 0 ? configuration.workerCount : ProcessInfoShim.activeProcessorCount
         workers = WorkerPool(count: count)
     }
@@ -42,10 +48,12 @@ public final class HTTPServer: Sendable {
         let configuration = core.configuration
         let listener = try Listener(host: configuration.host, port: configuration.port, backlog: configuration.backlog)
         self.listener.withLock { $0 = listener }
-        core.setAcceptPaused.withLock { $0 = { [weak listener] paused in
-            if paused { listener?.pause() } else { listener?.resume() }
-        } }
-        listener.start { [core, workers, nextID] fd in
+        core.resumeAccepting.withLock { $0 = { [weak listener] in listener?.resume() } }
+        listener.start(admit: core.mayAccept) { [core, workers, nextID] fd in
+            guard core.takeSlot() else {
+                _ = Glibc.close(fd)
+                return
+            }
             let worker = workers.nextWorker()
             let connection = Connection(fd: fd, id: nextID.increment(), worker: worker)
             connection.lingerTime = core.configuration.closeLinger
@@ -55,6 +63,7 @@ public final class HTTPServer: Sendable {
                     handler.start()
                 } else {
                     connection.close()
+                    core.connectionClosed(handler)
                 }
             }
         }
@@ -70,6 +79,9 @@ public final class HTTPServer: Sendable {
 
     /// Connections currently open.
     public var openConnections: Int { core.openConnections }
+
+    /// Idle connections closed at the connection cap to make room for new ones.
+    public var evictedConnections: UInt64 { core.evictedConnections }
 
     /// Graceful shutdown: stop accepting, let requests in flight finish (long-polls answer at
     /// once), then close; whatever is left after `drainTimeout` is closed by force.

@@ -34,6 +34,7 @@ public final class BodyStream: Sendable {
         var failed = false
         var waiter: CheckedContinuation<[UInt8]?, any Error>?
         var pausedProducer = false
+        var demanded = false
     }
 
     private let state = Mutex(State())
@@ -41,22 +42,34 @@ public final class BodyStream: Sendable {
     /// Declared length when known (Content-Length), nil for chunked.
     public let declaredLength: UInt64?
     private let resumeProducer: @Sendable () -> Void
+    private let onFirstRead: @Sendable () -> Void
 
     /// Creates a stream.
     /// - Parameters:
     ///   - declaredLength: the Content-Length, if any.
     ///   - capacity: bytes buffered before the producer is told to pause.
+    ///   - onFirstRead: called (from the consumer's context) the first time the consumer asks for
+    ///     a chunk, so that the producer can ask the client for the body then (`100 Continue`).
     ///   - resumeProducer: called (from the consumer's context) once the buffer has drained after a pause.
-    public init(declaredLength: UInt64?, capacity: Int, resumeProducer: @escaping @Sendable () -> Void) {
+    public init(
+        declaredLength: UInt64?, capacity: Int, onFirstRead: @escaping @Sendable () -> Void = {},
+        resumeProducer: @escaping @Sendable () -> Void
+    ) {
         self.declaredLength = declaredLength
         self.capacity = capacity
+        self.onFirstRead = onFirstRead
         self.resumeProducer = resumeProducer
     }
 
     /// The next chunk, or nil at the end of the body.
     /// - Throws: `BodyStreamError.aborted` when the body will never complete; `CancellationError`.
     public func next() async throws -> [UInt8]? {
-        try await withTaskCancellationHandler {
+        let first = state.withLock { s in
+            defer { s.demanded = true }
+            return !s.demanded
+        }
+        if first { onFirstRead() }
+        return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[UInt8]?, any Error>) in
                 enum Immediate { case chunk([UInt8], resume: Bool), end, error(any Error), parked }
                 let outcome: Immediate = state.withLock { s in

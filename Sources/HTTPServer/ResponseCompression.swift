@@ -13,7 +13,7 @@ package enum ResponseCompression {
               !response.headers.contains("Content-Encoding"),
               isCompressible(response.headers["Content-Type"]) else { return }
         response.headers.append(name: "Vary", value: "Accept-Encoding")
-        guard request.head.acceptsGzip, let compressed = Gzip.compress(response.body),
+        guard request.acceptsGzip, let compressed = Gzip.compress(response.body),
               compressed.count < response.body.count else { return }
         response.body = compressed
         response.headers.append(name: "Content-Encoding", value: "gzip")

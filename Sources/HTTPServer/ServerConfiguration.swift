@@ -28,6 +28,12 @@ public struct ServerConfiguration: Sendable {
     public var headerTimeout: Duration = .seconds(10)
     /// Time allowed between two reads of a request body (408).
     public var bodyTimeout: Duration = .seconds(30)
+    /// Slowest request body accepted, in bytes per second averaged from its first byte, once
+    /// `minBodyDataRateGrace` has passed (408; Kestrel's MinRequestBodyDataRate). Time during
+    /// which reading is paused for the handler does not count. 0 turns the check off.
+    public var minBodyDataRate: Int = 240
+    /// Time a request body is given before its minimum data rate is checked.
+    public var minBodyDataRateGrace: Duration = .seconds(5)
     /// Time an idle keep-alive connection is kept open between requests.
     public var idleTimeout: Duration = .seconds(60)
     /// Write-stall timeout: a response the client takes no byte of for this long drops the
@@ -36,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     /// After a final answer, how long the server keeps reading and discarding what the client
     /// still sends before closing, so the answer is not lost to a reset (RFC 9112 §9.6).
     public var closeLinger: Duration = .seconds(2)
+    /// Most bytes a gzip request body may inflate to per byte received, past 1 MiB inflated (413;
+    /// a decompression bomb is refused as it inflates, never held whole).
+    public var maxInflationRatio: Int = 100
     /// Smallest JSON/YAML/text response body compressed with gzip when the client accepts it;
     /// 0 turns compression off.
     public var compressionMinimumBytes: Int = 1_024

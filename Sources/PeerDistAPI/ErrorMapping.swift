@@ -16,7 +16,7 @@ enum ErrorMapping {
 
     static func httpError(_ error: EngineError) -> HTTPError {
         var headers = HTTPFields()
-        let status = status(for: error.code)
+        let status = error.isTooLarge ? 413 : status(for: error.code)
         if status == 503 || status == 429 {
             headers.append(name: "Retry-After", value: String(error.retryAfterSeconds ?? 5))
         }

@@ -27,11 +27,18 @@ info:
 
     Answers that come from HTTP itself, possible on any request and not repeated per operation:
     404 for a path no route has (87 `ERROR_INVALID_PARAMETER`); 405 with `Allow` for a method
-    the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87); 408
-    when the head or body does not arrive in time (1460 `ERROR_TIMEOUT`); 413 for a body over
-    `--max-body-size` on any route except content data uploads (87); 414 and 431 for an
-    oversized target or head (87); 501 for an unknown method or transfer coding and 505 for
-    another HTTP version (50). `HEAD` is answered wherever `GET` is.
+    the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87),
+    including a malformed list-valued header (`Accept-Encoding`, `Connection`, `Expect`,
+    `Transfer-Encoding`), a `Host` that is not `host[:port]`, a target that is not origin-form
+    or a valid absolute http(s) URI, and lines ending in bare LF; 408 when the head or body does
+    not arrive in time, or the body arrives below `--min-body-rate` (1460 `ERROR_TIMEOUT`); 413
+    for a body over `--max-body-size` on any route except content data uploads (87); 414 and 431
+    for an oversized target or head (87); 501 for a method no route has, or an unknown transfer
+    coding, and 505 for an HTTP major version other than 1 (50); a higher HTTP/1 minor version is
+    served as 1.1. `HEAD` is answered wherever `GET` is. Request bodies may be sent with
+    `Content-Encoding: gzip` and are inflated as they arrive; one that inflates past its route's
+    limit, or to more than 100 times its size past its first MiB, is 413 (87); other codings are 415. `100 Continue` is sent only when the
+    handler reads the body: a request refused from its head gets its answer instead.
 
     Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128
     visible ASCII characters), else one the server made.
@@ -320,7 +327,7 @@ paths:
       description: |
         The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
         when the instance has no operation with that id (ended operations stay readable for
-        `--retention`).
+        `--retention`, also after their stream, content-information handle or port was closed).
       responses:
         '200':
           description: The operation
@@ -402,7 +409,8 @@ paths:
       description: |
         The operation, after waiting up to `timeoutMs` for it to end. 404
         `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no such operation for this
-        content (ended operations stay readable for `--retention`).
+        content (ended operations stay readable for `--retention`, also after their stream,
+        content-information handle or port was closed).
       parameters:
         - $ref: '#/components/parameters/TimeoutMs'
       responses:
@@ -525,7 +533,7 @@ paths:
     delete:
       operationId: closeStream
       summary: PeerDistServerCloseStreamHandle
-      description: Pending operations of the stream end aborted (995). Works on an invalidated stream.
+      description: Pending operations of the stream end aborted (995); they and the stream's ended operations stay readable for `--retention`. Works on an invalidated stream.
       responses:
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}
@@ -546,10 +554,14 @@ paths:
       description: |
         The body streams into the hasher as it arrives (it is not bounded by `--max-body-size`);
         it needs a length (Content-Length or chunked: 411 without) and, when a Content-Type is
-        sent, `application/octet-stream` (415 otherwise). 202 with the pending operation, or,
-        under `Prefer: wait=N`, 200 with the ended operation. Bytes past a declared
-        `contentLength` end the operation failed with 87 and add nothing. Appends on one stream
-        apply in arrival order.
+        sent, `application/octet-stream` (415 otherwise). 202 with the pending operation; 200
+        with its final state when it has ended by the time the answer is made (under
+        `Prefer: wait=N`, or when its stream was closed while the body arrived). Bytes past a declared
+        `contentLength` end the operation failed with 87 and add nothing. A Content-Length above
+        what the stream can still take (its `contentLength`, else the content limit, less the bytes
+        added and those of pending appends) is refused from the head with 413
+        `ERROR_INVALID_PARAMETER`, before any body byte is read. Appends on one stream apply in
+        arrival order.
       parameters:
         - $ref: '#/components/parameters/ChosenOperation'
         - $ref: '#/components/parameters/Prefer'
@@ -567,6 +579,7 @@ paths:
         '409': {$ref: '#/components/responses/Conflict'}
         '410': {$ref: '#/components/responses/Gone'}
         '411': {$ref: '#/components/responses/LengthRequired'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
         '429': {$ref: '#/components/responses/TooManyRequests'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
@@ -582,7 +595,8 @@ paths:
       operationId: completeStream
       summary: PeerDistServerPublishCompleteStream
       description: |
-        202 with the pending operation (200 with the ended one under `Prefer: wait=N`); when it
+        202 with the pending operation (200 with its final state once it has ended, as under
+        `Prefer: wait=N`); when it
         ends successfully the content is published. A second complete is 409
         `PEERDIST_ERROR_ALREADY_COMPLETED`. Fewer bytes than a declared `contentLength` end the
         operation failed with 87.
@@ -701,7 +715,8 @@ paths:
       operationId: retrieveContentInformation
       summary: PeerDistServerRetrieveContentInformation
       description: |
-        202 with the pending read operation (200 with the ended one under `Prefer: wait=N`). Its
+        202 with the pending read operation; 200 with its final state when it has ended by the
+        time the answer is made (a read served at once, as without a fault delay). Its
         buffer (`…/operations/{op}/buffer`) holds the next bytes, `offset` says where in the
         content information they start; at the end the result is 4053 `PEERDIST_ERROR_NO_MORE`.
       parameters:
@@ -921,7 +936,7 @@ components:
       required: true
       schema: {type: integer, minimum: 0}
     Preference-Applied:
-      description: '`wait=N`, present when the request had `Prefer: wait=N`'
+      description: '`wait=N`, present when the request had `Prefer: wait=M`: N is the wait applied, M capped by `--max-wait` (whole seconds)'
       required: false
       schema: {type: string, pattern: '^wait=[0-9]+$'}
 
@@ -939,7 +954,10 @@ components:
         application/json:
           schema: {$ref: '#/components/schemas/Operation'}
     OperationEnded:
-      description: 'Under `Prefer: wait=N`, the operation ended in time'
+      description: |
+        The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+        upload whose stream was closed, instance shut down or handle invalidated while its body
+        arrived, or a read served at once): its final state. 202 always means pending.
       headers:
         Preference-Applied: {$ref: '#/components/headers/Preference-Applied'}
       content:
@@ -980,7 +998,10 @@ components:
     BadRequest:
       description: |
         Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
-        (4062), unsupported content information version (4050)
+        (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+        a trailing comma, a duplicate member, a number that is not an integer in the member's
+        range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+        the value or nesting deeper than 64 is 87.
       content:
         application/problem+json:
           schema:
@@ -1071,12 +1092,12 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     PayloadTooLarge:
-      description: The body exceeds `--max-body-size` (87 `ERROR_INVALID_PARAMETER`)
+      description: The body exceeds `--max-body-size`, or the data declared exceeds what the call can take (87 `ERROR_INVALID_PARAMETER`)
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     UnsupportedMediaType:
-      description: A body of another media type (87 `ERROR_INVALID_PARAMETER`)
+      description: A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
@@ -1257,7 +1278,7 @@ components:
           type: [integer, 'null']
           minimum: 0
           maximum: 18446744073709551615
-          description: 0 (default) = unknown; otherwise the bytes added must match it.
+          description: 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
         version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
         hashAlgorithm: {type: [string, 'null'], enum: [SHA256, SHA384, SHA512, null], description: 'The V1 hash (default SHA256); V2 always uses truncated SHA-512. Others 400 `ERROR_INVALID_PARAMETER`.'}
         port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}

@@ -128,12 +128,25 @@ struct Parameters {
         return nil
     }
 
-    /// Decodes the JSON body into `T`; an empty body decodes from `{}`.
+    /// Whether a Content-Type names `application/json` exactly, with or without parameters.
+    static func isJSON(_ fields: HTTPFields) -> Bool {
+        guard let elements = FieldList.parse(fields, "Content-Type"), elements.count == 1, let element = elements.first else {
+            return false
+        }
+        return element.item == "application/json" && element.value == nil
+    }
+
+    /// Decodes the JSON body into `T`; an empty body decodes from `{}`. The body must pass
+    /// `StrictJSON` first (no trailing comma, duplicate member, non-integer or out-of-range number,
+    /// invalid UTF-8, byte order mark, trailing data or deep nesting), so that nothing is read
+    /// leniently or silently as 0.
     func body<T: Decodable>(_ type: T.Type) throws -> T {
         let bytes = request.body.bytes
-        if let contentType = request.headers["Content-Type"], !bytes.isEmpty,
-           !contentType.lowercased().hasPrefix("application/json") {
+        if !bytes.isEmpty, request.headers["Content-Type"] != nil, !Self.isJSON(request.headers) {
             throw HTTPError.http(415, "the body must be application/json (with curl: --json '{...}')")
+        }
+        if !bytes.isEmpty, let failure = StrictJSON.validate(bytes) {
+            throw Self.invalid("malformed JSON body: \(failure)")
         }
         do {
             return try JSONDecoder().decode(T.self, from: bytes.isEmpty ? Data("{}".utf8) : Data(bytes))

@@ -19,16 +19,21 @@ public final class PeerDistService: Sendable {
         public var secretFile: String?
         /// The engine's bounds (waiters per port, retention, …).
         public var limits: EngineLimits
+        /// Where request lines go at `info`: a sink that formats and writes them off the worker
+        /// queues (the daemon's buffered log output); nil = through the logger.
+        public var requestLog: (@Sendable (RequestLogRecord) -> Void)?
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, drainRetryAfterSeconds: Int = 5,
-                    secretFile: String? = nil, limits: EngineLimits = EngineLimits()) {
+                    secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
+                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil) {
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
             self.drainRetryAfterSeconds = drainRetryAfterSeconds
             self.secretFile = secretFile
             self.limits = limits
+            self.requestLog = requestLog
         }
     }
 
@@ -39,6 +44,7 @@ public final class PeerDistService: Sendable {
     /// The metrics served at `/metrics`.
     public let metrics = ServiceMetrics()
     private let logger: Logger
+    private let requestLog: (@Sendable (RequestLogRecord) -> Void)?
 
     /// Creates the service with the server secret from the settings (generated on first use).
     /// - Throws: when the data directory or the server secret cannot be prepared.
@@ -52,6 +58,7 @@ public final class PeerDistService: Sendable {
     /// Creates the service over a given engine (tests inject clocks and secrets this way).
     public init(settings: Settings, engine: PeerDistEngine, lifecycle: ServiceLifecycle, logger: Logger) {
         self.logger = logger
+        self.requestLog = settings.requestLog
         self.engine = engine
         let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics)
         router = Router(
@@ -75,19 +82,13 @@ public final class PeerDistService: Sendable {
 extension PeerDistService: RequestObserver {
     /// One log line and the metrics of every answered request.
     public func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
-        let route = request.routeTemplate
-        metrics.requestCompleted(route: route, method: request.method.rawValue, status: status, duration: duration)
-        if logger.logLevel <= .info {
-            let ms = Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15
-            logger.info("request", metadata: [
-                "method": "\(request.method.rawValue)",
-                "route": "\(route.isEmpty ? String(request.path) : route)",
-                "status": "\(status)",
-                "duration_ms": "\((ms * 1_000).rounded() / 1_000)",
-                "bytes": "\(bodyBytes)",
-                "request_id": "\(request.id)",
-                "conn": "\(request.connectionID)",
-            ])
+        metrics.requestCompleted(route: request.routeTemplate, method: request.method.rawValue, status: status, duration: duration)
+        guard logger.logLevel <= .info else { return }
+        let record = RequestLogRecord(request, status: status, bodyBytes: bodyBytes, duration: duration)
+        if let sink = requestLog {
+            sink(record)
+        } else {
+            logger.info("\(RequestLogRecord.message)", metadata: Logger.Metadata(uniqueKeysWithValues: record.fields.map { ($0.key, .string($0.value)) }))
         }
     }
 

@@ -42,12 +42,13 @@ enum PublishingRoutes {
                 headers.append(name: "Location", value: "/instances/\(instance)/content/\(params.path("id"))/streams/\(stream)")
                 return .json(201, .object([("stream", .string(stream))]), headers: headers)
             },
-            .async(.post, "/instances/{h}/content/{id}/streams/{s}/data", body: .streamed) { req in
+            // The routes that wait through `Prefer: wait` answer at once on drain (202 pending).
+            .async(.post, "/instances/{h}/content/{id}/streams/{s}/data", body: .streamed, interruptibleOnDrain: true) { req in
                 try await append(ctx, req)
             },
-            .async(.post, "/instances/{h}/content/{id}/streams/{s}/complete") { req in
+            .async(.post, "/instances/{h}/content/{id}/streams/{s}/complete", interruptibleOnDrain: true) { req in
                 let (instance, params) = try ctx.gate(req)
-                let op = try ctx.engine.completeStream(
+                let op = try ctx.engine.startCompleteStream(
                     instance: instance, contentId: try params.contentID(), stream: params.path("s"),
                     operation: try params.chosenOperationName())
                 return await ctx.accepted(op, instance: instance, params: params)
@@ -94,11 +95,11 @@ enum PublishingRoutes {
                 headers.append(name: "Content-Type", value: "application/octet-stream")
                 return Response(status: 200, headers: headers, body: bytes)
             },
-            .async(.post, "/instances/{h}/content/{id}/contentinfo/{c}/reads") { req in
+            .async(.post, "/instances/{h}/content/{id}/contentinfo/{c}/reads", interruptibleOnDrain: true) { req in
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let maxBytes = try params.int("maxBytes", default: 65_536, in: 1...ctx.engine.limits.maxReadBytes) ?? 65_536
-                let op = try ctx.engine.retrieveContentInformation(
+                let op = try ctx.engine.startRetrieveContentInformation(
                     instance: instance, contentId: contentId, contentInfo: params.path("c"),
                     operation: try params.chosenOperationName(), maxBytes: maxBytes)
                 return await ctx.accepted(op, instance: instance, params: params)
@@ -123,21 +124,28 @@ enum PublishingRoutes {
         let sink = try ctx.engine.beginAppend(
             instance: instance, contentId: contentId, stream: params.path("s"),
             operation: try params.chosenOperationName(), expectedLength: expected)
-        do {
-            while let chunk = try await body.next() {
-                try await sink.write(chunk)
-                ctx.metrics.hashed(chunk.count)
+        // The body is fed from a task of its own, which the route's interruption on drain (meant
+        // for the `Prefer: wait` below) does not cancel: a drain lets an upload finish, never cuts
+        // it. A client that goes away fails the body stream, which ends the feed.
+        let metrics = ctx.metrics
+        let feed = Task { () async -> Result<Void, any Error> in
+            do {
+                while let chunk = try await body.next() {
+                    try await sink.write(chunk)
+                    metrics.hashed(chunk.count)
+                }
+                sink.finish()
+            } catch is EngineError {
+                // The operation already ended (cancelled, invalidated, too many bytes): its final
+                // state is what the caller gets; the rest of the body is not read.
+            } catch {
+                // The body failed (client gone, malformed): nothing of it is added.
+                await sink.abort()
+                return .failure(error)
             }
-            sink.finish()
-        } catch is EngineError {
-            // The operation already ended (cancelled, invalidated, too many bytes): its final
-            // state is what the caller gets; the rest of the body is not read.
-        } catch {
-            // The body failed (client gone, malformed): nothing of it is added.
-            await sink.abort()
-            throw error
+            return .success(())
         }
-        let current = (try? ctx.engine.operation(instance: instance, contentId: contentId, operation: sink.operation.id)) ?? sink.operation
-        return await ctx.accepted(current, instance: instance, params: params)
+        try await feed.value.get()
+        return await ctx.accepted(sink.started, instance: instance, params: params)
     }
 }

@@ -30,19 +30,25 @@ struct RouteContext: Sendable {
         min(try params.timeout(), .milliseconds(settings.maxWaitMs))
     }
 
-    /// 202 with the pending operation, or, under `Prefer: wait=N`, the operation once it ended
-    /// (200) or still pending at the deadline (202), with `Preference-Applied`.
-    func accepted(_ op: OperationSnapshot, instance: String, params: Parameters) async -> Response {
-        guard let seconds = params.preferWait() else { return .json(202, Render.operation(op)) }
+    /// The answer of a call that started an asynchronous operation (API.md, Conventions): under
+    /// `Prefer: wait=N` it first waits for the operation to end, with `Preference-Applied`; then the
+    /// status follows the operation's state when the answer is made: 202 while it is pending, 200
+    /// with its final state once it has ended (an upload whose stream was closed while its body
+    /// arrived, a read served at once), so that 202 always means pending.
+    func accepted(_ started: StartedOperation, instance: String, params: Parameters) async -> Response {
         var headers = HTTPFields()
-        headers.append(name: "Preference-Applied", value: "wait=\(seconds)")
-        var current = op
-        if !op.hasEnded {
-            let timeout = min(Duration.seconds(seconds), .milliseconds(settings.maxWaitMs))
-            if let waited = try? await engine.waitOperation(instance: instance, contentId: op.contentId, operation: op.id, timeout: timeout) {
-                current = waited
+        if let requested = params.preferWait() {
+            // The wait applied, and named in Preference-Applied, is the requested one capped by
+            // --max-wait (whole seconds, as RFC 7240 counts them).
+            let seconds = min(requested, settings.maxWaitMs / 1_000)
+            headers.append(name: "Preference-Applied", value: "wait=\(seconds)")
+            let op = started.current
+            if !op.hasEnded, seconds > 0 {
+                _ = try? await engine.waitOperation(
+                    instance: instance, contentId: op.contentId, operation: op.id, timeout: .seconds(seconds))
             }
         }
+        let current = started.current
         return .json(current.hasEnded ? 200 : 202, Render.operation(current), headers: headers)
     }
 }

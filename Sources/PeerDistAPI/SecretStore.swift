@@ -11,28 +11,51 @@ enum SecretStore {
     static let fileName = "server-secret"
     /// Largest secret file accepted.
     static let maxBytes = 4_096
+    /// Smallest secret accepted: 128 bits.
+    static let minBytes = 16
+    /// Permission bits that must be clear on the secret file and the data directory: none of
+    /// group or others may read or write them.
+    static let forbiddenModeBits: mode_t = 0o066
 
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     /// Loads `secretFile` if given, else the data directory's secret, creating it on first use.
+    /// - Throws: `Failure` when a secret file is unreadable, shorter than `minBytes` or longer than
+    ///   `maxBytes`, when it or the existing data directory can be read or written by group or
+    ///   others, or when the secret cannot be created.
     static func load(dataDirectory: String, secretFile: String?) throws -> ServerSecret {
         if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
         try createDirectory(dataDirectory)
+        try checkPrivate(dataDirectory, what: "the data directory", fix: "chmod 700")
         let path = (dataDirectory as NSString).appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: path) { return ServerSecret(keyBytes: try read(path)) }
         let secret = ServerSecret.random(byteCount: 32)
-        try writeNew(path, secret.keyBytes)
+        try writeNew(path, secret.keyBytes, directory: dataDirectory)
         return secret
     }
 
     private static func read(_ path: String) throws -> [UInt8] {
+        try checkPrivate(path, what: "the secret file", fix: "chmod 600")
         guard let data = FileManager.default.contents(atPath: path) else { throw Failure(description: "cannot read the secret file \(path)") }
-        guard (1...maxBytes).contains(data.count) else {
-            throw Failure(description: "the secret file \(path) must hold 1 to \(maxBytes) bytes, it holds \(data.count)")
+        guard (minBytes...maxBytes).contains(data.count) else {
+            throw Failure(description: "the secret file \(path) must hold \(minBytes) to \(maxBytes) bytes (the key's raw bytes), it holds \(data.count)")
         }
         return Array(data)
+    }
+
+    /// Refuses a path that group or others may read or write (the secret would not be secret).
+    private static func checkPrivate(_ path: String, what: String, fix: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            throw Failure(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
+        }
+        let mode = info.st_mode & 0o777
+        guard mode & forbiddenModeBits == 0 else {
+            throw Failure(description: "\(what) \(path) has mode \(String(mode, radix: 8)), readable or writable by group or others; "
+                + "refusing to use it (\(fix) \(path))")
+        }
     }
 
     private static func createDirectory(_ path: String) throws {
@@ -43,9 +66,9 @@ enum SecretStore {
         }
     }
 
-    /// Writes the secret to a temporary file created 0600 and renames it into place, so that a
-    /// crash never leaves a partial secret.
-    private static func writeNew(_ path: String, _ bytes: [UInt8]) throws {
+    /// Writes the secret to a temporary file created 0600, renames it into place and syncs the
+    /// directory, so that a crash never leaves a partial secret nor loses a secret already used.
+    private static func writeNew(_ path: String, _ bytes: [UInt8], directory: String) throws {
         let temp = path + ".tmp"
         unlink(temp)
         let fd = open(temp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
@@ -57,5 +80,11 @@ enum SecretStore {
             unlink(temp)
             throw Failure(description: "cannot write the secret file \(path)")
         }
+        // The rename is durable only once the directory entry is on disk.
+        let dirFD = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard dirFD >= 0 else { throw Failure(description: "cannot open the data directory \(directory) to sync it: errno \(errno)") }
+        let dirSynced = fsync(dirFD)
+        close(dirFD)
+        guard dirSynced == 0 else { throw Failure(description: "cannot sync the data directory \(directory): errno \(errno)") }
     }
 }

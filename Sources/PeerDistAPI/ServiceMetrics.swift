@@ -24,6 +24,7 @@ public final class ServiceMetrics: Sendable {
     private let openConnections: CoreMetrics.Gauge
     private let parkedWaiters: CoreMetrics.Gauge
     private let bytesHashedCounter: CoreMetrics.Counter
+    private let droppedLogLines: CoreMetrics.Counter
     private let connectionCount = Atomic<Int>(0)
 
     /// Cancel outcomes (PeerDistServerCancelAsyncOperation).
@@ -48,6 +49,7 @@ public final class ServiceMetrics: Sendable {
         openConnections = Gauge(label: "peerdist_http_open_connections", factory: factory)
         parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
+        droppedLogLines = Counter(label: "peerdist_log_lines_dropped_total", factory: factory)
         cancelCounters = Dictionary(uniqueKeysWithValues: CancelOutcome.allCases.map { outcome in
             (outcome, Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         })
@@ -55,6 +57,9 @@ public final class ServiceMetrics: Sendable {
             (kind, Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory))
         })
     }
+
+    /// Log lines dropped because the log output's buffer was full (it never waits).
+    public func countDroppedLogLines(_ count: Int) { droppedLogLines.increment(by: count) }
 
     func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
     func connectionClosed() { openConnections.record(connectionCount.subtract(1, ordering: .relaxed).newValue) }

@@ -104,6 +104,16 @@ public final class RawHTTPClient: @unchecked Sendable {
     /// Shuts down the sending side (the server sees EOF).
     public func shutdownWrite() { shutdown(fd, Int32(SHUT_WR)) }
 
+    /// Resets the connection (SO_LINGER 0, then close): the server sees ECONNRESET, as from a
+    /// client that crashed with data still unsent.
+    public func reset() {
+        if fd >= 0 {
+            var option = linger(l_onoff: 1, l_linger: 0)
+            setsockopt(fd, SOL_SOCKET, SO_LINGER, &option, socklen_t(MemoryLayout<linger>.size))
+        }
+        close()
+    }
+
     /// Closes the socket now (a client that vanishes).
     public func close() {
         // shutdown() wakes a call blocked in poll(); the descriptor is closed under the lock.

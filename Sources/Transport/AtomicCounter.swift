@@ -7,6 +7,9 @@ public final class AtomicCounter: Sendable {
     /// Creates a counter starting at zero.
     public init() {}
 
+    /// The current value.
+    public var current: UInt64 { value.load(ordering: .relaxed) }
+
     /// Adds one and returns the new value.
     @discardableResult
     public func increment() -> UInt64 { value.add(1, ordering: .relaxed).newValue }

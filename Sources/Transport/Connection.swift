@@ -9,13 +9,48 @@ import Dispatch
 /// What a connection tells its protocol handler. Every call arrives on the connection's worker queue.
 public protocol ConnectionDelegate: AnyObject {
     /// Bytes arrived. They are only valid during the call: copy what is not consumed.
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer)
+    func connection(_ connection: any ConnectionIO, didRead bytes: UnsafeRawBufferPointer)
     /// The peer closed its sending side (or reset). Reading has stopped.
-    func connectionDidReachEOF(_ connection: Connection)
+    func connectionDidReachEOF(_ connection: any ConnectionIO)
     /// The outbound queue went above the high watermark (`false`) or back below the low one (`true`).
-    func connection(_ connection: Connection, writabilityChanged writable: Bool)
+    func connection(_ connection: any ConnectionIO, writabilityChanged writable: Bool)
     /// The socket is closed; nothing more will be called.
-    func connectionDidClose(_ connection: Connection)
+    func connectionDidClose(_ connection: any ConnectionIO)
+}
+
+/// What a protocol handler may ask of its connection: the seam between a protocol and the
+/// sockets, so that a protocol can also be driven by bytes in process (tests, fuzzing).
+/// Every call comes from `queue`.
+public protocol ConnectionIO: AnyObject, Sendable {
+    /// An id unique in the process, for logs.
+    var id: UInt64 { get }
+    /// The serial queue every call comes from and every delegate call arrives on.
+    var queue: DispatchQueue { get }
+    /// Whether the connection is open and not on its way to closing.
+    var isOpen: Bool { get }
+    /// Bytes the kernel has accepted since the connection opened.
+    var totalBytesWritten: UInt64 { get }
+    /// Starts reading.
+    func start(delegate: any ConnectionDelegate)
+    /// Queues bytes; `completion` runs once they are all sent (true) or the connection closed (false).
+    func write(_ parts: [[UInt8]], completion: ((Bool) -> Void)?)
+    /// Closes once everything queued has been sent.
+    func closeAfterFlush()
+    /// Closes now.
+    func close()
+    /// Stops delivering reads; a peer that finishes sending or resets is still noticed.
+    func pauseReading()
+    /// Delivers reads again.
+    func resumeReading()
+    /// Runs `handler` after `delay` unless re-armed or cleared first (one timer per connection).
+    func setTimer(after delay: Duration, _ handler: @escaping () -> Void)
+    /// Clears the timer.
+    func clearTimer()
+}
+
+extension ConnectionIO {
+    /// Queues bytes with no completion.
+    public func write(_ parts: [[UInt8]]) { write(parts, completion: nil) }
 }
 
 /// One accepted TCP connection: a non-blocking socket in its worker's epoll, driven on that
@@ -26,7 +61,7 @@ public protocol ConnectionDelegate: AnyObject {
 /// by the kernel, or with `false` when the connection closed first. Watermarks report
 /// backpressure. Write readiness is asked for only while bytes wait; a socket with no interest
 /// leaves the epoll.
-public final class Connection: @unchecked Sendable {
+public final class Connection: ConnectionIO, @unchecked Sendable {
     // Safety: all mutable state is confined to `worker.queue` (serial).
 
     /// An id unique in the process, for logs.
@@ -47,6 +82,9 @@ public final class Connection: @unchecked Sendable {
     private var timerScheduledAt: DispatchTime?
     private var readSuspended = false
     private var readEOF = false
+    /// The peer has finished sending (FIN seen while reading was paused): what it sent is read
+    /// regardless of the pause, since no more can come, until EOF.
+    private var peerFinished = false
     private var state = State.open
 
     private var outbound: [[UInt8]] = []
@@ -98,7 +136,11 @@ public final class Connection: @unchecked Sendable {
     }
 
     private func setInterest(read: Bool, write: Bool) {
-        let new = EventLoop.Interest(read: read, write: write)
+        // While reading is paused, a peer that finishes sending or resets is still watched for
+        // (EPOLLRDHUP; errors and hang-ups are always reported), so that a paused upload whose
+        // client vanished does not wait forever.
+        let watchHangup = !read && readSuspended && !readEOF && !peerFinished && state == .open && !lingering
+        let new = EventLoop.Interest(read: read, write: write, hangup: watchHangup)
         worker.loop.update(self, fd: fd, from: interest, to: new)
         interest = new
     }
@@ -110,6 +152,13 @@ public final class Connection: @unchecked Sendable {
         let readable = events & UInt32(PEERDIST_EV_READ | PEERDIST_EV_READ_HANGUP) != 0
         if state == .open && interest.read && (readable || failed) {
             readAvailable()
+        } else if state == .open && interest.hangup && (readable || failed) {
+            // Paused, and the peer is done: read what it sent (bounded by the kernel's receive
+            // buffer, since nothing more can come) up to EOF or the reset.
+            peerFinished = true
+            readSuspended = false
+            setInterest(read: true, write: interest.write)
+            readAvailable()
         }
     }
 
@@ -117,7 +166,7 @@ public final class Connection: @unchecked Sendable {
 
     /// Stops delivering reads (input backpressure). EOF is not seen while paused.
     public func pauseReading() {
-        guard !readSuspended, state == .open, !lingering else { return }
+        guard !readSuspended, state == .open, !lingering, !peerFinished else { return }
         readSuspended = true
         setInterest(read: false, write: interest.write)
     }
@@ -164,7 +213,8 @@ public final class Connection: @unchecked Sendable {
         guard !readEOF else { return }
         readEOF = true
         // A level-triggered source fires forever at EOF: stop it.
-        pauseReading()
+        readSuspended = true
+        setInterest(read: false, write: interest.write)
         delegate?.connectionDidReachEOF(self)
     }
 
@@ -175,7 +225,7 @@ public final class Connection: @unchecked Sendable {
     ///   - parts: buffers sent in order, as one vectored write where possible.
     ///   - completion: runs with `true` once the last byte was handed to the kernel, `false` if the
     ///     connection closed first.
-    public func write(_ parts: [[UInt8]], completion: ((Bool) -> Void)? = nil) {
+    public func write(_ parts: [[UInt8]], completion: ((Bool) -> Void)?) {
         guard state == .open else {
             completion?(false)
             return

@@ -46,10 +46,13 @@ final class EventLoop: @unchecked Sendable {
     struct Interest: Equatable {
         var read: Bool
         var write: Bool
-        var isEmpty: Bool { !read && !write }
+        /// Only the peer's end of sending (while reading is paused).
+        var hangup = false
+        var isEmpty: Bool { !read && !write && !hangup }
         var mask: UInt32 {
             (read ? UInt32(PEERDIST_EV_READ | PEERDIST_EV_READ_HANGUP) : 0)
                 | (write ? UInt32(PEERDIST_EV_WRITE) : 0)
+                | (hangup ? UInt32(PEERDIST_EV_READ_HANGUP) : 0)
         }
     }
 

@@ -26,6 +26,7 @@ public final class Listener: @unchecked Sendable {
     private var backingOff = false
     private var stopped = false
     private var onAccept: ((Int32) -> Void)?
+    private var admit: (() -> Bool)?
 
     /// How long to stop accepting after EMFILE/ENFILE.
     private static let fileLimitBackoff = DispatchTimeInterval.milliseconds(50)
@@ -82,12 +83,15 @@ public final class Listener: @unchecked Sendable {
         self.queue = DispatchQueue(label: "peerdist.accept")
     }
 
-    /// Starts accepting; `onAccept` runs on the accept queue with each new non-blocking socket,
-    /// which it then owns.
-    public func start(onAccept: @escaping @Sendable (Int32) -> Void) {
+    /// Starts accepting. Before each accept `admit` is asked whether a connection may be taken:
+    /// when it says no, the listener pauses itself until `resume()` (the owner's connection cap),
+    /// leaving new connections in the backlog. `onAccept` runs on the accept queue with each new
+    /// non-blocking socket, which it then owns.
+    public func start(admit: @escaping @Sendable () -> Bool = { true }, onAccept: @escaping @Sendable (Int32) -> Void) {
         queue.async { [self] in
             guard !stopped else { return } // stopped before it started: the fd is already closed
             self.onAccept = onAccept
+            self.admit = admit
             let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
             source.setEventHandler { [weak self] in self?.acceptAll() }
             source.setCancelHandler { [fd] in _ = Glibc.close(fd) }
@@ -125,6 +129,7 @@ public final class Listener: @unchecked Sendable {
             suspended = false
             source.cancel()
             onAccept = nil
+            admit = nil
         }
     }
 
@@ -144,6 +149,11 @@ public final class Listener: @unchecked Sendable {
 
     private func acceptAll() {
         while !stopped && !paused {
+            guard admit?() ?? true else {
+                paused = true
+                updateSuspension()
+                return
+            }
             let client = peerdist_accept_nonblocking(fd, nil, nil)
             if client >= 0 {
                 var one: Int32 = 1

@@ -1,3 +1,4 @@
+import CSystemShims
 import Dispatch
 import HTTPServer
 import Logging
@@ -16,6 +17,9 @@ struct Daemon: Sendable {
 
     /// Runs until a signal has drained the server; returns the exit status.
     func run() async -> Int32 {
+        // Installed before anything is printed: a SIGTERM sent the instant `listening on` is read
+        // must drain, not kill.
+        SignalWaiter.shared.install()
         let lifecycle = ServiceLifecycle()
         let service: PeerDistService
         do {
@@ -25,12 +29,17 @@ struct Daemon: Sendable {
             service = try PeerDistService(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
-                    secretFile: resolved.secretFile, limits: limits),
+                    secretFile: resolved.secretFile, limits: limits,
+                    requestLog: { LogOutput.shared.enqueue(.request($0)) }),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {
+            // The data directory or the secret is unusable: a configuration error, before binding.
             writeStderr("peerdistd: \(error)\n")
-            return 1
+            return 2
+        }
+        LogOutput.shared.configure(format: resolved.logFormat, requestLabel: logger.label) { [metrics = service.metrics] in
+            metrics.countDroppedLogLines($0)
         }
         let server = HTTPServer(
             configuration: resolved.server, router: service.router, logger: logger,
@@ -64,27 +73,55 @@ struct Daemon: Sendable {
     }
 }
 
-/// Turns SIGTERM/SIGINT into one resumption, from Dispatch signal sources.
+/// Turns SIGTERM/SIGINT into one resumption. `install()` puts a sigaction handler in place
+/// before it returns (a Dispatch signal source is registered asynchronously, so a signal sent
+/// just after it could still kill the process); the handler writes to a pipe that a Dispatch
+/// read source watches. A signal that arrives before `wait` is kept for it.
 final class SignalWaiter: @unchecked Sendable {
-    // Safety: `sources` and `continuation` are touched only on `queue`.
+    // Safety: `source`, `continuation` and `received` are touched only on `queue`.
     static let shared = SignalWaiter()
     private let queue = DispatchQueue(label: "peerdist.signals")
-    private var sources: [any DispatchSourceSignal] = []
+    private var source: (any DispatchSourceRead)?
     private var continuation: CheckedContinuation<Int32, Never>?
+    private var received: Int32?
+
+    /// Catches SIGTERM and SIGINT from now on.
+    func install() {
+        queue.sync {
+            guard source == nil else { return }
+            var fd: Int32 = -1
+            for number in [SIGTERM, SIGINT] { fd = peerdist_catch_signal(number) }
+            guard fd >= 0 else {
+                writeStderr("peerdistd: cannot install signal handlers (errno \(errno))\n")
+                return
+            }
+            let source = DispatchSource.makeReadSource(fileDescriptor: fd, queue: queue)
+            source.setEventHandler { [self] in
+                var byte: UInt8 = 0
+                while read(fd, &byte, 1) == 1 { deliver(Int32(byte)) }
+            }
+            source.resume()
+            self.source = source
+        }
+    }
+
+    private func deliver(_ number: Int32) {
+        if let waiting = continuation {
+            continuation = nil
+            waiting.resume(returning: number)
+        } else if received == nil {
+            received = number
+        }
+    }
 
     func wait(_ continuation: CheckedContinuation<Int32, Never>) {
+        install()
         queue.async { [self] in
-            self.continuation = continuation
-            for number in [SIGTERM, SIGINT] {
-                signal(number, SIG_IGN)
-                let source = DispatchSource.makeSignalSource(signal: number, queue: queue)
-                source.setEventHandler { [self] in
-                    let waiting = self.continuation
-                    self.continuation = nil
-                    waiting?.resume(returning: number)
-                }
-                source.resume()
-                sources.append(source)
+            if let number = received {
+                received = nil
+                continuation.resume(returning: number)
+            } else {
+                self.continuation = continuation
             }
         }
     }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HTTPServer
 import Logging
+import PeerDistEngine
 
 #if canImport(Glibc)
 import Glibc
@@ -25,31 +26,34 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Directory for the server secret and other state. Env PEERDIST_DATA_DIR. Default ./data.")
     var dataDir: String?
 
-    @Option(help: "Open connections at most. Env PEERDIST_MAX_CONNECTIONS. Default 10000.")
+    @Option(help: "Open connections at most. Env PEERDIST_MAX_CONNECTIONS. Default \(ServerConfiguration().maxConnections).")
     var maxConnections: Int?
 
-    @Option(help: "Largest request body in bytes, except content data streams (413 beyond). Env PEERDIST_MAX_BODY_SIZE. Default 1048576.")
+    @Option(help: "Largest request body in bytes, except content data streams (413 beyond). Env PEERDIST_MAX_BODY_SIZE. Default \(ServerConfiguration().maxBodySize).")
     var maxBodySize: Int?
 
-    @Option(help: "Seconds allowed to receive a request head (408). Env PEERDIST_HEADER_TIMEOUT. Default 10.")
+    @Option(help: "Seconds allowed to receive a request head (408). Env PEERDIST_HEADER_TIMEOUT. Default \(ServerConfiguration().headerTimeout.components.seconds).")
     var headerTimeout: Double?
 
-    @Option(help: "Seconds allowed between reads of a request body (408). Env PEERDIST_BODY_TIMEOUT. Default 30.")
+    @Option(help: "Seconds allowed between reads of a request body (408). Env PEERDIST_BODY_TIMEOUT. Default \(ServerConfiguration().bodyTimeout.components.seconds).")
     var bodyTimeout: Double?
 
-    @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default 60.")
+    @Option(help: ArgumentHelp("Slowest request body in bytes per second, averaged after a 5 s grace (408 below); 0 = no minimum. Env PEERDIST_MIN_BODY_RATE. Default \(ServerConfiguration().minBodyDataRate)."))
+    var minBodyRate: Int?
+
+    @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default \(ServerConfiguration().idleTimeout.components.seconds).")
     var idleTimeout: Double?
 
     @Option(help: "Longest long-poll in milliseconds (caps timeoutMs). Env PEERDIST_MAX_WAIT. Default 55000.")
     var maxWait: Int?
 
-    @Option(help: "Seconds a graceful drain waits for requests in flight. Env PEERDIST_DRAIN_TIMEOUT. Default 10.")
+    @Option(help: "Seconds a graceful drain waits for requests in flight. Env PEERDIST_DRAIN_TIMEOUT. Default \(ServerConfiguration().drainTimeout.components.seconds).")
     var drainTimeout: Double?
 
-    @Option(help: "Parked long-polls per completion port at most (429 beyond). Env PEERDIST_MAX_WAITERS. Default 10000.")
+    @Option(help: "Parked long-polls per completion port at most (429 beyond). Env PEERDIST_MAX_WAITERS. Default \(EngineLimits().maxWaitersPerPort).")
     var maxWaiters: Int?
 
-    @Option(help: "Seconds an ended operation stays readable while its handle is open. Env PEERDIST_RETENTION. Default 600.")
+    @Option(help: "Seconds an ended operation stays readable while its handle is open. Env PEERDIST_RETENTION. Default \(EngineLimits().retention.components.seconds).")
     var retention: Double?
 
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
@@ -78,8 +82,8 @@ struct DaemonOptions: ParsableArguments {
         var adminToken: String?
         var logLevel = Logger.Level.info
         var logFormat = LogFormat.text
-        var maxWaiters = 10_000
-        var retention: Duration = .seconds(600)
+        var maxWaiters = EngineLimits().maxWaitersPerPort
+        var retention = EngineLimits().retention
         var secretFile: String?
     }
 
@@ -101,6 +105,7 @@ struct DaemonOptions: ParsableArguments {
         r.server.maxBodySize = try positive("--max-body-size", maxBodySize ?? src.int("max-body-size")) ?? r.server.maxBodySize
         r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? src.double("header-timeout")) ?? r.server.headerTimeout
         r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? src.double("body-timeout")) ?? r.server.bodyTimeout
+        r.server.minBodyDataRate = try nonNegative("--min-body-rate", minBodyRate ?? src.int("min-body-rate")) ?? r.server.minBodyDataRate
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
@@ -125,6 +130,12 @@ struct DaemonOptions: ParsableArguments {
     private func positive(_ name: String, _ value: Int?) throws -> Int? {
         guard let value else { return nil }
         guard value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
+        return value
+    }
+
+    private func nonNegative(_ name: String, _ value: Int?) throws -> Int? {
+        guard let value else { return nil }
+        guard value >= 0 else { throw ValidationError("\(name) must be 0 or more, got \(value)") }
         return value
     }
 
@@ -169,7 +180,7 @@ struct SettingSource {
 enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
-        "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "idle-timeout",
+        "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
     ]
 

@@ -1,8 +1,10 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import Dispatch
 import HTTPServer
 import Logging
+import PeerDistAPI
 import Synchronization
 
 /// Formats and writes log lines cheaply: one request line per answered request is on the hot
@@ -15,12 +17,16 @@ enum LogLineWriter {
     }
 
     private static let cache = Mutex(SecondCache())
-    private static let writeLock = Mutex(())
 
-    /// `2026-11-24T20:28:56.123Z` for now.
-    static func appendTimestamp(to out: inout [UInt8]) {
+    /// The wall-clock time now.
+    static func now() -> timespec {
         var ts = timespec()
         clock_gettime(CLOCK_REALTIME, &ts)
+        return ts
+    }
+
+    /// `2026-11-24T20:28:56.123Z` for `ts`.
+    static func appendTimestamp(_ ts: timespec, to out: inout [UInt8]) {
         let second = ts.tv_sec
         let prefix: [UInt8] = cache.withLock { c in
             if c.second != second {
@@ -40,16 +46,55 @@ enum LogLineWriter {
         out.append(contentsOf: [0x2E, UInt8(0x30 + ms / 100), UInt8(0x30 + ms / 10 % 10), UInt8(0x30 + ms % 10), 0x5A])
     }
 
-    /// Writes one finished line (it must end with a newline).
-    static func write(_ line: [UInt8]) {
-        writeLock.withLock { _ in
-            line.withUnsafeBytes { raw in
-                var offset = 0
-                while offset < raw.count {
-                    let n = Glibc.write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-                    if n <= 0 { break }
-                    offset += n
-                }
+    /// Appends one line, `TIME LEVEL LABEL: MESSAGE key=value …` (text) or one JSON object with
+    /// time, level, label, message and the fields as members (json), ending in a newline.
+    static func appendLine(
+        format: DaemonOptions.LogFormat, at time: timespec, level: Logger.Level, label: String, message: String,
+        fields: some Sequence<(key: String, value: String)>, to line: inout [UInt8]
+    ) {
+        switch format {
+        case .text:
+            appendTimestamp(time, to: &line)
+            line.append(0x20)
+            line.append(contentsOf: level.rawValue.utf8)
+            line.append(0x20)
+            line.append(contentsOf: label.utf8)
+            line.append(contentsOf: ": ".utf8)
+            line.append(contentsOf: message.utf8)
+            for (key, value) in fields {
+                line.append(0x20)
+                line.append(contentsOf: key.utf8)
+                line.append(0x3D)
+                line.append(contentsOf: value.utf8)
+            }
+            line.append(0x0A)
+        case .json:
+            line.append(contentsOf: #"{"time":""#.utf8)
+            appendTimestamp(time, to: &line)
+            line.append(contentsOf: #"","level":"#.utf8)
+            JSONText.appendString(level.rawValue, to: &line)
+            line.append(contentsOf: #","label":"#.utf8)
+            JSONText.appendString(label, to: &line)
+            line.append(contentsOf: #","message":"#.utf8)
+            JSONText.appendString(message, to: &line)
+            for (key, value) in fields {
+                line.append(0x2C)
+                JSONText.appendString(key, to: &line)
+                line.append(0x3A)
+                JSONText.appendString(value, to: &line)
+            }
+            line.append(contentsOf: "}\n".utf8)
+        }
+    }
+
+    /// Writes bytes to standard error now, all of them unless it fails.
+    static func writeNow(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { raw in
+            var offset = 0
+            while offset < raw.count {
+                let n = Glibc.write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
+                if n <= 0 { break }
+                offset += n
             }
         }
     }
@@ -82,42 +127,104 @@ struct LineLogHandler: LogHandler {
     }
 
     func log(event: LogEvent) {
-        var line: [UInt8] = []
-        line.reserveCapacity(256)
-        let fields = LogLineWriter.merged(metadata, event.metadata)
-        switch format {
-        case .text:
-            LogLineWriter.appendTimestamp(to: &line)
-            line.append(0x20)
-            line.append(contentsOf: event.level.rawValue.utf8)
-            line.append(0x20)
-            line.append(contentsOf: label.utf8)
-            line.append(contentsOf: ": ".utf8)
-            line.append(contentsOf: event.message.description.utf8)
-            for (key, value) in fields {
-                line.append(0x20)
-                line.append(contentsOf: key.utf8)
-                line.append(0x3D)
-                line.append(contentsOf: value.description.utf8)
-            }
-            line.append(0x0A)
-        case .json:
-            line.append(contentsOf: #"{"time":""#.utf8)
-            LogLineWriter.appendTimestamp(to: &line)
-            line.append(contentsOf: #"","level":"#.utf8)
-            JSONText.appendString(event.level.rawValue, to: &line)
-            line.append(contentsOf: #","label":"#.utf8)
-            JSONText.appendString(label, to: &line)
-            line.append(contentsOf: #","message":"#.utf8)
-            JSONText.appendString(event.message.description, to: &line)
-            for (key, value) in fields {
-                line.append(0x2C)
-                JSONText.appendString(key, to: &line)
-                line.append(0x3A)
-                JSONText.appendString(value.description, to: &line)
-            }
-            line.append(contentsOf: "}\n".utf8)
+        let fields = LogLineWriter.merged(metadata, event.metadata).map { (key: $0.0, value: $0.1.description) }
+        let (format, label, level, message) = (format, label, event.level, event.message.description)
+        LogOutput.shared.enqueue(.line { line, time in
+            LogLineWriter.appendLine(format: format, at: time, level: level, label: label, message: message, fields: fields, to: &line)
+        })
+    }
+}
+
+/// Standard error, buffered and never waited for. Lines are handed to one serial queue through a
+/// bounded buffer (in entries and in bytes) and written in batches, one write(2) per batch; when
+/// the buffer is full a line is dropped and counted, so a slow or blocked stderr never stalls a
+/// worker queue. Request lines are formatted on that queue too, off the workers.
+final class LogOutput: Sendable {
+    static let shared = LogOutput()
+
+    /// A line still to be formatted.
+    enum Entry: Sendable {
+        /// Formats itself, with the time it was logged.
+        case line(@Sendable (inout [UInt8], timespec) -> Void)
+        /// A request line, formatted with the process's label and format.
+        case request(RequestLogRecord)
+    }
+
+    /// Entries buffered at most.
+    static let maxEntries = 8_192
+    /// Bytes (estimated) buffered at most.
+    static let maxBytes = 1 << 20
+
+    private struct State {
+        var entries: [(Entry, timespec)] = []
+        var bytes = 0
+        var scheduled = false
+        var onDrop: (@Sendable (Int) -> Void)?
+        var requestLabel = "peerdistd"
+        var format = DaemonOptions.LogFormat.text
+    }
+
+    private let state = Mutex(State())
+    private let queue = DispatchQueue(label: "peerdist.log")
+
+    /// Sets how request lines are written and who counts dropped lines.
+    func configure(format: DaemonOptions.LogFormat, requestLabel: String, onDrop: @escaping @Sendable (Int) -> Void) {
+        state.withLock {
+            $0.format = format
+            $0.requestLabel = requestLabel
+            $0.onDrop = onDrop
         }
-        LogLineWriter.write(line)
+    }
+
+    /// Buffers an entry; drops it (and counts it) when the buffer is full. Never blocks.
+    func enqueue(_ entry: Entry) {
+        let size: Int
+        switch entry {
+        case .line: size = 256
+        case .request(let r): size = 160 + r.route.utf8.count + r.requestID.utf8.count
+        }
+        enum Outcome { case queued, schedule, dropped((@Sendable (Int) -> Void)?) }
+        let outcome = state.withLock { s -> Outcome in
+            guard s.entries.count < Self.maxEntries, s.bytes + size <= Self.maxBytes else { return .dropped(s.onDrop) }
+            s.entries.append((entry, LogLineWriter.now()))
+            s.bytes += size
+            defer { s.scheduled = true }
+            return s.scheduled ? .queued : .schedule
+        }
+        switch outcome {
+        case .queued: break
+        case .schedule: queue.async { self.drain() }
+        case .dropped(let onDrop): onDrop?(1)
+        }
+    }
+
+    /// Writes everything buffered before returning (at exit).
+    func flush() {
+        queue.sync { drain() }
+    }
+
+    private func drain() {
+        let (entries, format, label) = state.withLock { s in
+            defer {
+                s.entries.removeAll(keepingCapacity: true)
+                s.bytes = 0
+                s.scheduled = false
+            }
+            return (s.entries, s.format, s.requestLabel)
+        }
+        guard !entries.isEmpty else { return }
+        var batch: [UInt8] = []
+        batch.reserveCapacity(entries.count * 200)
+        for (entry, time) in entries {
+            switch entry {
+            case .line(let format): format(&batch, time)
+            case .request(let record):
+                LogLineWriter.appendLine(
+                    format: format, at: time, level: .info, label: label, message: RequestLogRecord.message,
+                    fields: record.fields, to: &batch
+                )
+            }
+        }
+        LogLineWriter.writeNow(batch)
     }
 }

@@ -34,6 +34,7 @@ enum PeerDistDaemon {
         }
         let logger = Logger(label: "peerdistd")
         let exitCode = await Daemon(resolved: resolved, logger: logger).run()
+        LogOutput.shared.flush()
         exit(exitCode)
     }
 
@@ -53,7 +54,8 @@ enum PeerDistDaemon {
 
 /// Writes to standard error without buffering.
 func writeStderr(_ text: String) {
-    LogLineWriter.write(Array(text.utf8))
+    LogOutput.shared.flush()
+    LogLineWriter.writeNow(Array(text.utf8))
 }
 
 /// Writes a line to standard output and flushes it (harnesses wait for it).

@@ -139,19 +139,72 @@ import Testing
         await server.stop()
     }
 
-    @Test func connectionCapStopsAcceptingUntilOneCloses() async throws {
-        let server = try Fixtures.server { $0.maxConnections = 2 }
+    /// At the cap with every connection busy, accepting pauses until one closes.
+    @Test func connectionCapStopsAcceptingWhileAllAreBusy() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe) { $0.maxConnections = 2 }
         let a = try await server.client()
         let b = try await server.client()
-        try await a.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-        _ = try await a.readResponse()
-        try await b.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
-        _ = try await b.readResponse()
+        try await a.send("GET /wait?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await b.send("GET /wait?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 2 })
         let c = try await server.client() // sits in the backlog
         try await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
         await #expect(throws: (any Error).self) { try await c.readResponse(timeout: .milliseconds(300)) }
         a.close()
         #expect(try await c.readResponse().status == 200)
+        #expect(server.server.evictedConnections == 0)
+        await server.stop()
+    }
+
+    /// At the cap, the oldest idle connection (a silent new one, or an idle keep-alive one) is
+    /// closed to make room: one client holding every slot with silent sockets locks nobody out.
+    @Test func connectionCapEvictsIdleConnections() async throws {
+        let server = try Fixtures.server { $0.maxConnections = 4 }
+        var silent: [RawHTTPClient] = []
+        for _ in 0..<4 { silent.append(try await server.client()) }
+        #expect(await eventually { server.server.openConnections == 4 })
+        for i in 0..<8 {
+            let c = try await server.client()
+            try await c.send("GET /echo/c\(i) HTTP/1.1\r\nHost: t\r\n\r\n")
+            let response = try await c.readResponse(timeout: .seconds(3))
+            #expect(response.json["name"] as? String == "c\(i)")
+            silent.append(c) // now an idle keep-alive connection, evictable in turn
+        }
+        #expect(server.server.evictedConnections >= 8)
+        #expect(await eventually { server.server.openConnections <= 4 })
+        var closed = 0
+        for c in silent.prefix(4) where await c.waitForClose(timeout: .seconds(2)) { closed += 1 }
+        #expect(closed == 4)
+        await server.stop()
+    }
+
+    /// A burst of connections never runs more than `maxConnections` requests at once: slots are
+    /// taken before accept, so the burst cannot overshoot the cap (new connections that have
+    /// sent nothing yet may be evicted to make room; those that sent a request keep their slot).
+    @Test func connectionCapIsHardUnderABurst() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe) { $0.maxConnections = 5 }
+        let clients = await withTaskGroup(of: RawHTTPClient?.self) { group in
+            for _ in 0..<40 {
+                group.addTask {
+                    guard let c = try? await server.client() else { return nil }
+                    try? await c.send("GET /wait?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+                    return c
+                }
+            }
+            var all: [RawHTTPClient] = []
+            for await c in group { if let c { all.append(c) } }
+            return all
+        }
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 5 })
+        let until = ContinuousClock.now + .milliseconds(800)
+        while ContinuousClock.now < until {
+            #expect(probe.started.load(ordering: .relaxed) <= 5)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(probe.started.load(ordering: .relaxed) == 5)
+        for c in clients { c.close() }
         await server.stop()
     }
 }

@@ -42,4 +42,17 @@ import Testing
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(await slow.waitForClose())
     }
+
+    /// A connection that was answered and only waits to skip a body its client never sends
+    /// does not hold the drain up to its timeout.
+    @Test func drainClosesAnsweredConnectionsWaitingOnAnUnsentBody() async throws {
+        let server = try Fixtures.server { $0.drainTimeout = .seconds(10) }
+        let client = try await server.client()
+        try await client.send("POST /refuse HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
+        #expect(try await client.readResponse().status == 413)
+        let started = ContinuousClock.now
+        await server.stop()
+        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(await client.waitForClose())
+    }
 }

@@ -10,6 +10,14 @@ enum Fixtures {
         let started = Atomic<Int>(0)
         let aborted = Atomic<Int>(0)
         let written = Mutex<[Bool]>([])
+        /// Held weakly: the body streams handlers saw (to check that none outlives its exchange).
+        let streams = Mutex<[Weak]>([])
+        var liveStreams: Int { streams.withLock { $0.filter { $0.object != nil }.count } }
+    }
+
+    final class Weak: @unchecked Sendable {
+        weak var object: AnyObject?
+        init(_ object: AnyObject) { self.object = object }
     }
 
     static func routes(_ probe: Probe) -> [Route] {
@@ -19,6 +27,7 @@ enum Fixtures {
             .sync(.post, "/buffered") { req in .json(200, "{\"length\":\(req.body.bytes.count)}") },
             .async(.post, "/streamed", body: .streamed) { req in
                 guard case .stream(let stream) = req.body else { throw HTTPError.http(400, "no stream") }
+                probe.streams.withLock { $0.append(Weak(stream)) }
                 var total = 0
                 var sum: UInt64 = 0
                 do {
@@ -31,6 +40,25 @@ enum Fixtures {
                     throw error
                 }
                 return .json(200, "{\"length\":\(total),\"sum\":\(sum)}")
+            },
+            // Reads one chunk, then holds the rest of the body unread for up to 10 s (backpressure).
+            .async(.post, "/hold", body: .streamed) { req in
+                guard case .stream(let stream) = req.body else { throw HTTPError.http(400, "no stream") }
+                probe.streams.withLock { $0.append(Weak(stream)) }
+                probe.started.add(1, ordering: .relaxed)
+                _ = try await stream.next()
+                do {
+                    try await Task.sleep(for: .seconds(10))
+                } catch {
+                    probe.cancelled.add(1, ordering: .relaxed)
+                    throw error
+                }
+                return .json(200, #"{"held":true}"#)
+            },
+            // Refuses from the head, reading nothing.
+            .async(.post, "/refuse", body: .streamed) { req in
+                if case .stream(let stream) = req.body { probe.streams.withLock { $0.append(Weak(stream)) } }
+                throw HTTPError.http(413, "refused from the head")
             },
             .async(.get, "/wait", interruptibleOnDrain: true) { req in
                 probe.started.add(1, ordering: .relaxed)

@@ -53,7 +53,9 @@ import Testing
         Case(name: "chunked not last", input: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked, chunked\r\n\r\n", expected: .status(400)),
         Case(name: "TE on HTTP/1.0", input: "POST / HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n", expected: .status(400)),
         Case(name: "HTTP/2.0 version", input: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", expected: .status(505)),
-        Case(name: "HTTP/1.2 version", input: "GET / HTTP/1.2\r\nHost: a\r\n\r\n", expected: .status(505)),
+        // RFC 9112 §2.3: a higher minor version is served as the highest supported one.
+        Case(name: "HTTP/1.2 served as 1.1", input: "GET / HTTP/1.2\r\nHost: a\r\n\r\n", expected: .requests([("GET", "/", "", true)])),
+        Case(name: "HTTP/2.0 version", input: "GET / HTTP/2.0\r\nHost: a\r\n\r\n", expected: .status(505)),
         Case(name: "malformed version", input: "GET / HTTX/1.1\r\nHost: a\r\n\r\n", expected: .status(400)),
         Case(name: "unknown expectation", input: "GET / HTTP/1.1\r\nHost: a\r\nExpect: magic\r\n\r\n", expected: .status(417)),
         Case(name: "control char in value", input: "GET / HTTP/1.1\r\nHost: a\r\nX: a\u{01}b\r\n\r\n", expected: .status(400)),

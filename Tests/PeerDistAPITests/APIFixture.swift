@@ -15,12 +15,14 @@ struct APIFixture {
     let engine: PeerDistEngine
     let client: RawHTTPClient
 
-    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits()) async throws -> APIFixture {
+    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000) async throws -> APIFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
+        var limits = limits
+        limits.maxWait = .milliseconds(maxWaitMs)
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
         let service = PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), adminToken: adminToken, limits: limits),
+            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         let server = try TestServer(router: service.router, observer: service, errorRenderer: service.errorRenderer)
         return APIFixture(server: server, engine: engine, client: try await server.client())

@@ -63,7 +63,7 @@ import Testing
 
     static func tempDir() -> String {
         let dir = NSTemporaryDirectory() + "peerdist-test-\(UUID().uuidString)"
-        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         return dir
     }
 
@@ -245,5 +245,108 @@ import Testing
         let a = FileManager.default.contents(atPath: data + "/server-secret")
         let b = FileManager.default.contents(atPath: other + "/server-secret")
         #expect(a != nil && b != nil && a != b)
+    }
+
+    /// A secret that group or others may read is refused with a clear message, before binding.
+    @Test func dataDirectoryReadableByOthersIsRefused() throws {
+        let data = Self.tempDir()
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: data)
+        let d = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("data directory") && text.contains("group or others") && text.contains("chmod 700"), "\(text)")
+        #expect(d.firstLine() == "")
+        #expect(!FileManager.default.fileExists(atPath: data + "/server-secret"))
+    }
+
+    @Test func secretFileReadableByOthersIsRefused() throws {
+        let data = Self.tempDir()
+        let path = data + "/server-secret"
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o644]))
+        let d = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("secret file") && text.contains("644") && text.contains("chmod 600"), "\(text)")
+        #expect(d.firstLine() == "")
+        // The operator's --secret-file is held to the same rule.
+        let given = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: given, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o640]))
+        let e = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", given])
+        #expect(e.waitExit() == 2)
+        #expect(e.errorText.contains("group or others"))
+    }
+
+    @Test func secretFileShorterThan16BytesIsRefused() async throws {
+        let short = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: short, contents: Data(repeating: 1, count: 15), attributes: [.posixPermissions: 0o600]))
+        let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", short])
+        #expect(d.waitExit() == 2)
+        let text = d.errorText
+        #expect(text.contains("16") && text.contains("15"), "\(text)")
+        #expect(d.firstLine() == "")
+        // 16 bytes, private: accepted.
+        let enough = Self.tempDir() + "/key"
+        #expect(FileManager.default.createFile(atPath: enough, contents: Data(repeating: 1, count: 16), attributes: [.posixPermissions: 0o600]))
+        let ok = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", enough])
+        #expect(ok.firstLine().hasPrefix("listening on"))
+        kill(ok.process.processIdentifier, SIGKILL)
+        _ = ok.waitExit()
+    }
+
+    /// kill -9 in the middle of publishing (an append in flight), then a restart on the same data
+    /// directory: the same server secret, and identical content information for a republication.
+    @Test func killDuringAnAppendKeepsTheSecretAndTheContentInformation() async throws {
+        let data = Self.tempDir()
+        let content = (0..<300_000).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+        func publish(_ c: RawHTTPClient, _ h: String, _ id: String) async throws -> [UInt8] {
+            let s = try #require(try await c.request("POST", "/instances/\(h)/content/\(id)/streams", json: #"{"version":2}"#).json["stream"] as? String)
+            let append = try await c.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/data", body: content, headers: [("Prefer", "wait=10")])
+            #expect(append.json["state"] as? String == "completed", "\(append.text)")
+            let complete = try await c.request("POST", "/instances/\(h)/content/\(id)/streams/\(s)/complete", headers: [("Prefer", "wait=10")])
+            #expect(complete.json["state"] as? String == "completed", "\(complete.text)")
+            let v1 = try await c.request("GET", "/instances/\(h)/content/\(id)/contentinfo?version=1")
+            let v2 = try await c.request("GET", "/instances/\(h)/content/\(id)/contentinfo?version=2")
+            #expect(v1.status == 200 && v2.status == 200)
+            return v1.body + v2.body
+        }
+
+        let first = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(first.firstLine().hasPrefix("listening on"))
+        let secretBefore = FileManager.default.contents(atPath: data + "/server-secret")
+        let c = try await RawHTTPClient.connect(port: first.port)
+        let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
+        let before = try await publish(c, h, "Zm9v")
+        // A second publication with an append in flight: half its body sent, then kill -9.
+        let s = try #require(try await c.request("POST", "/instances/\(h)/content/YmFy/streams", json: #"{"version":2}"#).json["stream"] as? String)
+        let uploader = try await RawHTTPClient.connect(port: first.port)
+        try await uploader.send(Array("POST /instances/\(h)/content/YmFy/streams/\(s)/data?op=inflight HTTP/1.1\r\nHost: t\r\nContent-Length: \(content.count)\r\n\r\n".utf8)
+                                + content.prefix(content.count / 2))
+        var pending = false
+        for _ in 0..<200 where !pending {
+            let op = try await c.request("GET", "/instances/\(h)/operations/inflight")
+            pending = op.json["state"] as? String == "pending"
+            if !pending { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(pending)
+        kill(first.process.processIdentifier, SIGKILL)
+        #expect(first.waitExit() == SIGKILL)
+        uploader.close()
+
+        let second = try Daemon(["--port", "0", "--data-dir", data])
+        #expect(second.firstLine().hasPrefix("listening on"))
+        defer {
+            kill(second.process.processIdentifier, SIGKILL)
+            _ = second.waitExit()
+        }
+        #expect(FileManager.default.contents(atPath: data + "/server-secret") == secretBefore)
+        #expect(!FileManager.default.fileExists(atPath: data + "/server-secret.tmp"))
+        let c2 = try await RawHTTPClient.connect(port: second.port)
+        let h2 = try #require(try await c2.request("POST", "/instances", json: "{}").json["handle"] as? String)
+        let after = try await publish(c2, h2, "Zm9v")
+        #expect(before.count > 200)
+        #expect(after == before)
+        // The publication that was cut is simply gone: republishing it works.
+        let again = try await publish(c2, h2, "YmFy")
+        #expect(again.count == before.count)
     }
 }

@@ -120,11 +120,16 @@ import Testing
         #expect(try await opWaiter.value.state == .canceled)
         let completions = try await fixture.base.drain()
         #expect(completions.map(\.result) == [.operationAborted])
-        // Closing the handle forgets its operations.
+        // The aborted operation stays readable after its handle closed (GetOverlappedResult can
+        // confirm the abort), at both of its resources, until its retention runs out.
+        let after = try engine.operation(instance: fixture.instance, contentId: fixture.contentId, operation: op.id)
+        #expect(after.state == .canceled && after.result == .operationAborted)
+        #expect(try engine.operation(instance: fixture.instance, operation: op.id).state == .canceled)
+        await expectCode(.invalidHandle) { try fixture.read() }
+        fixture.clock.advance(by: engine.limits.retention)
         await expectCode(.operationNotFound) {
             try engine.operation(instance: fixture.instance, contentId: fixture.contentId, operation: op.id)
         }
-        await expectCode(.invalidHandle) { try fixture.read() }
     }
 
     @Test func shutdownAbortsPendingOperationsBeforeReturning() async throws {

@@ -53,9 +53,10 @@ import Testing
         let stream = try engine.publishStream(
             instance: instance, contentId: contentId, principal: "alice", contentLength: 100, version: 1)
         // Declared body past the content length: synchronous 87, no operation made.
-        await expectCode(.invalidParameter) {
+        let past = await expectCode(.invalidParameter) {
             try engine.beginAppend(instance: instance, contentId: contentId, stream: stream, expectedLength: 101)
         }
+        #expect(past?.isTooLarge == true)
         #expect(try engine.listOperations(instance: instance).operations.isEmpty)
         // A body longer than its own declared length.
         let short = try engine.beginAppend(instance: instance, contentId: contentId, stream: stream, expectedLength: 2)
@@ -96,11 +97,17 @@ import Testing
     @Test func contentAndPublicationBounds() async throws {
         let fixture = try Fixture(limits: EngineLimits(maxPublicationsPerInstance: 1, maxContentLength: 100))
         let engine = fixture.engine
-        await expectCode(.notEnoughQuota) {
+        let tooLong = await expectCode(.invalidParameter) {
             try engine.publishStream(instance: fixture.instance, contentId: [1], principal: "alice", contentLength: 101, version: 1)
         }
+        #expect(tooLong?.isTooLarge == true)
         let stream = try engine.publishStream(
             instance: fixture.instance, contentId: [1], principal: "alice", contentLength: 0, version: 1)
+        // A declared body longer than the content limit is refused before any byte is read.
+        let tooLongBody = await expectCode(.invalidParameter) {
+            try engine.beginAppend(instance: fixture.instance, contentId: [1], stream: stream, expectedLength: 101)
+        }
+        #expect(tooLongBody?.isTooLarge == true)
         let sink = try engine.beginAppend(instance: fixture.instance, contentId: [1], stream: stream, expectedLength: nil)
         try await sink.write(testBytes(count: 101, seed: 1))
         sink.finish()
@@ -149,6 +156,9 @@ import Testing
         #expect(completions.map(\.operation) == [sink.operation.id])
         #expect(completions.first?.result == .operationAborted)
         await expectCode(.operationAborted) { try await sink.write([4]) }
+        // Readable after the close, as on Windows after CloseStreamHandle.
+        let aborted = try engine.operation(instance: fixture.instance, contentId: [5], operation: sink.operation.id)
+        #expect(aborted.state == .canceled && aborted.result == .operationAborted)
         try await engine.closeStream(instance: fixture.instance, contentId: contentId, stream: stream)
         #expect(try engine.publication(instance: fixture.instance, contentId: contentId, principal: "alice").length == 10)
     }

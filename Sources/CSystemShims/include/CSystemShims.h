@@ -27,4 +27,9 @@ int peerdist_poller_control(int poller, int op, int fd, uint32_t events, uint64_
 /// `events` and returns their count, or -1 with errno.
 int peerdist_poller_wait(int poller, uint64_t *tokens, uint32_t *events, int max, int timeout_ms);
 
+/// Catches `signal` from now on (sigaction, installed before returning, SA_RESTART): each
+/// delivery writes the signal's number as one byte to a non-blocking, close-on-exec pipe whose
+/// read end is returned (the same pipe for every signal caught this way); -1 with errno.
+int peerdist_catch_signal(int signal);
+
 #endif

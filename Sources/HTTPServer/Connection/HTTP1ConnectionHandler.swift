@@ -5,11 +5,11 @@ import Transport
 /// delivers bodies, runs one request at a time (pipelined requests wait in the input buffer and
 /// are answered in order), writes responses and enforces the timeouts. Confined to the
 /// connection's worker queue.
-final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
+final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unchecked Sendable {
     // Safety: every property is touched only on `connection.queue`, except from the tasks that
     // run async handlers, which hop back to that queue before touching anything.
 
-    let connection: Connection
+    let connection: any ConnectionIO
     private let core: ServerCore
     private var configuration: ServerConfiguration { core.configuration }
     private var parser: RequestHeadParser
@@ -17,6 +17,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private var input = InputBuffer()
     private var state = State.idle(headStarted: false)
     private var draining = false
+    /// The peer finished sending (EOF) while body bytes it sent still wait in `input`.
+    private var peerFinished = false
+    /// What the server's registry was last told: waiting for a request, no byte of it received.
+    private var registeredIdle = false
 
     private enum State {
         /// Waiting for (the rest of) a request head.
@@ -45,6 +49,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private final class Exchange: @unchecked Sendable {
         // Safety: confined to the connection's queue like its handler; tasks only carry it back there.
         var request: Request
+        /// The HTTP/1.1 head: framing, persistence, `Expect`.
+        let head: RequestHead
         var route: Route?
         var keepAlive: Bool
         var framing: BodyFramingState
@@ -53,40 +59,84 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         var responseWritten = false
         var task: Task<Void, Never>?
         var readPausedByBody = false
-        /// Set when a buffered body grew past the limit (answered 413).
-        var bodyTooLarge = false
+        /// Set when a body grew past a limit (answered 413 with this detail).
+        var bodyTooLarge: String?
+        /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
+        var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
         var continueSent = false
+        /// Body bytes received, when the first arrived, when the last did, and how long reading
+        /// was paused for the handler's sake (not the client's fault): for the minimum data rate.
+        var bodyBytesRead: UInt64 = 0
+        var firstBodyByteAt: ContinuousClock.Instant?
+        var lastBodyReadAt: ContinuousClock.Instant = .now
+        var pausedSince: ContinuousClock.Instant?
+        var pausedTotal: Duration = .zero
+        /// When the minimum data rate is next checked.
+        var nextRateCheck: ContinuousClock.Instant?
 
-        init(request: Request, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
+        init(request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
             self.request = request
+            self.head = head
             self.keepAlive = keepAlive
             self.framing = framing
             self.sink = sink
         }
 
         var bodyDone: Bool { if case .done = framing { true } else { false } }
+        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
     }
 
-    init(connection: Connection, core: ServerCore) {
+    init(connection: any ConnectionIO, core: ServerCore) {
         self.connection = connection
         self.core = core
         self.parser = RequestHeadParser(limits: core.configuration.parserLimits)
     }
 
-    /// Starts serving.
+    /// Starts serving. The head timeout runs from accept: a connection that sends nothing is
+    /// closed after `headerTimeout`, not held for the idle timeout.
     func start() {
         connection.start(delegate: self)
-        armIdleTimer()
+        state = .idle(headStarted: true)
+        setIdle(true)
+        connection.setTimer(after: configuration.headerTimeout) { [weak self] in self?.headTimedOut() }
+    }
+
+    /// Whether a request is being served (its answer or its body still pending).
+    var isServing: Bool {
+        if case .busy = state { return true }
+        return false
+    }
+
+    /// Closed by the server at its connection cap to make room, if still waiting for a request.
+    func evict() {
+        guard case .idle = state, input.isEmpty else { return }
+        close()
+    }
+
+    private func setIdle(_ idle: Bool) {
+        guard idle != registeredIdle else { return }
+        registeredIdle = idle
+        core.connection(self, isIdle: idle)
+    }
+
+    private func headTimedOut() {
+        guard case .idle = state else { return }
+        if input.isEmpty {
+            close()  // nothing was sent: nothing to answer
+        } else {
+            fail(.http(408, "request head not received in time", closeConnection: true))
+        }
     }
 
     // MARK: - ConnectionDelegate
 
-    func connection(_ connection: Connection, didRead bytes: UnsafeRawBufferPointer) {
+    func connection(_ connection: any ConnectionIO, didRead bytes: UnsafeRawBufferPointer) {
         switch state {
         case .closed:
             return
         case .idle:
+            setIdle(false)
             input.append(bytes)
             processInput()
         case .busy(let exchange):
@@ -111,7 +161,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    func connectionDidReachEOF(_ connection: Connection) {
+    func connectionDidReachEOF(_ connection: any ConnectionIO) {
         switch state {
         case .closed:
             return
@@ -119,22 +169,42 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             close()
         case .busy(let exchange):
             exchange.keepAlive = false
-            if case .stream(let stream) = exchange.sink { stream.fail() }
-            // The client is gone (or half-closed): stop waiting on its behalf. A response that
-            // still comes is written if the socket takes it, and the connection then closes.
-            exchange.task?.cancel()
-            if !exchange.bodyDone {
-                close()
-            } else if exchange.responseQueued {
-                // Half-closed after a complete request: the answer already queued still goes out.
-                connection.closeAfterFlush()
+            if !exchange.bodyDone && inputMayCompleteBody(exchange) {
+                // The whole body may be in `input` (reading was paused for the handler, then the
+                // client finished sending): it is delivered as the handler takes it.
+                peerFinished = true
+                return
             }
+            abandon(exchange)
         }
     }
 
-    func connection(_ connection: Connection, writabilityChanged writable: Bool) {}
+    /// Whether the buffered input could hold the rest of the body: enough bytes for a declared
+    /// length, or what ends like the last chunk of a chunked body.
+    private func inputMayCompleteBody(_ exchange: Exchange) -> Bool {
+        switch exchange.framing {
+        case .done: return true
+        case .length(let remaining): return UInt64(input.count) >= remaining
+        case .chunked: return input.withUnsafeBytes { $0.count >= 5 && $0[($0.count - 5)...].elementsEqual("0\r\n\r\n".utf8) }
+        }
+    }
 
-    func connectionDidClose(_ connection: Connection) {
+    /// The client is gone (or half-closed): stop waiting on its behalf. A response that still
+    /// comes is written if the socket takes it, and the connection then closes.
+    private func abandon(_ exchange: Exchange) {
+        if case .stream(let stream) = exchange.sink { stream.fail() }
+        exchange.task?.cancel()
+        if !exchange.bodyDone {
+            close()
+        } else if exchange.responseQueued {
+            // Half-closed after a complete request: the answer already queued still goes out.
+            connection.closeAfterFlush()
+        }
+    }
+
+    func connection(_ connection: any ConnectionIO, writabilityChanged writable: Bool) {}
+
+    func connectionDidClose(_ connection: any ConnectionIO) {
         if case .busy(let exchange) = state {
             exchange.task?.cancel()
             if case .stream(let stream) = exchange.sink { stream.fail() }
@@ -169,7 +239,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func processNextHead() {
         guard case .idle = state else { return }
         if input.isEmpty {
-            armIdleTimer()
+            if case .idle(headStarted: false) = state { setIdle(true) }
             return
         }
         let result: RequestHeadParser.Result
@@ -183,9 +253,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .needMore:
             if case .idle(headStarted: false) = state {
                 state = .idle(headStarted: true)
-                connection.setTimer(after: configuration.headerTimeout) { [weak self] in
-                    self?.fail(.http(408, "request head not received in time", closeConnection: true))
-                }
+                connection.setTimer(after: configuration.headerTimeout) { [weak self] in self?.headTimedOut() }
             }
         case .complete(let head, let consumed):
             input.consume(consumed)
@@ -196,7 +264,6 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func begin(_ head: RequestHead) {
         connection.clearTimer()
         var request = Request(head: head, connectionID: connection.id)
-        request.id = Request.usableRequestID(head.fields) ?? core.makeRequestID()
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState
         switch head.framing {
@@ -204,20 +271,14 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(request: request, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
+        let exchange = Exchange(request: request, head: head, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
         state = .busy(exchange)
-
-        switch core.router.match(head.method, path: request.path) {
-        case .notFound:
-            respond(ProblemResponse.make(.http(404, "no route for \(head.method) \(request.path)")), to: exchange)
-        case .methodNotAllowed(let allow):
-            var headers = HTTPFields()
-            headers.append(name: "Allow", value: allow.joined(separator: ", "))
-            respond(ProblemResponse.make(.http(405, "method \(head.method) not allowed here", headers: headers)), to: exchange)
-        case .found(let route, let parameters):
-            request.parameters = parameters
-            request.routeTemplate = route.template
-            exchange.request = request
+        let routing = core.runner.route(&request)
+        exchange.request = request
+        switch routing {
+        case .answer(let response):
+            respond(response, to: exchange)
+        case .route(let route):
             exchange.route = route
             prepareBody(exchange, route: route)
         }
@@ -230,10 +291,18 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
-        let head = exchange.request.head
-        if !exchange.bodyDone, let coding = head.fields["Content-Encoding"], coding.lowercased() != "identity" {
-            respond(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(coding)' are not accepted")), to: exchange)
-            return
+        let head = exchange.head
+        if !exchange.bodyDone {
+            switch core.runner.bodyCoding(exchange.request) {
+            case .identity:
+                break
+            case .gzip:
+                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
+                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .refused(let answer):
+                respond(answer, to: exchange)
+                return
+            }
         }
         switch route.bodyMode {
         case .buffered:
@@ -255,26 +324,41 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 return
             }
             var declared: UInt64?
-            if case .length(let n) = head.framing { declared = n }
+            if case .length(let n) = head.framing, exchange.inflater == nil { declared = n }
+            // The stream holds its callbacks and the exchange holds the stream: the callbacks
+            // hold the exchange weakly, or every streamed exchange would outlive its connection.
             let queue = connection.queue
-            let stream = BodyStream(declaredLength: declared, capacity: configuration.streamingBodyBuffer) { [weak self] in
-                guard let handler = self else { return }
-                queue.async { handler.resumeBodyReading(exchange) }
-            }
+            let stream = BodyStream(
+                declaredLength: declared, capacity: configuration.streamingBodyBuffer,
+                onFirstRead: { [weak self, weak exchange] in
+                    // `100 Continue` only once the handler asks for the body: a request refused
+                    // from its head gets none (RFC 9110 §10.1.1).
+                    guard let self, let exchange else { return }
+                    queue.async { self.handlerWantsBody(exchange) }
+                },
+                resumeProducer: { [weak self, weak exchange] in
+                    guard let self, let exchange else { return }
+                    queue.async { self.resumeBodyReading(exchange) }
+                }
+            )
             exchange.sink = .stream(stream)
             exchange.request.body = .stream(stream)
             if exchange.bodyDone {
                 stream.finish()
             } else {
-                sendContinueIfExpected(exchange)
                 armBodyTimer(exchange)
             }
             run(exchange)
         }
     }
 
+    private func handlerWantsBody(_ exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, !exchange.responseQueued, !exchange.bodyDone else { return }
+        sendContinueIfExpected(exchange)
+    }
+
     private func sendContinueIfExpected(_ exchange: Exchange) {
-        guard exchange.request.head.expectsContinue, !exchange.continueSent else { return }
+        guard exchange.head.expectsContinue, !exchange.continueSent else { return }
         exchange.continueSent = true
         connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)])
     }
@@ -290,7 +374,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             framed(exchange, result)
             if case .consumed(0) = result { break }
         }
-        if exchange.bodyDone { limitPipelinedInput() }
+        if exchange.bodyDone {
+            limitPipelinedInput()
+        } else if peerFinished && input.isEmpty, case .busy(let current) = state, current === exchange {
+            abandon(exchange)  // the client finished sending before its body did
+        }
     }
 
     /// What framing one slice of body bytes gave.
@@ -334,29 +422,50 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if exchange.bodyTooLarge {
-                fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
+            } else if let detail = exchange.bodyTooLarge {
+                fail(.http(413, detail))
             } else {
                 fail(HTTPError.from(error))
             }
-        case .consumed:
+        case .consumed(let n):
+            if n > 0 {
+                let now = ContinuousClock.now
+                if exchange.firstBodyByteAt == nil { exchange.firstBodyByteAt = now }
+                exchange.lastBodyReadAt = now
+                exchange.bodyBytesRead &+= UInt64(n)
+            }
             if exchange.bodyDone {
                 bodyFinished(exchange)
-            } else if exchange.readPausedByBody {
-                connection.clearTimer()
-            } else {
+            } else if !exchange.readPausedByBody {
                 armBodyTimer(exchange)
             }
+            // While reading is paused for the handler, the body timer armed at the last read
+            // still runs: a handler that takes nothing for `bodyTimeout` does not pin the connection.
         }
     }
 
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
+        if let inflater = exchange.inflater, !exchange.isDiscarding {
+            switch try inflater.decode(data, emit: { (plain) throws(HTTP1ParseError) in try deliverDecoded(plain, to: exchange) }) {
+            case nil:
+                return
+            case .tooLarge:
+                exchange.bodyTooLarge = "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size"
+                throw .badRequest("request body too large")
+            case .malformed:
+                throw .badRequest("malformed gzip request body")
+            }
+        }
+        try deliverDecoded(data, to: exchange)
+    }
+
+    private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         switch exchange.sink {
         case .buffer(var bytes):
             if bytes.count + data.count > configuration.maxBodySize {
                 exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = true
+                exchange.bodyTooLarge = "request body exceeds \(configuration.maxBodySize) bytes"
                 throw .badRequest("request body too large")
             }
             exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
@@ -364,9 +473,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             exchange.sink = .buffer(bytes)
         case .stream(let stream):
             if !stream.push(Array(data)) {
-                // Reading pauses for the handler's sake: the client is not stalling, so the body
-                // timer stops until reading resumes.
+                // Reading pauses for the handler's sake: the client is not stalling, so the time
+                // paused does not count against its minimum data rate.
                 exchange.readPausedByBody = true
+                exchange.pausedSince = .now
                 connection.pauseReading()
             }
         case .discard(let allowance):
@@ -376,6 +486,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func bodyFinished(_ exchange: Exchange) {
+        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            fail(.http(400, "the gzip request body ends before its gzip member does"))
+            return
+        }
         if exchange.responseQueued && !exchange.responseWritten {
             armWriteStallTimer(exchange)
         } else {
@@ -397,20 +512,60 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func resumeBodyReading(_ exchange: Exchange) {
         guard case .busy(let current) = state, current === exchange, exchange.readPausedByBody else { return }
         exchange.readPausedByBody = false
+        if let since = exchange.pausedSince {
+            exchange.pausedTotal += .now - since
+            exchange.pausedSince = nil
+        }
+        exchange.lastBodyReadAt = .now
         connection.resumeReading()
         armBodyTimer(exchange)
         feedBody(exchange)
     }
 
+    /// Arms the body timer: due at `bodyTimeout` after the last read, or sooner, every second,
+    /// to check the minimum data rate.
     private func armBodyTimer(_ exchange: Exchange) {
-        connection.setTimer(after: configuration.bodyTimeout) { [weak self] in self?.bodyTimedOut(exchange) }
+        let now = ContinuousClock.now
+        var due = exchange.lastBodyReadAt + configuration.bodyTimeout
+        if configuration.minBodyDataRate > 0 {
+            // A fixed cadence: reads must not keep pushing the check back.
+            let check = exchange.nextRateCheck ?? now + .seconds(1)
+            exchange.nextRateCheck = check
+            due = min(due, check)
+        }
+        connection.setTimer(after: due - now) { [weak self, weak exchange] in
+            if let self, let exchange { self.bodyTimerFired(exchange) }
+        }
     }
 
-    private func bodyTimedOut(_ exchange: Exchange) {
+    private func bodyTimerFired(_ exchange: Exchange) {
         guard case .busy(let current) = state, current === exchange, !exchange.bodyDone else { return }
+        let now = ContinuousClock.now
+        if let check = exchange.nextRateCheck, check <= now { exchange.nextRateCheck = now + .seconds(1) }
+        if now - exchange.lastBodyReadAt >= configuration.bodyTimeout {
+            bodyTimedOut(exchange, "request body not received in time")
+        } else if !exchange.readPausedByBody, isBelowMinimumRate(exchange, now: now) {
+            bodyTimedOut(exchange, "request body arrives slower than \(configuration.minBodyDataRate) bytes/s")
+        } else {
+            armBodyTimer(exchange)
+        }
+    }
+
+    /// Kestrel's MinRequestBodyDataRate: after a grace period from the first body byte, the
+    /// average rate over the time the client was being read (pauses for the handler excluded)
+    /// must reach the minimum.
+    private func isBelowMinimumRate(_ exchange: Exchange, now: ContinuousClock.Instant) -> Bool {
+        guard configuration.minBodyDataRate > 0, let first = exchange.firstBodyByteAt else { return false }
+        let active = now - first - exchange.pausedTotal
+        guard active > configuration.minBodyDataRateGrace else { return false }
+        let seconds = Double(active.components.seconds) + Double(active.components.attoseconds) / 1e18
+        return Double(exchange.bodyBytesRead) < Double(configuration.minBodyDataRate) * seconds
+    }
+
+    private func bodyTimedOut(_ exchange: Exchange, _ why: String) {
         if case .stream(let stream) = exchange.sink { stream.fail() }
         exchange.task?.cancel()
-        if exchange.responseQueued { close() } else { fail(.http(408, "request body not received in time", closeConnection: true)) }
+        if exchange.responseQueued { close() } else { fail(.http(408, why, closeConnection: true)) }
     }
 
     /// While a request is served, bytes of later requests wait; past a bound, stop reading.
@@ -424,33 +579,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func run(_ exchange: Exchange) {
         guard let route = exchange.route else { return }
-        let request = exchange.request
-        switch route.handler {
-        case .sync(let handler):
-            let response: Response
-            do { response = try handler(request) } catch { response = core.render(error) }
-            respond(response, to: exchange)
-        case .async(let handler):
-            start(handler, for: exchange, route: route)
-        case .inlineFirst(let inline, let waiting):
-            let immediate: Response?
-            do { immediate = try inline(request) } catch { immediate = core.render(error) }
-            if let immediate {
-                respond(immediate, to: exchange)
-            } else {
-                start(waiting, for: exchange, route: route)
-            }
-        }
-    }
-
-    private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, for exchange: Exchange, route: Route) {
-        let request = exchange.request
-        let queue = connection.queue
-        let core = self.core
-        exchange.task = Task { [self] in
-            let response: Response
-            do { response = try await handler(request) } catch { response = core.render(error) }
-            queue.async { self.respond(response, to: exchange) }
+        exchange.task = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
+            self.respond(response, to: exchange)
         }
         if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
     }
@@ -461,27 +591,27 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             return
         }
         var response = response
-        ResponseCompression.apply(&response, request: exchange.request, minimumBytes: configuration.compressionMinimumBytes)
+        core.runner.willRespond(&response, to: exchange.request)
         exchange.responseQueued = true
         if draining || response.closeConnection { exchange.keepAlive = false }
         if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
             // The handler refused a streamed body it did not read: skip it only if it is small.
             exchange.sink = .discard(allowance: configuration.maxDrainBytes)
         }
-        if !exchange.bodyDone, exchange.request.head.expectsContinue, !exchange.continueSent {
+        if !exchange.bodyDone, exchange.head.expectsContinue, !exchange.continueSent {
             // Answered before asking for the body: the client may never send it, so the
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
         var headers = response.headers
         headers.remove("Connection")
-        if !exchange.request.id.isEmpty { headers.append(name: "X-Request-Id", value: exchange.request.id) }
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
         let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
             status: response.status, fields: headers, contentLength: response.body.count,
-            keepAlive: exchange.keepAlive, date: DateCache.shared.current(), into: &head
+            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
+            date: DateCache.shared.current(), into: &head
         )
         let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
         if sendsBody { head.append(contentsOf: response.body) }
@@ -499,7 +629,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { connection.closeAfterFlush() }
-        core.requestCompleted(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
@@ -526,6 +656,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             if case .discard = exchange.sink {} else { exchange.sink = .discard(allowance: configuration.maxDrainBytes) }
             if exchange.readPausedByBody {
                 exchange.readPausedByBody = false
+                exchange.lastBodyReadAt = .now
                 connection.resumeReading()
             }
             armBodyTimer(exchange)
@@ -536,9 +667,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             connection.closeAfterFlush()
             return
         }
-        connection.clearTimer()
         parser.reset()
         state = .idle(headStarted: false)
+        armIdleTimer()
         connection.resumeReading()
         processInput()
     }
@@ -551,9 +682,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .closed:
             return
         case .idle:
-            var request = Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id)
-            request.id = core.makeRequestID()
-            let exchange = Exchange(request: request, keepAlive: false, framing: .done, sink: .discard(allowance: 0))
+            let request = core.runner.unparsedRequest(connectionID: connection.id)
+            let exchange = Exchange(request: request, head: RequestHead(method: request.method, target: request.target),
+                                    keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
         case .busy(let exchange):
@@ -586,7 +717,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             close()
         case .busy(let exchange):
             exchange.keepAlive = false
-            if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+            if exchange.responseWritten {
+                close()  // answered; only an unread body was left to skip
+            } else if exchange.route?.interruptibleOnDrain == true {
+                exchange.task?.cancel()
+            }
         }
     }
 

@@ -11,6 +11,8 @@ public final class Router: Sendable {
         case notFound
         /// The path exists with other methods (405 with `Allow`).
         case methodNotAllowed(allow: [String])
+        /// No route of the server has this method (501, RFC 9110 §15.6.2).
+        case notImplemented
     }
 
     private final class Node: @unchecked Sendable {
@@ -27,10 +29,15 @@ public final class Router: Sendable {
     }
 
     private let root = Node()
+    /// Every method some route has (HEAD with GET).
+    private let methods: Set<HTTPMethod>
 
     /// Builds a router.
     /// - Precondition: no two routes share a method and template, and sibling parameters share a name.
     public init(_ routes: [Route]) {
+        var methods = Set(routes.map(\.method))
+        if methods.contains(.get) { methods.insert(.head) }
+        self.methods = methods
         for route in routes { insert(route) }
     }
 
@@ -61,6 +68,7 @@ public final class Router: Sendable {
 
     /// Finds the route for a method and a (still percent-encoded) path.
     public func match(_ method: HTTPMethod, path: Substring) -> Match {
+        guard methods.contains(method) else { return .notImplemented }
         var rawParameters: [(String, Substring)] = []
         // Split on bytes, not Characters: no grapheme breaking on the hot path.
         let segments = path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false).dropFirst().map { Substring($0) }

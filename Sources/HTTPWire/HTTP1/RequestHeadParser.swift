@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// An incremental HTTP/1.1 request-head parser (RFC 9112 §2–§7), in the style of picohttpparser.
 ///
 /// Feed it the connection's buffered bytes, starting at the first byte of the head, each time more
@@ -20,7 +24,11 @@ public struct RequestHeadParser: Sendable {
     public init(limits: HTTP1Limits) { self.limits = limits }
 
     /// Forgets progress; call before parsing the next head of a persistent connection.
-    public mutating func reset() { scanned = 0 }
+    public mutating func reset() {
+        scanned = 0
+        requestLineEnd = -1
+        requestLineChecked = false
+    }
 
     /// Tries to parse a head from the start of `buffer`.
     /// - Parameter buffer: every byte received since the head began.
@@ -31,42 +39,62 @@ public struct RequestHeadParser: Sendable {
         // RFC 9112 §2.2: ignore empty lines before the request line.
         var start = 0
         while start + 1 < count, buffer[start] == 0x0D, buffer[start + 1] == 0x0A { start += 2 }
-        if start < count, buffer[start] == 0x0A { throw .badRequest("bare LF before the request line") }
-        var i = max(start, scanned - 3)
+        guard start < count else { return .needMore }
+        // Only a method token can begin a request: anything else (a TLS ClientHello, binary
+        // garbage, a bare LF) is refused at once rather than held until the head timeout.
+        if buffer[start] == 0x0A { throw .badRequest("bare LF before the request line") }
+        guard HTTPTokens.isTChar(buffer[start]) || buffer[start] == 0x0D else {
+            throw .badRequest("not an HTTP/1.1 request")
+        }
+        // Each LF must follow a CR (bare LF is refused at once, RFC 9112 §2.2); the head ends at
+        // the first CRLFCRLF. Only bytes not scanned before are looked at.
+        var i = max(start, scanned)
         var end = -1
-        while i + 3 < count {
-            // Skip quickly to the next LF: only an LF can complete the terminator.
-            if buffer[i + 3] != 0x0A {
-                i += buffer[i + 3] == 0x0D ? 1 : 4
-                continue
-            }
-            if buffer[i] == 0x0D, buffer[i + 1] == 0x0A, buffer[i + 2] == 0x0D {
-                end = i + 4
-                break
-            }
-            i += 1
+        while i < count {
+            guard let lf = Self.firstLF(buffer, from: i) else { break }
+            if lf == start || buffer[lf - 1] != 0x0D { throw .badRequest("bare LF in the request head") }
+            if lf - start >= 3, buffer[lf - 2] == 0x0A { end = lf + 1; break }
+            if requestLineEnd < 0 { requestLineEnd = lf - 1 }
+            i = lf + 1
+        }
+        // The request line is judged first, so that an over-long target is 414 even when the
+        // head is also over its limit.
+        if requestLineEnd < 0, end < 0, count - start > limits.maxTargetLength + Self.requestLineSlack {
+            throw .targetTooLong
+        }
+        if requestLineEnd >= 0, !requestLineChecked {
+            try checkTargetLength(UnsafeRawBufferPointer(rebasing: buffer[start..<requestLineEnd]))
+            requestLineChecked = true
         }
         if end < 0 {
-            scanned = max(start, count)
-            try checkPartial(buffer, start: start)
+            scanned = count
+            if count > limits.maxHeadBytes { throw .headTooLarge }
             return .needMore
         }
         if end > limits.maxHeadBytes { throw .headTooLarge }
         let head = try parseHead(UnsafeRawBufferPointer(rebasing: buffer[start..<end - 2]))
-        scanned = 0
+        reset()
         return .complete(head, consumed: end)
     }
 
-    /// Limits that can be judged before the head is complete.
-    private func checkPartial(_ buffer: UnsafeRawBufferPointer, start: Int) throws(HTTP1ParseError) {
-        let count = buffer.count
-        var lineEnd = start
-        while lineEnd < count, buffer[lineEnd] != 0x0A { lineEnd += 1 }
-        if lineEnd == count, count - start > limits.maxTargetLength + 64 {
-            // Still inside an over-long request line: the target is what is too long.
-            throw .targetTooLong
-        }
-        if count > limits.maxHeadBytes { throw .headTooLarge }
+    /// Room for the method, two spaces and the version around a target of the largest length.
+    private static let requestLineSlack = 64
+    /// Index of the CR that ends the request line, once seen (-1 before).
+    private var requestLineEnd = -1
+    private var requestLineChecked = false
+
+    private static func firstLF(_ buffer: UnsafeRawBufferPointer, from: Int) -> Int? {
+        guard let base = buffer.baseAddress, from < buffer.count,
+              let hit = memchr(base + from, 0x0A, buffer.count - from) else { return nil }
+        return UnsafeRawPointer(hit) - base
+    }
+
+    /// 414 when the target of a complete request line is longer than the limit.
+    private func checkTargetLength(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) {
+        guard let firstSpace = line.firstIndex(of: 0x20) else { return }
+        let rest = line[(firstSpace + 1)...]
+        let targetEnd = rest.firstIndex(of: 0x20) ?? line.count
+        if targetEnd - firstSpace - 1 > limits.maxTargetLength { throw .targetTooLong }
     }
 
     // MARK: - Head
@@ -120,7 +148,34 @@ public struct RequestHeadParser: Sendable {
         if j - targetStart > limits.maxTargetLength { throw .targetTooLong }
         let target = String(decoding: UnsafeRawBufferPointer(rebasing: line[targetStart..<j]), as: UTF8.self)
         let versionBytes = UnsafeRawBufferPointer(rebasing: line[(j + 1)...])
-        return (method, target, try Self.parseVersion(versionBytes))
+        let version = try Self.parseVersion(versionBytes)
+        try Self.checkTargetForm(target, method: method)
+        return (method, target, version)
+    }
+
+    /// The four forms of request-target (RFC 9112 §3.2): origin-form (`/path?query`),
+    /// absolute-form (`http://authority/path`, with a valid authority and no userinfo),
+    /// authority-form (`host:port`, CONNECT only) and asterisk-form (`*`, OPTIONS only).
+    private static func checkTargetForm(_ target: String, method: HTTPMethod) throws(HTTP1ParseError) {
+        let t = target.utf8
+        if t.first == UInt8(ascii: "/") { return }
+        if target == "*" {
+            guard method == .options else { throw .badRequest("'*' is a target for OPTIONS only") }
+            return
+        }
+        if method.rawValue == "CONNECT" {
+            guard HostSyntax.isValid(target), target.contains(":") else { throw .badRequest("malformed authority-form target") }
+            return
+        }
+        let lower = target.lowercased()
+        let scheme = lower.hasPrefix("http://") ? 7 : lower.hasPrefix("https://") ? 8 : 0
+        guard scheme > 0 else { throw .badRequest("the request-target must begin with '/' or be an http(s) URI") }
+        let rest = target.utf8.dropFirst(scheme)
+        let authorityEnd = rest.firstIndex { $0 == UInt8(ascii: "/") || $0 == UInt8(ascii: "?") } ?? rest.endIndex
+        let authority = String(Substring(rest[..<authorityEnd])) ?? ""
+        guard !authority.isEmpty, !authority.contains("@"), HostSyntax.isValid(authority) else {
+            throw .badRequest("malformed authority in an absolute-form target")
+        }
     }
 
     private static func parseVersion(_ v: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTPVersion {
@@ -129,8 +184,9 @@ public struct RequestHeadParser: Sendable {
             throw .badRequest("malformed HTTP version")
         }
         let version = HTTPVersion(major: Int(v[5] - 0x30), minor: Int(v[7] - 0x30))
-        guard version == .http1_1 || version == .http1_0 else { throw .unsupportedVersion(version.description) }
-        return version
+        guard version.major == 1 else { throw .unsupportedVersion(version.description) }
+        // A higher minor version is served as the highest one supported (RFC 9112 §2.3).
+        return version.minor == 0 ? .http1_0 : .http1_1
     }
 
     private static func parseField(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) -> HTTPField {

@@ -7,9 +7,12 @@ public enum ResponseHeadSerializer {
     ///     Connection or Date; the server owns those).
     ///   - contentLength: the body length, or nil for a chunked body.
     ///   - keepAlive: false adds `Connection: close`.
+    ///   - announceKeepAlive: with `keepAlive`, adds `Connection: keep-alive` (what an HTTP/1.0
+    ///     client needs to keep the connection open, RFC 9112 §C.2.2).
     ///   - date: the IMF-fixdate for the Date field.
     public static func write(
-        status: Int, fields: HTTPFields, contentLength: Int?, keepAlive: Bool, date: String, into out: inout [UInt8]
+        status: Int, fields: HTTPFields, contentLength: Int?, keepAlive: Bool, announceKeepAlive: Bool = false,
+        date: String, into out: inout [UInt8]
     ) {
         out.append(contentsOf: "HTTP/1.1 ".utf8)
         appendDecimal(status, to: &out)
@@ -33,7 +36,11 @@ public enum ResponseHeadSerializer {
         } else {
             out.append(contentsOf: "Transfer-Encoding: chunked\r\n".utf8)
         }
-        if !keepAlive { out.append(contentsOf: "Connection: close\r\n".utf8) }
+        if !keepAlive {
+            out.append(contentsOf: "Connection: close\r\n".utf8)
+        } else if announceKeepAlive {
+            out.append(contentsOf: "Connection: keep-alive\r\n".utf8)
+        }
         out.append(contentsOf: "\r\n".utf8)
     }
 

@@ -87,7 +87,27 @@ extension PeerDistEngine {
     public func retrieveContentInformation(
         instance: String, contentId: [UInt8], contentInfo: String, operation: String? = nil, maxBytes: Int
     ) throws(EngineError) -> OperationSnapshot {
-        let (snapshot, effects) = try locked { state throws(EngineError) -> (OperationSnapshot, Effects) in
+        let (snapshot, _) = try retrieve(
+            instance: instance, contentId: contentId, contentInfo: contentInfo, operation: operation, maxBytes: maxBytes)
+        return snapshot
+    }
+
+    /// `retrieveContentInformation`, returning the started operation so that its state can be read
+    /// later.
+    /// - Throws: As `retrieveContentInformation`.
+    public func startRetrieveContentInformation(
+        instance: String, contentId: [UInt8], contentInfo: String, operation: String? = nil, maxBytes: Int
+    ) throws(EngineError) -> StartedOperation {
+        try retrieve(
+            instance: instance, contentId: contentId, contentInfo: contentInfo, operation: operation, maxBytes: maxBytes
+        ).started
+    }
+
+    private func retrieve(
+        instance: String, contentId: [UInt8], contentInfo: String, operation: String?, maxBytes: Int
+    ) throws(EngineError) -> (OperationSnapshot, started: StartedOperation) {
+        let (snapshot, started, effects) = try locked {
+            state throws(EngineError) -> (OperationSnapshot, StartedOperation, Effects) in
             let record = try state.instanceForCall(instance)
             let reader = try record.contentInfo(contentInfo, contentId: contentId)
             if let operation { try Validation.operationId(operation) }
@@ -103,14 +123,14 @@ extension PeerDistEngine {
             finishNaturallyLocked(
                 op, in: record, .readContentInfo(maxBytes: min(maxBytes, limits.maxReadBytes)), honorDelay: true,
                 state: &state, effects: &effects)
-            return (op.snapshot(includeBuffer: true), effects)
+            return (op.snapshot(includeBuffer: true), StartedOperation(engine: self, record: op), effects)
         }
         effects.run()
-        return snapshot
+        return (snapshot, started)
     }
 
     /// Closes a content-information handle (PeerDistServerCloseContentInformation): its pending reads
-    /// end with 995 before this returns, its retained operations are forgotten. Works on an
+    /// end with 995 before this returns, its operations stay readable for `limits.retention` after they ended. Works on an
     /// invalidated handle.
     /// - Throws: 1260, 4065, 6.
     public func closeContentInformation(instance: String, contentId: [UInt8], contentInfo: String)
@@ -124,7 +144,6 @@ extension PeerDistEngine {
                 in: record, result: .operationAborted, detail: "the content information handle was closed",
                 effects: &effects
             ) { $0.owner == contentInfo }
-            removeOperations(ownedBy: contentInfo, in: record)
             record.contentInfos.removeValue(forKey: contentInfo)
             return effects
         }

@@ -82,6 +82,10 @@ extension PeerDistEngine {
                 }
             }
             record.statusWaiters = [:]
+            if let timer = record.retentionTimer {
+                record.retentionTimer = nil
+                effects.actions.append { timer.cancel() }
+            }
             state.publications = state.publications.filter { $0.value.ownerInstance != instance }
             state.instances.removeValue(forKey: instance)
             return effects

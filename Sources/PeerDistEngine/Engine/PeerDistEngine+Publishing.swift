@@ -17,8 +17,8 @@ extension PeerDistEngine {
     ///   - key: The completion key.
     /// - Returns: The stream handle (`strm_…`).
     /// - Throws: 1260, 4065, 6 (instance, port), 87 (content id, version), 4058 when that principal
-    ///   has the content published, 1816 past `maxStreamsPerInstance`, `maxPublicationsPerInstance` or
-    ///   `maxContentLength`.
+    ///   has the content published, 87 marked `isTooLarge` past `maxContentLength`, 1816 past
+    ///   `maxStreamsPerInstance` or `maxPublicationsPerInstance`.
     public func publishStream(
         instance: String, contentId: [UInt8], principal: String, contentLength: UInt64, version: Int,
         hashAlgorithm: V1HashAlgorithm = .sha256, port: String = "default", key: UInt64 = 0
@@ -34,9 +34,7 @@ extension PeerDistEngine {
                 throw EngineError(.alreadyExists, "this content is already published by this principal")
             }
             guard contentLength <= limits.maxContentLength else {
-                throw .quota(
-                    "content longer than \(limits.maxContentLength) bytes cannot be published",
-                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+                throw .tooLarge("content longer than \(limits.maxContentLength) bytes cannot be published")
             }
             guard record.publicationCount < limits.maxPublicationsPerInstance else {
                 throw .quota(
@@ -69,7 +67,9 @@ extension PeerDistEngine {
     ///   - expectedLength: The body length when known (Content-Length), else `nil`.
     /// - Returns: The sink; its `operation` is the pending operation.
     /// - Throws: 1260, 4065, 6 (instance, stream, stream of other content), 4057 (invalidated stream),
-    ///   87 (operation id, negative length, bytes past the declared content length: nothing added),
+    ///   87 (operation id, negative length), 87 marked `isTooLarge` when `expectedLength` exceeds what
+    ///   the stream can still take (its declared length, else `maxContentLength`, less the bytes added
+    ///   and reserved by pending appends: nothing added),
     ///   4060 once the stream was completed or is completing, 4058 (id clash), 1816 (bounds).
     public func beginAppend(
         instance: String, contentId: [UInt8], stream: String, operation: String? = nil, expectedLength: Int?
@@ -83,11 +83,16 @@ extension PeerDistEngine {
                 throw EngineError(.alreadyCompleted, "the stream has been completed")
             }
             let expected = expectedLength.map { UInt64($0) }
-            if streamRecord.contentLength > 0, let expected {
+            if let expected {
+                // Refused from the declared length alone, before any byte is read.
                 let reserved = streamRecord.pendingAppends.values.reduce(streamRecord.committedBytes) { $0 + ($1 ?? 0) }
-                guard reserved + expected <= streamRecord.contentLength else {
-                    throw .invalidParameter(
-                        "the append would pass the declared content length \(streamRecord.contentLength)")
+                let bound = streamRecord.contentLength > 0 ? streamRecord.contentLength : limits.maxContentLength
+                let room = bound >= reserved ? bound - reserved : 0
+                guard expected <= room else {
+                    throw .tooLarge(
+                        streamRecord.contentLength > 0
+                            ? "the append would pass the declared content length \(streamRecord.contentLength): the stream can take \(room) more bytes"
+                            : "content longer than \(limits.maxContentLength) bytes cannot be published: the stream can take \(room) more bytes")
                 }
             }
             let op = try makeOperation(
@@ -104,7 +109,7 @@ extension PeerDistEngine {
                 abort: { error in await pipeline.abort(job: serial, error: error) })
             return AppendSink(
                 engine: self, instance: instance, serial: serial, pipeline: pipeline,
-                operation: op.snapshot(includeBuffer: false))
+                started: StartedOperation(engine: self, record: op))
         }
     }
 
@@ -123,6 +128,14 @@ extension PeerDistEngine {
     ///   complete), 4058 (id clash), 1816.
     public func completeStream(instance: String, contentId: [UInt8], stream: String, operation: String? = nil)
         throws(EngineError) -> OperationSnapshot
+    {
+        try startCompleteStream(instance: instance, contentId: contentId, stream: stream, operation: operation).accepted
+    }
+
+    /// `completeStream`, returning the started operation so that its state can be read later.
+    /// - Throws: As `completeStream`.
+    public func startCompleteStream(instance: String, contentId: [UInt8], stream: String, operation: String? = nil)
+        throws(EngineError) -> StartedOperation
     {
         try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
@@ -150,12 +163,12 @@ extension PeerDistEngine {
             op.work = OperationWork(
                 settle: { accepted in pipeline.settle(job: serial, accepted: accepted) },
                 abort: { error in await pipeline.abort(job: serial, error: error) })
-            return op.snapshot(includeBuffer: false)
+            return StartedOperation(engine: self, record: op)
         }
     }
 
     /// Closes a stream (PeerDistServerCloseStreamHandle): its pending operations end with 995 (work
-    /// stopped before this returns), its retained operations are forgotten, the handle is invalid.
+    /// stopped before this returns), its operations stay readable for `limits.retention` after they ended, the handle is invalid.
     /// Does not unpublish. Works on an invalidated stream.
     /// - Throws: 1260, 4065, 6.
     public func closeStream(instance: String, contentId: [UInt8], stream: String) async throws(EngineError) {
@@ -166,7 +179,6 @@ extension PeerDistEngine {
             abortPending(in: record, result: .operationAborted, detail: "the stream was closed", effects: &effects) {
                 $0.owner == stream
             }
-            removeOperations(ownedBy: stream, in: record)
             record.streams.removeValue(forKey: stream)
             return effects
         }

@@ -117,10 +117,23 @@ public final class PeerDistEngine: Sendable {
         }
     }
 
-    /// Forgets every operation of a handle that is being closed (its pending ones were aborted first).
-    func removeOperations(ownedBy owner: String, in instance: InstanceRecord) {
-        for operation in instance.operations.values where operation.owner == owner {
-            instance.remove(operation)
+    /// Arms the instance's retention sweep for its oldest ended operation, unless one is armed: ended
+    /// operations are forgotten when their retention runs out, whether or not a call comes.
+    func scheduleRetentionSweep(_ instance: InstanceRecord) {
+        guard instance.retentionTimer == nil, let first = instance.retentionQueue.first else { return }
+        let handle = instance.handle
+        instance.retentionTimer = clock.schedule(at: first.expiry) { [weak self] in
+            self?.sweepRetention(instance: handle)
+        }
+    }
+
+    /// The retention sweep: forgets the expired operations, then re-arms for the next expiry.
+    private func sweepRetention(instance handle: String) {
+        state.withLock { state in
+            guard let instance = state.instances[handle] else { return }
+            instance.retentionTimer = nil
+            purgeExpired(instance)
+            scheduleRetentionSweep(instance)
         }
     }
 
@@ -166,6 +179,7 @@ public final class PeerDistEngine: Sendable {
         }
         instance.retentionQueue.append((serial: operation.serial, expiry: ended.endedInstant.advanced(by: limits.retention)))
         instance.compactRetentionQueue(limit: limits.maxOperationsPerInstance)
+        scheduleRetentionSweep(instance)
         return true
     }
 

@@ -12,6 +12,9 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     public let detail: String
     /// Seconds to wait before retrying, when the condition is temporary.
     public let retryAfterSeconds: Int?
+    /// The call was refused because of the size of the data it carries or declares (an
+    /// `ERROR_INVALID_PARAMETER` that HTTP states truer as 413 Content Too Large).
+    public let isTooLarge: Bool
 
     // MARK: - Init
 
@@ -20,10 +23,12 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     ///   - code: The Win32 code.
     ///   - detail: A client-facing explanation.
     ///   - retryAfterSeconds: Seconds before a retry may succeed, if any.
-    public init(_ code: Win32Error, _ detail: String, retryAfterSeconds: Int? = nil) {
+    ///   - isTooLarge: Whether the size of the data the call carries or declares is at fault.
+    public init(_ code: Win32Error, _ detail: String, retryAfterSeconds: Int? = nil, isTooLarge: Bool = false) {
         self.code = code
         self.detail = detail
         self.retryAfterSeconds = retryAfterSeconds
+        self.isTooLarge = isTooLarge
     }
 
     // MARK: - API
@@ -34,6 +39,7 @@ public struct EngineError: Error, Sendable, Hashable, CustomStringConvertible {
     // MARK: - Common errors
 
     static func invalidParameter(_ detail: String) -> EngineError { EngineError(.invalidParameter, detail) }
+    static func tooLarge(_ detail: String) -> EngineError { EngineError(.invalidParameter, detail, isTooLarge: true) }
     static func invalidHandle(_ what: String) -> EngineError {
         EngineError(.invalidHandle, "unknown or closed \(what) handle")
     }

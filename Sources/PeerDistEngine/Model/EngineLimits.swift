@@ -31,8 +31,9 @@ public struct EngineLimits: Sendable, Hashable {
     /// declared length, else the append that passes it fails with 1816). Default 64 GiB, whose V1
     /// digests take 32 MiB.
     public var maxContentLength: UInt64
-    /// How long an ended operation stays readable when its handle stays open (`--retention`).
-    /// Default 600 s.
+    /// How long an ended operation stays readable at its resources (`--retention`), also after its
+    /// stream, content-information handle or port was closed; only its instance's shutdown forgets it
+    /// sooner. Default 600 s.
     public var retention: Duration
     /// Cap of every long-poll timeout (`--max-wait`). Default 55 s.
     public var maxWait: Duration
@@ -57,7 +58,7 @@ public struct EngineLimits: Sendable, Hashable {
         maxInstances: Int = 1_024,
         maxOperationsPerInstance: Int = 10_000,
         maxPortsPerInstance: Int = 64,
-        maxWaitersPerPort: Int = 64,
+        maxWaitersPerPort: Int = 10_000,
         maxWaitersPerOperation: Int = 64,
         maxStatusWaitersPerInstance: Int = 64,
         maxQueuedCompletionsPerPort: Int = 10_000,

@@ -13,7 +13,9 @@ public final class AppendSink: Sendable {
     // MARK: - Properties
 
     /// The operation as it was accepted (pending).
-    public let operation: OperationSnapshot
+    public var operation: OperationSnapshot { started.accepted }
+    /// The operation, readable at any moment (also after its stream closed or its instance shut down).
+    public let started: StartedOperation
 
     private let engine: PeerDistEngine
     private let instance: String
@@ -23,12 +25,12 @@ public final class AppendSink: Sendable {
 
     // MARK: - Init
 
-    init(engine: PeerDistEngine, instance: String, serial: UInt64, pipeline: StreamPipeline, operation: OperationSnapshot) {
+    init(engine: PeerDistEngine, instance: String, serial: UInt64, pipeline: StreamPipeline, started: StartedOperation) {
         self.engine = engine
         self.instance = instance
         self.serial = serial
         self.pipeline = pipeline
-        self.operation = operation
+        self.started = started
         closed = Atomic(false)
     }
 
@@ -69,6 +71,9 @@ public final class AppendSink: Sendable {
     public func finish() {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         pipeline.finish(job: serial)
+        // No write may follow: what a later writer would be told need not be kept (nor wait for
+        // this sink's deinit, which a caller that holds on to it would delay).
+        pipeline.release(job: serial)
     }
 
     /// The body failed (for instance the client went away): the operation ends with 995 and nothing
@@ -77,5 +82,6 @@ public final class AppendSink: Sendable {
         guard !closed.exchange(true, ordering: .acquiringAndReleasing) else { return }
         await engine.abortOperation(
             instance: instance, serial: serial, result: .operationAborted, detail: "the append's body failed")
+        pipeline.release(job: serial)
     }
 }

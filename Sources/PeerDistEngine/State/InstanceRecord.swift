@@ -24,6 +24,8 @@ final class InstanceRecord {
     var idIndex: [String: UInt64] = [:]
     /// Ended operations in end order with their expiry (retention is the same for all).
     var retentionQueue: Deque<(serial: UInt64, expiry: EngineInstant)> = []
+    /// The sweep that forgets expired operations even when no call comes (at most one at a time).
+    var retentionTimer: (any EngineTimer)?
     var statusWaiters: [UInt64: StatusWaiter] = [:]
     /// Publications made through this instance and still published.
     var publicationCount = 0
@@ -40,7 +42,7 @@ final class InstanceRecord {
         idIndex[id].flatMap { operations[$0] }
     }
 
-    /// Drops retention entries of operations already forgotten (closed handles), so the queue stays
+    /// Drops retention entries of operations already forgotten (a name used again), so the queue stays
     /// within a small multiple of the operation bound.
     func compactRetentionQueue(limit: Int) {
         guard retentionQueue.count > 2 * limit + 16 else { return }

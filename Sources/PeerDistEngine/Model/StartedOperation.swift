@@ -1,0 +1,21 @@
+/// An operation as the call that started it holds it: its state can be read at any moment, also
+/// after its handle was closed or its instance shut down, so that the answer of the starting call
+/// can say how things stand when it is written (API.md, Conventions: 202 only while pending).
+public final class StartedOperation: @unchecked Sendable {
+    // @unchecked: `record` is confined to the engine lock and only read under it.
+    private let engine: PeerDistEngine
+    private let record: OperationRecord
+    /// The operation as it was accepted (pending, or already ended for a read served at once).
+    public let accepted: OperationSnapshot
+
+    init(engine: PeerDistEngine, record: OperationRecord) {
+        self.engine = engine
+        self.record = record
+        accepted = record.snapshot(includeBuffer: false)
+    }
+
+    /// The operation now, without its buffer.
+    public var current: OperationSnapshot {
+        engine.state.withLock { _ in record.snapshot(includeBuffer: false) }
+    }
+}

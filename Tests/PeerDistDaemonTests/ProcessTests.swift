@@ -1,0 +1,41 @@
+import Foundation
+import ServerTesting
+import Testing
+
+/// The process's own robustness: signals at start-up, and a standard error that stops draining.
+@Suite(.serialized) struct ProcessTests {
+    /// SIGTERM sent the instant `listening on` is read drains and exits 0, every time: the
+    /// handlers are installed before the line is printed.
+    @Test func sigtermRightAfterListeningDrains() throws {
+        let dir = DaemonTests.tempDir()
+        for attempt in 0..<25 {
+            let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", dir, "--log-level", "warning"])
+            #expect(d.firstLine().hasPrefix("listening on"))
+            d.process.terminate()
+            let status = d.waitExit()
+            #expect(status == 0 && d.process.terminationReason == .exit, "attempt \(attempt): status \(status)")
+            if status != 0 { break }
+        }
+    }
+
+    /// A standard error nobody reads (a full pipe) never stalls request handling: log lines
+    /// past the buffer are dropped and counted in `peerdist_log_lines_dropped_total`.
+    @Test func blockedStandardErrorDropsLinesAndKeepsServing() async throws {
+        let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir()])
+        _ = d.firstLine()
+        let c = try await RawHTTPClient.connect(port: d.port)
+        // Far more lines than the pipe (64 KiB) and the log buffer (8,192 lines) hold.
+        let batch = String(repeating: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", count: 500)
+        for _ in 0..<30 {
+            try await c.send(batch)
+            for _ in 0..<500 { #expect(try await c.readResponse(timeout: .seconds(5)).status == 200) }
+        }
+        let metrics = try await c.request("GET", "/metrics").text
+        let dropped = metrics.split(separator: "\n").first { $0.hasPrefix("peerdist_log_lines_dropped_total") }
+        let count = dropped.flatMap { Double($0.split(separator: " ").last ?? "") } ?? 0
+        #expect(count > 0, "dropped: \(dropped ?? "absent")")
+        d.process.terminate()
+        _ = d.stderr.fileHandleForReading.readDataToEndOfFile()
+        #expect(d.waitExit() == 0)
+    }
+}
