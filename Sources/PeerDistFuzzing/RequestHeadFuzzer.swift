@@ -247,7 +247,7 @@ enum TargetChecks {
     static let parameterNames = ["op", "timeoutMs", "since", "state", "pageSize", "pageToken", "maxBytes", "max", "version"]
 
     static func check(_ request: Request) {
-        let target = request.head.target
+        let target = request.target
         fuzzCheck(!request.path.utf8.contains(0x3F), "the path '\(request.path)' holds a '?'")
         if target.hasPrefix("/") {
             let rebuilt = String(request.path) + (request.query.map { "?" + $0 } ?? "")

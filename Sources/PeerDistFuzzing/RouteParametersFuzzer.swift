@@ -167,6 +167,8 @@ public enum RouteParametersFuzzer {
         }
         let probe = Request(head: head)
         switch service.router.match(head.method, path: probe.path) {
+        case .notImplemented:
+            return ProblemResponse.make(.http(501, "method \(head.method) is not implemented"))
         case .notFound:
             return ProblemResponse.make(.http(404, "no route for \(head.method) \(probe.path)"))
         case .methodNotAllowed(let allow):

@@ -57,6 +57,12 @@ public enum RouterFuzzer {
                     fatalError("fuzz invariant broken: Allow lists \(name) for '\(path)', which it does not match")
                 }
             }
+        case .notImplemented:
+            for other in [HTTPMethod.get, .post, .put, .delete] {
+                if case .notImplemented = router.match(other, path: path) {
+                    fatalError("fuzz invariant broken: \(other) is answered 501 (no route has that method)")
+                }
+            }
         case .notFound:
             for other in [HTTPMethod.get, .post, .put, .delete] {
                 guard case .notFound = router.match(other, path: path) else {
