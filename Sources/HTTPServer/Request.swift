@@ -64,7 +64,7 @@ public struct Request: Sendable {
     }
 
     /// The client's request id if it is 1 to 128 visible ASCII characters, else nil.
-    static func usableRequestID(_ fields: HTTPFields) -> String? {
+    package static func usableRequestID(_ fields: HTTPFields) -> String? {
         guard let value = fields["X-Request-Id"], (1...128).contains(value.utf8.count),
               value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         return value

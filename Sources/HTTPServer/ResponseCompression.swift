@@ -5,9 +5,9 @@ import HTTPWire
 /// its type compresses well (JSON, problem+json, YAML, text), the status carries a body, and the
 /// handler set no Content-Encoding of its own. Octet streams (content information) are dense and
 /// left alone.
-enum ResponseCompression {
+package enum ResponseCompression {
     /// Compresses `response` in place when the rules allow.
-    static func apply(_ response: inout Response, request: Request, minimumBytes: Int) {
+    package static func apply(_ response: inout Response, request: Request, minimumBytes: Int) {
         guard minimumBytes > 0, response.body.count >= minimumBytes,
               response.status >= 200, response.status != 204, response.status != 304,
               !response.headers.contains("Content-Encoding"),
