@@ -8,6 +8,7 @@ import PackageDescription
 
 let targets = [
     "FuzzRequestHead", "FuzzChunked", "FuzzRouter", "FuzzRouteParameters", "FuzzPCCRC", "FuzzGzip",
+    "FuzzHTTP1Connection",
 ]
 
 let package = Package(

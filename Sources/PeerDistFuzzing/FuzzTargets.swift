@@ -8,7 +8,6 @@ public enum FuzzTargets {
         ("FuzzRouteParameters", RouteParametersFuzzer.run),
         ("FuzzPCCRC", PCCRCFuzzer.run),
         ("FuzzGzip", GzipFuzzer.run),
-        // ("FuzzHTTP1Connection", HTTP1ConnectionFuzzer.run): the connection driven by bytes over
-        // a fake transport, once HTTPServer has its transport seam.
+        ("FuzzHTTP1Connection", HTTP1ConnectionFuzzer.run),
     ]
 }
