@@ -18,6 +18,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "peerdistd", targets: ["peerdistd"]),
+        // The fuzz targets' bodies, for FuzzTesting/ (libFuzzer) and FuzzRegressionTests.
+        .library(name: "PeerDistFuzzing", targets: ["PeerDistFuzzing"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -91,6 +93,17 @@ let package = Package(
             dependencies: ["HTTPServer", "HTTPWire", "Transport"],
             swiftSettings: swiftSettings
         ),
+        // What each libFuzzer target of FuzzTesting/ runs: never traps on any bytes, traps when an
+        // invariant breaks. FuzzRegressionTests replays the corpus and the found crashes through it.
+        .target(
+            name: "PeerDistFuzzing",
+            dependencies: [
+                "HTTPWire", "HTTPServer", "PCCRC", "PeerDistEngine", "PeerDistAPI",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(name: "FuzzRegressionTests", dependencies: ["PeerDistFuzzing"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "CNGHTTP2"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),

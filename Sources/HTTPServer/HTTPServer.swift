@@ -19,14 +19,17 @@ public final class HTTPServer: Sendable {
     ///   - router: the routes.
     ///   - logger: for lifecycle events and warnings.
     ///   - observer: sees every answered request.
+    ///   - filters: run on every exchange after request ids are assigned and before compression
+    ///     (authentication belongs here).
     ///   - errorRenderer: turns errors thrown by handlers into responses (the one place that maps
     ///     domain errors); by default `HTTPError` renders itself and anything else is a 500.
     public init(
         configuration: ServerConfiguration, router: Router, logger: Logger = Logger(label: "peerdist.http"),
-        observer: (any RequestObserver)? = nil,
+        observer: (any RequestObserver)? = nil, filters: [any ExchangeFilter] = [],
         errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer
     ) {
-        core = ServerCore(configuration: configuration, router: router, logger: logger, errorRenderer: errorRenderer, observer: observer)
+        core = ServerCore(configuration: configuration, router: router, logger: logger, filters: filters,
+                          errorRenderer: errorRenderer, observer: observer)
         let count = configuration.workerCount > 0 ? configuration.workerCount : ProcessInfoShim.activeProcessorCount
         workers = WorkerPool(count: count)
     }

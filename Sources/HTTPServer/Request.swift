@@ -1,9 +1,18 @@
 import HTTPWire
 
-/// A request as a handler sees it: the parsed head, decoded path parameters, the query and the body.
+/// A request as a handler sees it, whatever protocol carried it: method, target, fields, decoded
+/// path parameters, the query and the body. Framing and persistence stay with the protocol.
 public struct Request: Sendable {
-    /// The parsed request head (method, target, version, fields).
-    public let head: RequestHead
+    /// The method.
+    public let method: HTTPMethod
+    /// The request-target as sent (for HTTP/2, the `:path`).
+    public let target: String
+    /// The protocol version (1.0, 1.1 or 2.0).
+    public let version: HTTPVersion
+    /// The header fields in order (for HTTP/2, `:authority` appears as `Host`).
+    public let headers: HTTPFields
+    /// Whether the client accepts a gzip-coded answer.
+    public let acceptsGzip: Bool
     /// The path part of the target, still percent-encoded.
     public let path: Substring
     /// The query part of the target (after `?`), still encoded; nil when absent.
@@ -22,16 +31,16 @@ public struct Request: Sendable {
     /// When the head was parsed.
     public let receivedAt: ContinuousClock.Instant
 
-    /// The method.
-    public var method: HTTPMethod { head.method }
-    /// The header fields.
-    public var headers: HTTPFields { head.fields }
-
-    init(head: RequestHead, connectionID: UInt64) {
-        self.head = head
+    /// Creates a request from its parts (the protocol has checked them).
+    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64) {
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers = headers
+        self.acceptsGzip = acceptsGzip
         self.connectionID = connectionID
         self.receivedAt = .now
-        let target = Self.originForm(head.target)
+        let target = Self.originForm(target)
         if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<q]
             query = target[target.index(after: q)...]
@@ -39,6 +48,12 @@ public struct Request: Sendable {
             path = target
             query = nil
         }
+    }
+
+    /// Creates a request from an HTTP/1.1 head.
+    init(head: RequestHead, connectionID: UInt64) {
+        self.init(method: head.method, target: head.target, version: head.version, headers: head.fields,
+                  acceptsGzip: head.acceptsGzip, connectionID: connectionID)
     }
 
     /// Creates a request for in-process tests.
@@ -49,7 +64,7 @@ public struct Request: Sendable {
     }
 
     /// The client's request id if it is 1 to 128 visible ASCII characters, else nil.
-    static func usableRequestID(_ fields: HTTPFields) -> String? {
+    package static func usableRequestID(_ fields: HTTPFields) -> String? {
         guard let value = fields["X-Request-Id"], (1...128).contains(value.utf8.count),
               value.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
         return value

@@ -107,7 +107,7 @@ public final class BodyStream: Sendable {
     // MARK: - Producer side (the connection)
 
     /// Adds a chunk; returns false when the producer should pause reading.
-    func push(_ chunk: [UInt8]) -> Bool {
+    package func push(_ chunk: [UInt8]) -> Bool {
         let (waiter, keepReading): (CheckedContinuation<[UInt8]?, any Error>?, Bool) = state.withLock { s in
             if let w = s.waiter {
                 s.waiter = nil
@@ -126,7 +126,7 @@ public final class BodyStream: Sendable {
     }
 
     /// Marks the end of the body.
-    func finish() {
+    package func finish() {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, any Error>? in
             s.finished = true
             defer { s.waiter = nil }
@@ -136,7 +136,7 @@ public final class BodyStream: Sendable {
     }
 
     /// Marks the body as never completing (client gone, malformed).
-    func fail() {
+    package func fail() {
         let waiter = state.withLock { s -> CheckedContinuation<[UInt8]?, any Error>? in
             s.failed = true
             defer { s.waiter = nil }

@@ -5,15 +5,15 @@ import HTTPWire
 /// its type compresses well (JSON, problem+json, YAML, text), the status carries a body, and the
 /// handler set no Content-Encoding of its own. Octet streams (content information) are dense and
 /// left alone.
-enum ResponseCompression {
+package enum ResponseCompression {
     /// Compresses `response` in place when the rules allow.
-    static func apply(_ response: inout Response, request: Request, minimumBytes: Int) {
+    package static func apply(_ response: inout Response, request: Request, minimumBytes: Int) {
         guard minimumBytes > 0, response.body.count >= minimumBytes,
               response.status >= 200, response.status != 204, response.status != 304,
               !response.headers.contains("Content-Encoding"),
               isCompressible(response.headers["Content-Type"]) else { return }
         response.headers.append(name: "Vary", value: "Accept-Encoding")
-        guard request.head.acceptsGzip, let compressed = Gzip.compress(response.body),
+        guard request.acceptsGzip, let compressed = Gzip.compress(response.body),
               compressed.count < response.body.count else { return }
         response.body = compressed
         response.headers.append(name: "Content-Encoding", value: "gzip")

@@ -42,6 +42,9 @@ public struct ServerConfiguration: Sendable {
     /// After a final answer, how long the server keeps reading and discarding what the client
     /// still sends before closing, so the answer is not lost to a reset (RFC 9112 §9.6).
     public var closeLinger: Duration = .seconds(2)
+    /// Most bytes a gzip request body may inflate to per byte received, past 1 MiB inflated (413;
+    /// a decompression bomb is refused as it inflates, never held whole).
+    public var maxInflationRatio: Int = 100
     /// Smallest JSON/YAML/text response body compressed with gzip when the client accepts it;
     /// 0 turns compression off.
     public var compressionMinimumBytes: Int = 1_024

@@ -2,27 +2,26 @@ import Logging
 import Synchronization
 import Transport
 
-/// What every connection of a server shares: configuration, router, error rendering, the
-/// connection registry and the drain state.
+/// What every connection of a server shares: configuration, the exchange runner (filters,
+/// router, handlers), the connection registry and the drain state.
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
-    let router: Router
+    let runner: ExchangeRunner
     let logger: Logger
-    private let errorRenderer: @Sendable (any Error) -> Response
     private let observer: (any RequestObserver)?
 
     private struct Registry {
-        var connections: [ObjectIdentifier: HTTP1ConnectionHandler] = [:]
+        var connections: [UInt64: any ConnectionHandler] = [:]
         /// Connections admitted: registered, or accepted and on their way to it. At most
         /// `maxConnections`.
         var slots = 0
         /// Connections waiting for a request with no byte of it received (new ones, and idle
         /// keep-alive ones), with when they became so: at the cap, the oldest is closed to make
         /// room (nginx's reusable connections).
-        var idle: [ObjectIdentifier: UInt64] = [:]
+        var idle: [UInt64: UInt64] = [:]
         var idleSequence: UInt64 = 0
         /// Connections closed to make room: their slot went to a new connection already.
-        var evicted: Set<ObjectIdentifier> = []
+        var evicted: Set<UInt64> = []
         var draining = false
         var acceptPaused = false
         var drainWaiters: [CheckedContinuation<Void, Never>] = []
@@ -33,30 +32,15 @@ final class ServerCore: Sendable {
     let resumeAccepting: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
     private let evictions = AtomicCounter()
 
-    init(configuration: ServerConfiguration, router: Router, logger: Logger,
+    init(configuration: ServerConfiguration, router: Router, logger: Logger, filters: [any ExchangeFilter] = [],
          errorRenderer: @escaping @Sendable (any Error) -> Response, observer: (any RequestObserver)?) {
         self.configuration = configuration
-        self.router = router
+        self.runner = ExchangeRunner(
+            router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
+            observer: observer, errorRenderer: errorRenderer
+        )
         self.logger = logger
-        self.errorRenderer = errorRenderer
         self.observer = observer
-    }
-
-    /// Turns a handler's error into a response; HTTPError renders itself, anything else is a 500.
-    func render(_ error: any Error) -> Response {
-        errorRenderer(error)
-    }
-
-    func requestCompleted(_ request: Request, status: Int, bodyBytes: Int) {
-        observer?.requestCompleted(request, status: status, bodyBytes: bodyBytes, duration: .now - request.receivedAt)
-    }
-
-    private let requestIDs = AtomicCounter()
-    private let requestIDPrefix = String(UInt32.random(in: 0...UInt32.max), radix: 16)
-
-    /// A new request id, unique in this process and unlikely to repeat across restarts.
-    func makeRequestID() -> String {
-        "\(requestIDPrefix)-\(String(requestIDs.increment(), radix: 16))"
     }
 
     var isDraining: Bool { registry.withLock { $0.draining } }
@@ -81,7 +65,7 @@ final class ServerCore: Sendable {
     /// connection, which is closed. False (the caller closes the socket) when every slot went to
     /// busy connections since `mayAccept`. So never more than `maxConnections` are admitted.
     func takeSlot() -> Bool {
-        let (taken, victim) = registry.withLock { r -> (Bool, HTTP1ConnectionHandler?) in
+        let (taken, victim) = registry.withLock { r -> (Bool, (any ConnectionHandler)?) in
             if r.slots < configuration.maxConnections {
                 r.slots += 1
                 return (true, nil)
@@ -109,20 +93,28 @@ final class ServerCore: Sendable {
     }
 
     /// Registers a new connection; false when draining (the caller closes it).
-    func connectionOpened(_ handler: HTTP1ConnectionHandler) -> Bool {
+    func connectionOpened(_ handler: any ConnectionHandler) -> Bool {
         let accepted = registry.withLock { r -> Bool in
             guard !r.draining else { return false }
-            r.connections[ObjectIdentifier(handler)] = handler
+            r.connections[handler.connection.id] = handler
             return true
         }
         if accepted { observer?.connectionOpened() }
         return accepted
     }
 
-    /// Whether a connection is waiting for a request with no byte of it received (evictable).
-    func connection(_ handler: HTTP1ConnectionHandler, isIdle idle: Bool) {
+    /// A connection changes protocol (HTTP/1.1 to HTTP/2): `handler` now answers for it.
+    func connection(handedOverTo handler: any ConnectionHandler) {
         registry.withLock { r in
-            let key = ObjectIdentifier(handler)
+            let key = handler.connection.id
+            if r.connections[key] != nil { r.connections[key] = handler }
+        }
+    }
+
+    /// Whether a connection is waiting for a request with no byte of it received (evictable).
+    func connection(_ handler: any ConnectionHandler, isIdle idle: Bool) {
+        registry.withLock { r in
+            let key = handler.connection.id
             guard r.connections[key] != nil, !r.evicted.contains(key) else { return }
             if idle {
                 r.idleSequence += 1
@@ -134,9 +126,9 @@ final class ServerCore: Sendable {
     }
 
     /// A connection closed (also one never registered because the server was draining).
-    func connectionClosed(_ handler: HTTP1ConnectionHandler) {
+    func connectionClosed(_ handler: any ConnectionHandler) {
         let (registered, waiters) = registry.withLock { r -> (Bool, [CheckedContinuation<Void, Never>]) in
-            let key = ObjectIdentifier(handler)
+            let key = handler.connection.id
             let registered = r.connections.removeValue(forKey: key) != nil
             r.idle.removeValue(forKey: key)
             if r.evicted.remove(key) == nil { r.slots -= 1 }
@@ -153,7 +145,7 @@ final class ServerCore: Sendable {
 
     /// Marks the server draining and tells every connection; returns once all have closed.
     func drainConnections() async {
-        let handlers = registry.withLock { r -> [HTTP1ConnectionHandler] in
+        let handlers = registry.withLock { r -> [any ConnectionHandler] in
             r.draining = true
             return Array(r.connections.values)
         }
@@ -177,6 +169,19 @@ final class ServerCore: Sendable {
             handler.connection.queue.async { handler.close() }
         }
     }
+}
+
+/// A connection's protocol handler as the server's registry sees it. Every call comes on its
+/// connection's queue.
+protocol ConnectionHandler: AnyObject, Sendable {
+    /// The connection it serves.
+    var connection: any ConnectionIO { get }
+    /// Graceful drain: finish what is in flight, then close.
+    func drain()
+    /// Closes now.
+    func close()
+    /// Closed at the connection cap to make room, if it is still idle.
+    func evict()
 }
 
 /// Sees every answered request and every connection (for request logs and metrics).

@@ -35,7 +35,9 @@ info:
     for a body over `--max-body-size` on any route except content data uploads (87); 414 and 431
     for an oversized target or head (87); 501 for a method no route has, or an unknown transfer
     coding, and 505 for an HTTP major version other than 1 (50); a higher HTTP/1 minor version is
-    served as 1.1. `HEAD` is answered wherever `GET` is. `100 Continue` is sent only when the
+    served as 1.1. `HEAD` is answered wherever `GET` is. Request bodies may be sent with
+    `Content-Encoding: gzip` and are inflated as they arrive; one that inflates past its route's
+    limit, or to more than 100 times its size past its first MiB, is 413 (87); other codings are 415. `100 Continue` is sent only when the
     handler reads the body: a request refused from its head gets its answer instead.
 
     Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128
@@ -1095,7 +1097,7 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     UnsupportedMediaType:
-      description: A body of another media type (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+      description: A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
       content:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}

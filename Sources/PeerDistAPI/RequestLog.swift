@@ -31,13 +31,20 @@ public struct RequestLogRecord: Sendable {
     /// The line's message.
     public static let message = "request"
 
+    /// Milliseconds with three decimals (`0.042`), without going through Double formatting.
+    static func milliseconds(_ d: Duration) -> String {
+        let (seconds, attoseconds) = d.components
+        let micros = max(0, seconds) &* 1_000_000 &+ max(0, attoseconds) / 1_000_000_000_000
+        let fraction = String(micros % 1_000)
+        return String(micros / 1_000) + "." + String(repeating: "0", count: 3 - fraction.utf8.count) + fraction
+    }
+
     /// The line's fields, sorted by key: the one definition of what a request line carries.
     public var fields: [(key: String, value: String)] {
-        let ms = Double(duration.components.seconds) * 1_000 + Double(duration.components.attoseconds) / 1e15
         return [
             ("bytes", String(bytes)),
             ("conn", String(connection)),
-            ("duration_ms", "\((ms * 1_000).rounded() / 1_000)"),
+            ("duration_ms", Self.milliseconds(duration)),
             ("method", method),
             ("request_id", requestID),
             ("route", route),

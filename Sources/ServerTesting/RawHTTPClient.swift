@@ -156,6 +156,17 @@ public final class RawHTTPClient: @unchecked Sendable {
         }
     }
 
+    /// Every byte the server sends until it closes the connection (or `timeout` passes), those
+    /// already read past the last response included.
+    public func readToClose(timeout: Duration = .seconds(5)) async -> [UInt8] {
+        (try? await onIO { [self] in
+            let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
+            while true {
+                do { try fill(deadline: deadline) } catch { return buffer }
+            }
+        }) ?? []
+    }
+
     /// Whether the server closed the connection within `timeout` (reads and discards data).
     public func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
         (try? await onIO { [self] in

@@ -154,6 +154,8 @@ final class LogOutput: Sendable {
     static let maxEntries = 8_192
     /// Bytes (estimated) buffered at most.
     static let maxBytes = 1 << 20
+    /// How long lines gather before they are written.
+    static let batchDelay = DispatchTimeInterval.milliseconds(5)
 
     private struct State {
         var entries: [(Entry, timespec)] = []
@@ -193,7 +195,9 @@ final class LogOutput: Sendable {
         }
         switch outcome {
         case .queued: break
-        case .schedule: queue.async { self.drain() }
+        // Lines gather for a few milliseconds and go out in one write: waking the writer for
+        // every line would cost each request a context switch.
+        case .schedule: queue.asyncAfter(deadline: .now() + Self.batchDelay) { self.drain() }
         case .dropped(let onDrop): onDrop?(1)
         }
     }

@@ -71,6 +71,17 @@ enum Fixtures {
                 }
                 return .json(200, #"{"interrupted":false}"#)
             },
+            // Works for a while on a request it has in full; counts being cancelled.
+            .async(.post, "/work") { req in
+                probe.started.add(1, ordering: .relaxed)
+                do {
+                    try await Task.sleep(for: .milliseconds(Int(req.queryValue("ms") ?? "") ?? 200))
+                } catch {
+                    probe.cancelled.add(1, ordering: .relaxed)
+                    throw error
+                }
+                return .json(200, "{\"length\":\(req.body.bytes.count)}")
+            },
             .async(.get, "/slow") { req in
                 probe.started.add(1, ordering: .relaxed)
                 try? await Task.sleep(for: .milliseconds(Int(req.queryValue("ms") ?? "") ?? 300))

@@ -102,9 +102,10 @@ import Testing
         let size = 4 << 20
         try await client.send("POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: \(size)\r\n\r\n")
         let upload = Task { try? await client.send([UInt8](repeating: 1, count: size)) }
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
         #expect(await eventually(timeout: .seconds(4)) { probe.cancelled.load(ordering: .relaxed) == 1 })
+        _ = await upload.value  // the send fails once the server has closed
         #expect(await client.waitForClose(timeout: .seconds(3)))
-        upload.cancel()
         await server.stop()
     }
 
@@ -163,6 +164,41 @@ import Testing
         #expect(await eventually(timeout: .seconds(5)) { server.server.openConnections == 0 })
         flooder.reset()
         _ = await flood.value
+        await server.stop()
+    }
+
+    /// A client that half-closes after a complete request still gets its answer: a handler that
+    /// works on what it received is not cancelled (only one that merely waits would be).
+    @Test func halfCloseAfterACompleteRequestLetsTheHandlerFinish() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe)
+        let client = try await server.client()
+        try await client.send("POST /work?ms=200 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n\r\nhello")
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
+        client.shutdownWrite()
+        let response = try await client.readResponse()
+        #expect(response.status == 200)
+        #expect(response.json["length"] as? Int == 5)
+        #expect(probe.cancelled.load(ordering: .relaxed) == 0)
+        await server.stop()
+    }
+
+    /// A HEAD request refused before its head is understood gets its status and fields, never a
+    /// body (RFC 9110 §9.3.2).
+    @Test(arguments: [
+        "HEAD /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n",
+        "HEAD /hello HTTP/1.1\r\nHost: a\r\nExpect: 200-ok\r\n\r\n",
+        "HEAD /hello HTTP/2.0\r\nHost: a\r\n\r\n",
+        "HEAD /\(String(repeating: "x", count: 9_000)) HTTP/1.1\r\nHost: a\r\n\r\n",
+    ])
+    func refusedHeadRequestsGetNoBody(_ request: String) async throws {
+        let server = try Fixtures.server()
+        let client = try await server.client()
+        try await client.send(request)
+        let response = try await client.readResponse(headRequest: true)
+        #expect(response.status >= 400)
+        #expect(response.header("Content-Length") != nil)
+        #expect(await client.readToClose().isEmpty)
         await server.stop()
     }
 }

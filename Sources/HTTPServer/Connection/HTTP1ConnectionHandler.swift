@@ -5,7 +5,7 @@ import Transport
 /// delivers bodies, runs one request at a time (pipelined requests wait in the input buffer and
 /// are answered in order), writes responses and enforces the timeouts. Confined to the
 /// connection's worker queue.
-final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
+final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unchecked Sendable {
     // Safety: every property is touched only on `connection.queue`, except from the tasks that
     // run async handlers, which hop back to that queue before touching anything.
 
@@ -49,6 +49,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private final class Exchange: @unchecked Sendable {
         // Safety: confined to the connection's queue like its handler; tasks only carry it back there.
         var request: Request
+        /// The HTTP/1.1 head: framing, persistence, `Expect`.
+        let head: RequestHead
         var route: Route?
         var keepAlive: Bool
         var framing: BodyFramingState
@@ -57,8 +59,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         var responseWritten = false
         var task: Task<Void, Never>?
         var readPausedByBody = false
-        /// Set when a buffered body grew past the limit (answered 413).
-        var bodyTooLarge = false
+        /// Set when a body grew past a limit (answered 413 with this detail).
+        var bodyTooLarge: String?
+        /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
+        var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
         var continueSent = false
         /// Body bytes received, when the first arrived, when the last did, and how long reading
@@ -71,14 +75,16 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         /// When the minimum data rate is next checked.
         var nextRateCheck: ContinuousClock.Instant?
 
-        init(request: Request, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
+        init(request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink) {
             self.request = request
+            self.head = head
             self.keepAlive = keepAlive
             self.framing = framing
             self.sink = sink
         }
 
         var bodyDone: Bool { if case .done = framing { true } else { false } }
+        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
     }
 
     init(connection: any ConnectionIO, core: ServerCore) {
@@ -183,17 +189,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// The client is gone (or half-closed): stop waiting on its behalf. A response that still
-    /// comes is written if the socket takes it, and the connection then closes.
+    /// The client is gone, or half-closed. Before its body was complete: the body fails and the
+    /// connection closes. After: a handler that only waits (a long-poll, a `Prefer: wait`) stops
+    /// waiting on its behalf, one that works on a request it has in full (an append) finishes, and
+    /// the answer is written if the socket takes it; the connection then closes.
     private func abandon(_ exchange: Exchange) {
-        if case .stream(let stream) = exchange.sink { stream.fail() }
-        exchange.task?.cancel()
-        if !exchange.bodyDone {
+        guard exchange.bodyDone else {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.task?.cancel()
             close()
-        } else if exchange.responseQueued {
-            // Half-closed after a complete request: the answer already queued still goes out.
-            connection.closeAfterFlush()
+            return
         }
+        if exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+        if exchange.responseQueued { connection.closeAfterFlush() }
     }
 
     func connection(_ connection: any ConnectionIO, writabilityChanged writable: Bool) {}
@@ -258,7 +266,6 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     private func begin(_ head: RequestHead) {
         connection.clearTimer()
         var request = Request(head: head, connectionID: connection.id)
-        request.id = Request.usableRequestID(head.fields) ?? core.makeRequestID()
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState
         switch head.framing {
@@ -266,22 +273,14 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(request: request, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
+        let exchange = Exchange(request: request, head: head, keepAlive: keepAlive, framing: framing, sink: .discard(allowance: configuration.maxDrainBytes))
         state = .busy(exchange)
-
-        switch core.router.match(head.method, path: request.path) {
-        case .notFound:
-            respond(ProblemResponse.make(.http(404, "no route for \(head.method) \(request.path)")), to: exchange)
-        case .methodNotAllowed(let allow):
-            var headers = HTTPFields()
-            headers.append(name: "Allow", value: allow.joined(separator: ", "))
-            respond(ProblemResponse.make(.http(405, "method \(head.method) not allowed here", headers: headers)), to: exchange)
-        case .notImplemented:
-            respond(ProblemResponse.make(.http(501, "method \(head.method) is not implemented")), to: exchange)
-        case .found(let route, let parameters):
-            request.parameters = parameters
-            request.routeTemplate = route.template
-            exchange.request = request
+        let routing = core.runner.route(&request)
+        exchange.request = request
+        switch routing {
+        case .answer(let response):
+            respond(response, to: exchange)
+        case .route(let route):
             exchange.route = route
             prepareBody(exchange, route: route)
         }
@@ -294,10 +293,18 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     /// Chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
-        let head = exchange.request.head
-        if !exchange.bodyDone, let coding = head.fields["Content-Encoding"], coding.lowercased() != "identity" {
-            respond(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(coding)' are not accepted")), to: exchange)
-            return
+        let head = exchange.head
+        if !exchange.bodyDone {
+            switch core.runner.bodyCoding(exchange.request) {
+            case .identity:
+                break
+            case .gzip:
+                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
+                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .refused(let answer):
+                respond(answer, to: exchange)
+                return
+            }
         }
         switch route.bodyMode {
         case .buffered:
@@ -319,7 +326,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
                 return
             }
             var declared: UInt64?
-            if case .length(let n) = head.framing { declared = n }
+            if case .length(let n) = head.framing, exchange.inflater == nil { declared = n }
             // The stream holds its callbacks and the exchange holds the stream: the callbacks
             // hold the exchange weakly, or every streamed exchange would outlive its connection.
             let queue = connection.queue
@@ -353,7 +360,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func sendContinueIfExpected(_ exchange: Exchange) {
-        guard exchange.request.head.expectsContinue, !exchange.continueSent else { return }
+        guard exchange.head.expectsContinue, !exchange.continueSent else { return }
         exchange.continueSent = true
         connection.write([Array("HTTP/1.1 100 Continue\r\n\r\n".utf8)])
     }
@@ -417,8 +424,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if exchange.bodyTooLarge {
-                fail(.http(413, "request body exceeds \(configuration.maxBodySize) bytes"))
+            } else if let detail = exchange.bodyTooLarge {
+                fail(.http(413, detail))
             } else {
                 fail(HTTPError.from(error))
             }
@@ -441,11 +448,26 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
+        if let inflater = exchange.inflater, !exchange.isDiscarding {
+            switch try inflater.decode(data, emit: { (plain) throws(HTTP1ParseError) in try deliverDecoded(plain, to: exchange) }) {
+            case nil:
+                return
+            case .tooLarge:
+                exchange.bodyTooLarge = "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size"
+                throw .badRequest("request body too large")
+            case .malformed:
+                throw .badRequest("malformed gzip request body")
+            }
+        }
+        try deliverDecoded(data, to: exchange)
+    }
+
+    private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         switch exchange.sink {
         case .buffer(var bytes):
             if bytes.count + data.count > configuration.maxBodySize {
                 exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = true
+                exchange.bodyTooLarge = "request body exceeds \(configuration.maxBodySize) bytes"
                 throw .badRequest("request body too large")
             }
             exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
@@ -466,6 +488,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
     }
 
     private func bodyFinished(_ exchange: Exchange) {
+        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            fail(.http(400, "the gzip request body ends before its gzip member does"))
+            return
+        }
         if exchange.responseQueued && !exchange.responseWritten {
             armWriteStallTimer(exchange)
         } else {
@@ -554,33 +581,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
 
     private func run(_ exchange: Exchange) {
         guard let route = exchange.route else { return }
-        let request = exchange.request
-        switch route.handler {
-        case .sync(let handler):
-            let response: Response
-            do { response = try handler(request) } catch { response = core.render(error) }
-            respond(response, to: exchange)
-        case .async(let handler):
-            start(handler, for: exchange, route: route)
-        case .inlineFirst(let inline, let waiting):
-            let immediate: Response?
-            do { immediate = try inline(request) } catch { immediate = core.render(error) }
-            if let immediate {
-                respond(immediate, to: exchange)
-            } else {
-                start(waiting, for: exchange, route: route)
-            }
-        }
-    }
-
-    private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, for exchange: Exchange, route: Route) {
-        let request = exchange.request
-        let queue = connection.queue
-        let core = self.core
-        exchange.task = Task { [self] in
-            let response: Response
-            do { response = try await handler(request) } catch { response = core.render(error) }
-            queue.async { self.respond(response, to: exchange) }
+        exchange.task = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
+            self.respond(response, to: exchange)
         }
         if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
     }
@@ -591,27 +593,26 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             return
         }
         var response = response
-        ResponseCompression.apply(&response, request: exchange.request, minimumBytes: configuration.compressionMinimumBytes)
+        core.runner.willRespond(&response, to: exchange.request)
         exchange.responseQueued = true
         if draining || response.closeConnection { exchange.keepAlive = false }
         if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
             // The handler refused a streamed body it did not read: skip it only if it is small.
             exchange.sink = .discard(allowance: configuration.maxDrainBytes)
         }
-        if !exchange.bodyDone, exchange.request.head.expectsContinue, !exchange.continueSent {
+        if !exchange.bodyDone, exchange.head.expectsContinue, !exchange.continueSent {
             // Answered before asking for the body: the client may never send it, so the
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
         var headers = response.headers
         headers.remove("Connection")
-        if !exchange.request.id.isEmpty { headers.append(name: "X-Request-Id", value: exchange.request.id) }
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
         let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
             status: response.status, fields: headers, contentLength: response.body.count,
-            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.request.head.version == .http1_0,
+            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
             date: DateCache.shared.current(), into: &head
         )
         let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
@@ -630,7 +631,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { connection.closeAfterFlush() }
-        core.requestCompleted(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
@@ -683,9 +684,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, @unchecked Sendable {
         case .closed:
             return
         case .idle:
-            var request = Request(head: RequestHead(method: .get, target: "/"), connectionID: connection.id)
-            request.id = core.makeRequestID()
-            let exchange = Exchange(request: request, keepAlive: false, framing: .done, sink: .discard(allowance: 0))
+            // A HEAD request refused before its head was parsed still gets no body.
+            let isHead = input.withUnsafeBytes { $0.starts(with: "HEAD ".utf8) }
+            let request = core.runner.unparsedRequest(method: isHead ? .head : .get, connectionID: connection.id)
+            let exchange = Exchange(request: request, head: RequestHead(method: request.method, target: request.target),
+                                    keepAlive: false, framing: .done, sink: .discard(allowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
         case .busy(let exchange):

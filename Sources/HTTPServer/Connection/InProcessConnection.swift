@@ -54,6 +54,11 @@ package final class InProcessHTTP1Connection: Sendable {
         } while ContinuousClock.now < deadline
     }
 
+    /// Closes the connection as a vanished client would (handlers waiting are cancelled).
+    package func close() {
+        io.queue.sync { io.close() }
+    }
+
     /// Everything written so far.
     package var output: [UInt8] { io.queue.sync { io.written } }
 

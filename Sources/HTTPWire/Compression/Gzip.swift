@@ -25,28 +25,93 @@ public enum Gzip {
         return output
     }
 
-    /// Decompresses a gzip member; nil if it is malformed or inflates past `limit` bytes.
+    /// Decompresses a whole gzip member; nil if it is malformed, has trailing bytes, or inflates
+    /// past `limit` bytes.
     public static func decompress(_ bytes: [UInt8], limit: Int = 64 << 20) -> [UInt8]? {
-        let stream = UnsafeMutablePointer<z_stream>.allocate(capacity: 1)
-        stream.initialize(to: z_stream())
-        defer { stream.deallocate() }
-        guard peerdist_inflate_init_gzip(stream) == Z_OK else { return nil }
-        defer { inflateEnd(stream) }
+        let decoder = GzipDecoder(limit: limit, maxRatio: nil)
         var result: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65_536)
-        return bytes.withUnsafeBytes { input -> [UInt8]? in
-            stream.pointee.next_in = UnsafeMutablePointer(mutating: input.bindMemory(to: Bytef.self).baseAddress)
-            stream.pointee.avail_in = uInt(input.count)
-            while true {
-                let status: Int32 = chunk.withUnsafeMutableBytes { out in
-                    stream.pointee.next_out = out.bindMemory(to: Bytef.self).baseAddress
-                    stream.pointee.avail_out = uInt(out.count)
-                    return inflate(stream, Z_NO_FLUSH)
-                }
-                result.append(contentsOf: chunk[0..<(chunk.count - Int(stream.pointee.avail_out))])
-                if result.count > limit { return nil }
-                if status == Z_STREAM_END { return result }
-                guard status == Z_OK else { return nil }
+        let failure = bytes.withUnsafeBytes { input in decoder.decode(input) { result.append(contentsOf: $0) } }
+        return failure == nil && decoder.finished ? result : nil
+    }
+}
+
+/// Inflates one gzip member as its bytes arrive (a request body), bounded in what it produces
+/// and in its ratio to what it was given, so that a decompression bomb is refused long before it
+/// is inflated: memory stays at one 64 KiB output chunk whatever the input.
+public final class GzipDecoder {
+    /// Why decoding stopped.
+    public enum Failure: Error, Sendable {
+        /// Not gzip, corrupt, or bytes after the end of the member.
+        case malformed
+        /// Past the size limit, or inflating more than `maxRatio` times its input.
+        case tooLarge
+    }
+
+    private let stream: UnsafeMutablePointer<z_stream>
+    private var initialized = false
+    private let limit: Int
+    private let maxRatio: Int?
+    /// Output below which the ratio is not judged (small documents compress very well).
+    public static let ratioFloor = 1 << 20
+    private let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 65_536, alignment: 1)
+    /// Bytes given and produced so far.
+    public private(set) var consumed = 0
+    public private(set) var produced = 0
+    /// Whether the member has ended.
+    public private(set) var finished = false
+
+    /// Creates a decoder.
+    /// - Parameters:
+    ///   - limit: most bytes it may produce.
+    ///   - maxRatio: most bytes produced per byte given (past `ratioFloor`); nil = no bound.
+    public init(limit: Int, maxRatio: Int? = 100) {
+        self.limit = limit
+        self.maxRatio = maxRatio
+        stream = .allocate(capacity: 1)
+        stream.initialize(to: z_stream())
+        initialized = peerdist_inflate_init_gzip(stream) == Z_OK
+    }
+
+    deinit {
+        if initialized { inflateEnd(stream) }
+        stream.deallocate()
+        chunk.deallocate()
+    }
+
+    /// Inflates `input`, handing each output chunk to `emit` (valid during the call only).
+    /// - Returns: nil while all is well (`finished` says whether the member has ended), else why
+    ///   decoding stopped; the decoder is then unusable.
+    /// - Throws: what `emit` throws.
+    public func decode<E: Error>(
+        _ input: UnsafeRawBufferPointer, emit: (UnsafeRawBufferPointer) throws(E) -> Void
+    ) throws(E) -> Failure? {
+        guard initialized, !finished || input.isEmpty else { return .malformed }
+        guard let base = input.baseAddress, !input.isEmpty else { return nil }
+        stream.pointee.next_in = UnsafeMutablePointer(mutating: base.assumingMemoryBound(to: Bytef.self))
+        stream.pointee.avail_in = uInt(input.count)
+        defer { consumed += input.count - Int(stream.pointee.avail_in) }
+        while true {
+            stream.pointee.next_out = chunk.baseAddress?.assumingMemoryBound(to: Bytef.self)
+            stream.pointee.avail_out = uInt(chunk.count)
+            let status = inflate(stream, Z_NO_FLUSH)
+            let n = chunk.count - Int(stream.pointee.avail_out)
+            produced += n
+            if produced > limit { return .tooLarge }
+            if let maxRatio, produced > Self.ratioFloor,
+               produced / maxRatio > consumed + input.count - Int(stream.pointee.avail_in) {
+                return .tooLarge
+            }
+            if n > 0 { try emit(UnsafeRawBufferPointer(rebasing: chunk[0..<n])) }
+            switch status {
+            case Z_STREAM_END:
+                finished = true
+                return stream.pointee.avail_in == 0 ? nil : .malformed
+            case Z_OK:
+                if stream.pointee.avail_in == 0 && stream.pointee.avail_out != 0 { return nil }
+            case Z_BUF_ERROR:
+                return nil  // needs more input
+            default:
+                return .malformed
             }
         }
     }

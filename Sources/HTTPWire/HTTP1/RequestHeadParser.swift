@@ -89,8 +89,10 @@ public struct RequestHeadParser: Sendable {
         return UnsafeRawPointer(hit) - base
     }
 
-    /// 414 when the target of a complete request line is longer than the limit.
+    /// 414 when a complete request line is longer than a line of the longest target can be, or
+    /// its target is longer than the limit: the same answer as for a line still arriving.
     private func checkTargetLength(_ line: UnsafeRawBufferPointer) throws(HTTP1ParseError) {
+        if line.count > limits.maxTargetLength + Self.requestLineSlack { throw .targetTooLong }
         guard let firstSpace = line.firstIndex(of: 0x20) else { return }
         let rest = line[(firstSpace + 1)...]
         let targetEnd = rest.firstIndex(of: 0x20) ?? line.count

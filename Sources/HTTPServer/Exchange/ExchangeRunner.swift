@@ -1,0 +1,135 @@
+import Dispatch
+import HTTPWire
+
+/// What every protocol shares in serving one request, knowing none of them: the filter chain,
+/// routing, invoking the handler (sync, async or inline-first), rendering errors, and telling the
+/// filters what was answered. A connection (HTTP/1.1) or a stream (HTTP/2) hands it requests and
+/// writes what it answers, commits or requeues through `Response.onWritten`, and cancels the
+/// handler's task when its client goes away.
+final class ExchangeRunner: Sendable {
+    let router: Router
+    private let requestIDs = RequestIDFilter()
+    /// In order: request ids, the server's own filters (authentication goes here), compression,
+    /// the observer.
+    private let filters: [any ExchangeFilter]
+    private let errorRenderer: @Sendable (any Error) -> Response
+
+    /// What routing decided.
+    enum Routing {
+        /// Run this route's handler (its parameters and template are set on the request).
+        case route(Route)
+        /// Answer this without a handler (no route, a method not allowed, a filter's refusal).
+        case answer(Response)
+    }
+
+    init(router: Router, filters: [any ExchangeFilter], compressionMinimumBytes: Int,
+         observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
+        self.router = router
+        self.errorRenderer = errorRenderer
+        var chain: [any ExchangeFilter] = [requestIDs]
+        chain += filters
+        chain.append(CompressionFilter(minimumBytes: compressionMinimumBytes))
+        if let observer { chain.append(ObserverFilter(observer: observer)) }
+        self.filters = chain
+    }
+
+    /// Passes the request through the filters and the router.
+    func route(_ request: inout Request) -> Routing {
+        do {
+            for filter in filters { try filter.willRoute(&request) }
+        } catch {
+            return .answer(render(error))
+        }
+        switch router.match(request.method, path: request.path) {
+        case .notFound:
+            return .answer(ProblemResponse.make(.http(404, "no route for \(request.method) \(request.path)")))
+        case .methodNotAllowed(let allow):
+            var headers = HTTPFields()
+            headers.append(name: "Allow", value: allow.joined(separator: ", "))
+            return .answer(ProblemResponse.make(.http(405, "method \(request.method) not allowed here", headers: headers)))
+        case .notImplemented:
+            return .answer(ProblemResponse.make(.http(501, "method \(request.method) is not implemented")))
+        case .found(let route, let parameters):
+            request.parameters = parameters
+            request.routeTemplate = route.template
+            return .route(route)
+        }
+    }
+
+    /// How a request body is coded (RFC 9110 §8.4).
+    enum BodyCoding {
+        case identity
+        /// Inflated as it arrives.
+        case gzip
+        /// A coding the server does not take: answer this (415).
+        case refused(Response)
+    }
+
+    /// The coding of a request's body: identity, gzip (`x-gzip` too), or refused.
+    func bodyCoding(_ request: Request) -> BodyCoding {
+        guard request.headers.contains("Content-Encoding") else { return .identity }
+        let codings = (FieldList.parse(request.headers, "Content-Encoding") ?? [FieldListElement(item: "?")])
+            .filter { $0.item != "identity" }
+        if codings.isEmpty { return .identity }
+        if codings.count == 1, codings[0].item == "gzip" || codings[0].item == "x-gzip" { return .gzip }
+        let names = request.headers.values("Content-Encoding").joined(separator: ", ")
+        return .refused(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(names)' are not accepted (gzip is)")))
+    }
+
+    /// Runs the handler. `deliver` gets its answer exactly once, on `queue`: inline, during
+    /// this call, when the handler answered without waiting.
+    /// - Returns: the task of a handler that waits, to cancel when its client goes away.
+    func invoke(_ route: Route, _ request: Request, on queue: DispatchQueue,
+                deliver: @escaping @Sendable (Response) -> Void) -> Task<Void, Never>? {
+        switch route.handler {
+        case .sync(let handler):
+            let response: Response
+            do { response = try handler(request) } catch { response = render(error) }
+            deliver(response)
+            return nil
+        case .async(let handler):
+            return start(handler, request, on: queue, deliver: deliver)
+        case .inlineFirst(let inline, let waiting):
+            let immediate: Response?
+            do { immediate = try inline(request) } catch { immediate = render(error) }
+            if let immediate {
+                deliver(immediate)
+                return nil
+            }
+            return start(waiting, request, on: queue, deliver: deliver)
+        }
+    }
+
+    private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, _ request: Request,
+                       on queue: DispatchQueue, deliver: @escaping @Sendable (Response) -> Void) -> Task<Void, Never> {
+        Task { [self] in
+            let response: Response
+            do { response = try await handler(request) } catch { response = render(error) }
+            queue.async { deliver(response) }
+        }
+    }
+
+    /// The filters' last word before the answer is written.
+    func willRespond(_ response: inout Response, to request: Request) {
+        for filter in filters { filter.willRespond(&response, to: request) }
+    }
+
+    /// The answer was queued.
+    func didRespond(to request: Request, status: Int, bodyBytes: Int) {
+        let duration = ContinuousClock.now - request.receivedAt
+        for filter in filters { filter.didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration) }
+    }
+
+    /// A request standing for one the protocol could not parse, so that its error answer has an
+    /// id and passes the filters like any other.
+    func unparsedRequest(method: HTTPMethod, connectionID: UInt64) -> Request {
+        var request = Request(head: RequestHead(method: method, target: "/"), connectionID: connectionID)
+        request.id = requestIDs.makeID()
+        return request
+    }
+
+    /// Turns a handler's error into a response; HTTPError renders itself, anything else is a 500.
+    func render(_ error: any Error) -> Response {
+        errorRenderer(error)
+    }
+}
