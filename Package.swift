@@ -46,7 +46,7 @@ let package = Package(
         .target(
             name: "HTTPServer",
             dependencies: [
-                "HTTPWire", "Transport",
+                "HTTPWire", "HTTP2Wire", "Transport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
