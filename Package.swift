@@ -98,7 +98,7 @@ let package = Package(
         .target(
             name: "PeerDistFuzzing",
             dependencies: [
-                "HTTPWire", "HTTPServer", "PCCRC", "PeerDistEngine", "PeerDistAPI",
+                "HTTPWire", "HTTP2Wire", "HTTPServer", "PCCRC", "PeerDistEngine", "PeerDistAPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
