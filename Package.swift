@@ -87,10 +87,10 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
-        // Test harness: server on port 0, raw HTTP client, manual clock, drip-feed verifier.
+        // Test harness: server on port 0, raw HTTP/1.1 and HTTP/2 clients, manual clock, drip-feed verifier.
         .target(
             name: "ServerTesting",
-            dependencies: ["HTTPServer", "HTTPWire", "Transport"],
+            dependencies: ["HTTPServer", "HTTPWire", "Transport", "CNGHTTP2", "CZlib"],
             swiftSettings: swiftSettings
         ),
         // What each libFuzzer target of FuzzTesting/ runs: never traps on any bytes, traps when an

@@ -15,7 +15,8 @@ struct APIFixture {
     let engine: PeerDistEngine
     let client: RawHTTPClient
 
-    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000) async throws -> APIFixture {
+    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000,
+                      configuration: ServerConfiguration = ServerConfiguration()) async throws -> APIFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var limits = limits
@@ -24,7 +25,8 @@ struct APIFixture {
         let service = PeerDistService(
             settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
-        let server = try TestServer(router: service.router, observer: service, errorRenderer: service.errorRenderer)
+        let server = try TestServer(router: service.router, configuration: configuration, observer: service,
+                                    errorRenderer: service.errorRenderer)
         return APIFixture(server: server, engine: engine, client: try await server.client())
     }
 
