@@ -392,6 +392,38 @@ import Testing
 
     // MARK: - Floods
 
+    /// A rapid-reset burst (CVE-2023-44487) gets GOAWAY ENHANCE_YOUR_CALM and the connection
+    /// closed, while an HTTP/2 connection opened before it and HTTP/1.1 keep being served.
+    @Test func rapidResetGetsGoAwayWhileOthersStayServed() async throws {
+        let f = try await APIFixture.start()
+        let h = try await f.startup()
+        let bystander = try await H2Client.connect(port: f.server.port)
+        let parked = bystander.submit("GET", Self.completionsPath(h, timeoutMs: 20_000))
+        let engine = f.engine
+        try await bystander.pump(timeout: .seconds(10), "the bystander's poll to park") { _ in engine.parkedDequeueCount(instance: h, port: "default") == 1 }
+
+        let attacker = try await H2Client.connect(port: f.server.port)
+        for _ in 0..<1_000 {
+            let id = attacker.submit("GET", Self.completionsPath(h, timeoutMs: 20_000))
+            guard id > 0 else { break }
+            attacker.reset(id)
+        }
+        let goAway = try await attacker.waitForGoAway(timeout: .seconds(10))
+        #expect(goAway.code == 11, "GOAWAY code \(goAway.code)")  // ENHANCE_YOUR_CALM
+        #expect(await attacker.waitForClose(timeout: .seconds(10)))
+
+        #expect(try await bystander.request("GET", "/healthz").status == 200)
+        #expect(try await f.client.request("GET", "/healthz").status == 200)
+        let fresh = try await H2Client.connect(port: f.server.port)
+        #expect(try await fresh.request("GET", "/instances/\(h)").status == 200)
+        // The bystander's parked poll is still there and still answered.
+        let s = try await f.openStream(h, CancelRouteTests.id)
+        _ = try await f.client.request("POST", "/instances/\(h)/content/\(CancelRouteTests.id)/streams/\(s)/data?op=after", body: [1], headers: [("Prefer", "wait=5")])
+        let answer = try await bystander.wait(for: [parked], timeout: .seconds(5))[0]
+        #expect((answer.json["completions"] as? [[String: Any]])?.first?["operation"] as? String == "after", "\(answer.text)")
+        await f.stop()
+    }
+
     /// A header block that never ends (HEADERS without END_HEADERS, then CONTINUATION after
     /// CONTINUATION, 32 MiB of them) gets GOAWAY ENHANCE_YOUR_CALM and the connection closed long
     /// before the flood is read; the server keeps serving.

@@ -380,7 +380,9 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             if output.bytes.isEmpty { break }
         }
         guard !closed else { return }
-        if session.isFinished && streams.isEmpty {
+        // Finished: gracefully once the streams are done; after a fatal error (its GOAWAY taken)
+        // at once, since the session reads no more and the streams it left open cannot end.
+        if session.isFinished && (streams.isEmpty || session.failure != nil) {
             connection.closeAfterFlush()
             return
         }
