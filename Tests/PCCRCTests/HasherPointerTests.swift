@@ -32,8 +32,11 @@ import Testing
         var state = DigestState(kind)
         #expect(!Self.inlineObjects(state).isEmpty, "reflection found no digest context: the test sees nothing")
         #expect(Self.hiddenObjects(state).isEmpty, "\(kind)")
+        let before = Self.inlineObjects(state)
         Array("some bytes".utf8).withUnsafeBytes { state.update($0) }
         #expect(Self.hiddenObjects(state).isEmpty, "\(kind) after update")
+        // Updated in place: the context was uniquely referenced, so it was not copied.
+        #expect(Self.inlineObjects(state) == before, "\(kind): update copied the digest context")
     }
 
     @Test(arguments: [V1HashAlgorithm.sha256, .sha384, .sha512])
