@@ -112,7 +112,10 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     func connectionDidClose(_ connection: any ConnectionIO) {
         closed = true
-        for exchange in streams.values { abandon(exchange) }
+        for exchange in streams.values {
+            abandon(exchange)
+            core.stream(opened: false)
+        }
         streams.removeAll()
         let commits = pendingCommits
         pendingCommits.removeAll()
@@ -138,6 +141,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             case .requestRejected(let id, let status, let reason):
                 let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: .get, connectionID: connection.id), bodyDone: true)
                 streams[id] = exchange
+                core.stream(opened: true)
                 respond(ProblemResponse.make(.http(status, reason)), to: exchange)
             case .data(let id, let bytes, let endStream):
                 guard let exchange = streams[id] else { continue }
@@ -148,6 +152,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
                 }
             case .streamClosed(let id, let reason):
                 guard let exchange = streams.removeValue(forKey: id) else { continue }
+                core.stream(opened: false)
                 if case .completed = reason, let commit = exchange.onWritten {
                     // Ended without its end offset reported: commit once all output so far is out.
                     exchange.onWritten = nil
@@ -183,6 +188,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func open(stream id: Int32, head: HTTP2RequestHead, endStream: Bool) {
         let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: head.method, connectionID: connection.id), bodyDone: endStream)
         streams[id] = exchange
+        core.stream(opened: true)
         updateIdle()
         guard let acceptsGzip = FieldList.acceptsGzip(head.fields) else {
             respond(ProblemResponse.make(.http(400, "malformed Accept-Encoding header")), to: exchange)
