@@ -6,6 +6,7 @@ import PackageDescription
 //   CZlib → HTTPWire ─────────┴→ HTTPServer ─┐
 //   PCCRC → PeerDistEngine ──────────────────┴→ PeerDistAPI → peerdistd
 // PeerDistEngine knows no HTTP; HTTPServer knows no PeerDist.
+// CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -35,13 +36,17 @@ let package = Package(
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         // Sans-I/O HTTP/1.1: bytes in, events out. No sockets, no Dispatch.
         .target(name: "HTTPWire", dependencies: ["CZlib"], swiftSettings: swiftSettings),
+        // libnghttp2 from the system (Debian libnghttp2-dev), with a shim for what Swift imports awkwardly.
+        .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
+        // Sans-I/O HTTP/2 server session over nghttp2: bytes in, events and bytes out. No sockets, no Dispatch.
+        .target(name: "HTTP2Wire", dependencies: ["CNGHTTP2", "HTTPWire"], swiftSettings: swiftSettings),
         // Non-blocking POSIX sockets driven by Dispatch sources on a few serial queues.
         .target(name: "Transport", dependencies: ["CSystemShims"], swiftSettings: swiftSettings),
         // Connections, keep-alive, limits, timeouts, routing, problem+json.
         .target(
             name: "HTTPServer",
             dependencies: [
-                "HTTPWire", "Transport",
+                "HTTPWire", "HTTP2Wire", "Transport",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
@@ -93,13 +98,14 @@ let package = Package(
         .target(
             name: "PeerDistFuzzing",
             dependencies: [
-                "HTTPWire", "HTTPServer", "PCCRC", "PeerDistEngine", "PeerDistAPI",
+                "HTTPWire", "HTTP2Wire", "HTTPServer", "PCCRC", "PeerDistEngine", "PeerDistAPI",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["PeerDistFuzzing"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "CNGHTTP2"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "PCCRCTests", dependencies: ["PCCRC"], resources: [.copy("Vectors")], swiftSettings: swiftSettings),
         .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),

@@ -1,3 +1,4 @@
+import HTTP2Wire
 import HTTPWire
 
 /// Every limit and timeout of the HTTP server, in one place. Each limit names the status it answers.
@@ -48,6 +49,10 @@ public struct ServerConfiguration: Sendable {
     /// Smallest JSON/YAML/text response body compressed with gzip when the client accepts it;
     /// 0 turns compression off.
     public var compressionMinimumBytes: Int = 1_024
+    /// HTTP/2's bounds: concurrent streams, header lists and blocks, reset, control-frame and
+    /// empty-frame rates, windows and buffered bytes. Its idle timeout and flow-control stall
+    /// default to `idleTimeout` and `writeTimeout`.
+    public var http2 = HTTP2Limits()
     /// Time a graceful drain waits for requests in flight before closing what is left.
     public var drainTimeout: Duration = .seconds(10)
     /// `Retry-After` seconds sent with 503 while draining.
@@ -55,6 +60,14 @@ public struct ServerConfiguration: Sendable {
 
     /// The defaults.
     public init() {}
+
+    /// The HTTP/2 bounds with the server's idle and write-stall timeouts filled in.
+    var http2Limits: HTTP2Limits {
+        var limits = http2
+        limits.idleTimeout = limits.idleTimeout ?? idleTimeout
+        limits.flowControlStallTimeout = limits.flowControlStallTimeout ?? writeTimeout
+        return limits
+    }
 }
 
 /// The parser limits, under the server's name.

@@ -103,6 +103,11 @@ final class ServerCore: Sendable {
         return accepted
     }
 
+    /// An HTTP/2 stream opened or closed (for the open-streams gauge).
+    func stream(opened: Bool) {
+        if opened { observer?.streamOpened() } else { observer?.streamClosed() }
+    }
+
     /// A connection changes protocol (HTTP/1.1 to HTTP/2): `handler` now answers for it.
     func connection(handedOverTo handler: any ConnectionHandler) {
         registry.withLock { r in
@@ -197,9 +202,15 @@ public protocol RequestObserver: Sendable {
     func connectionOpened()
     /// A connection closed.
     func connectionClosed()
+    /// An HTTP/2 stream carrying a request opened.
+    func streamOpened()
+    /// It closed.
+    func streamClosed()
 }
 
 extension RequestObserver {
     public func connectionOpened() {}
     public func connectionClosed() {}
+    public func streamOpened() {}
+    public func streamClosed() {}
 }

@@ -9,5 +9,6 @@ public enum FuzzTargets {
         ("FuzzPCCRC", PCCRCFuzzer.run),
         ("FuzzGzip", GzipFuzzer.run),
         ("FuzzHTTP1Connection", HTTP1ConnectionFuzzer.run),
+        ("FuzzHTTP2Frames", HTTP2FrameFuzzer.run),
     ]
 }

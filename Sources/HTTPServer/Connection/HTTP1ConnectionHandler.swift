@@ -1,3 +1,4 @@
+import HTTP2Wire
 import HTTPWire
 import Transport
 
@@ -21,6 +22,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private var peerFinished = false
     /// What the server's registry was last told: waiting for a request, no byte of it received.
     private var registeredIdle = false
+    /// Whether a request has begun on this connection (HTTP/2 is taken only before the first).
+    private var begunAny = false
 
     private enum State {
         /// Waiting for (the rest of) a request head.
@@ -100,6 +103,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         state = .idle(headStarted: true)
         setIdle(true)
         connection.setTimer(after: configuration.headerTimeout) { [weak self] in self?.headTimedOut() }
+    }
+
+    /// Gives the connection to an HTTP/2 handler, with the bytes not yet consumed; this handler
+    /// then does nothing more.
+    private func handOver(to session: HTTP2ServerSession, _ start: (HTTP2ConnectionHandler, [UInt8]) -> Void) {
+        let handler = HTTP2ConnectionHandler(connection: connection, core: core, session: session)
+        let received = input.withUnsafeBytes { Array($0) }
+        input.removeAll()
+        setIdle(false)
+        state = .closed
+        connection.clearTimer()
+        core.connection(handedOverTo: handler)
+        start(handler, received)
     }
 
     /// Whether a request is being served (its answer or its body still pending).
@@ -244,6 +260,23 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             if case .idle(headStarted: false) = state { setIdle(true) }
             return
         }
+        if !begunAny {
+            // h2c by prior knowledge: the client preface instead of a request line.
+            switch input.withUnsafeBytes({ HTTP2Upgrade.looksLikePreface($0) }) {
+            case true?:
+                let session = HTTP2ServerSession(limits: configuration.http2Limits)
+                handOver(to: session) { $0.start(received: $1) }
+                return
+            case nil:
+                if case .idle(headStarted: false) = state {
+                    state = .idle(headStarted: true)
+                    connection.setTimer(after: configuration.headerTimeout) { [weak self] in self?.headTimedOut() }
+                }
+                return
+            case false?:
+                break
+            }
+        }
         let result: RequestHeadParser.Result
         do {
             result = try input.withUnsafeBytes { buf throws(HTTP1ParseError) in try parser.parse(buf) }
@@ -265,6 +298,13 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     private func begin(_ head: RequestHead) {
         connection.clearTimer()
+        if !begunAny, case .none = head.framing, let settings = HTTP2Upgrade.settingsPayload(from: head.fields),
+           let session = HTTP2ServerSession(upgradeWithSettings: settings, headRequest: head.method == .head, limits: configuration.http2Limits) {
+            // Upgrade: h2c (RFC 7540 §3.2): 101, then HTTP/2 with this request as stream 1.
+            handOver(to: session) { $0.startUpgraded(request: head, received: $1) }
+            return
+        }
+        begunAny = true
         var request = Request(head: head, connectionID: connection.id)
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState

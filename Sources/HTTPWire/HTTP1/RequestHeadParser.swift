@@ -294,30 +294,14 @@ public struct RequestHeadParser: Sendable {
         )
     }
 
+    private static func acceptsGzip(_ fields: HTTPFields) throws(HTTP1ParseError) -> Bool {
+        guard let accepts = FieldList.acceptsGzip(fields) else { throw .badRequest("malformed Accept-Encoding header") }
+        return accepts
+    }
+
     private static func list(_ fields: HTTPFields, _ name: String) throws(HTTP1ParseError) -> [FieldListElement] {
         guard let elements = FieldList.parse(fields, name) else { throw .badRequest("malformed \(name) header") }
         return elements
     }
 
-    /// Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3): its own qvalue, else that of `*`,
-    /// and no field at all accepts nothing but identity.
-    private static func acceptsGzip(_ fields: HTTPFields) throws(HTTP1ParseError) -> Bool {
-        var gzip: Int?
-        var any: Int?
-        for element in try list(fields, "Accept-Encoding") {
-            var q = 1000
-            if let parameter = element.parameter("q") {
-                guard let text = parameter, let value = FieldList.qvalue(text) else {
-                    throw .badRequest("malformed qvalue in Accept-Encoding")
-                }
-                q = value
-            }
-            switch element.item {
-            case "gzip", "x-gzip": gzip = q
-            case "*": any = q
-            default: break
-            }
-        }
-        return (gzip ?? any ?? 0) > 0
-    }
 }

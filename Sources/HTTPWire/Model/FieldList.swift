@@ -60,6 +60,27 @@ public enum FieldList {
         }
     }
 
+    /// Whether Accept-Encoding allows gzip (RFC 9110 §12.5.3): its own qvalue, else that of `*`;
+    /// no field at all accepts nothing but identity. Nil when the field is malformed.
+    public static func acceptsGzip(_ fields: HTTPFields) -> Bool? {
+        guard let elements = parse(fields, "Accept-Encoding") else { return nil }
+        var gzip: Int?
+        var any: Int?
+        for element in elements {
+            var q = 1000
+            if let parameter = element.parameter("q") {
+                guard let text = parameter, let value = qvalue(text) else { return nil }
+                q = value
+            }
+            switch element.item {
+            case "gzip", "x-gzip": gzip = q
+            case "*": any = q
+            default: break
+            }
+        }
+        return (gzip ?? any ?? 0) > 0
+    }
+
     /// A qvalue (RFC 9110 §12.4.2) in thousandths, 0...1000; nil when malformed.
     public static func qvalue(_ text: String) -> Int? {
         let b = Array(text.utf8)

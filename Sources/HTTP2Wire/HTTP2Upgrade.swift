@@ -1,0 +1,65 @@
+import HTTPWire
+
+/// Detecting HTTP/2 on a cleartext connection: the prior-knowledge preface, and the HTTP/1.1
+/// `Upgrade: h2c` request (RFC 7540 §3.2).
+public enum HTTP2Upgrade {
+    /// The client connection preface (RFC 9113 §3.4).
+    public static let preface: [UInt8] = Array("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".utf8)
+
+    /// Whether the first bytes of a connection are the HTTP/2 preface: true when all 24 bytes
+    /// match, false as soon as one differs, nil while the bytes so far are a prefix of it.
+    public static func looksLikePreface(_ prefix: UnsafeRawBufferPointer) -> Bool? {
+        let n = min(prefix.count, preface.count)
+        for i in 0..<n where prefix[i] != preface[i] { return false }
+        return n == preface.count ? true : nil
+    }
+
+    /// The answer that switches an upgraded connection to HTTP/2; write it, then the session's output.
+    public static let switchingProtocols: [UInt8] = Array("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".utf8)
+
+    /// The decoded SETTINGS payload of an HTTP/1.1 request that asks for h2c, or nil when it does
+    /// not ask, or asks wrongly: `Upgrade` must list `h2c`, `Connection` must list both `Upgrade`
+    /// and `HTTP2-Settings`, and exactly one `HTTP2-Settings` field must hold base64url (no
+    /// padding) of a whole number of 6-byte settings.
+    public static func settingsPayload(from fields: HTTPFields) -> [UInt8]? {
+        let upgrades = fields.values("upgrade").flatMap { $0.split(separator: ",") }.map { $0.trimmingASCIIWhitespace().lowercased() }
+        guard upgrades.contains("h2c") else { return nil }
+        let connection = Set(fields.values("connection").flatMap { $0.split(separator: ",") }.map { $0.trimmingASCIIWhitespace().lowercased() })
+        guard connection.contains("upgrade"), connection.contains("http2-settings") else { return nil }
+        let settings = fields.values("http2-settings")
+        guard settings.count == 1, let payload = decodeBase64URL(settings[0].trimmingASCIIWhitespace()),
+              payload.count % 6 == 0, payload.count <= 6 * 64
+        else { return nil }
+        return payload
+    }
+
+    /// base64url without padding (RFC 4648 §5); a trailing `=` padding is tolerated.
+    static func decodeBase64URL(_ text: String) -> [UInt8]? {
+        var out: [UInt8] = []
+        var accumulator: UInt32 = 0
+        var bits = 0
+        var sawPadding = false
+        for c in text.utf8 {
+            let v: UInt32
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
+            case UInt8(ascii: "-"): v = 62
+            case UInt8(ascii: "_"): v = 63
+            case UInt8(ascii: "="): sawPadding = true; continue
+            default: return nil
+            }
+            guard !sawPadding else { return nil }
+            accumulator = (accumulator << 6) | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
+                accumulator &= (1 << UInt32(bits)) - 1
+            }
+        }
+        guard bits < 6 else { return nil }  // one leftover character cannot encode a byte
+        return out
+    }
+}

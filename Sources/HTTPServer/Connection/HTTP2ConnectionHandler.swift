@@ -1,0 +1,467 @@
+import HTTP2Wire
+import HTTPWire
+import Transport
+
+/// HTTP/2 on one connection (RFC 9113), cleartext, through an nghttp2 session
+/// (`HTTP2ServerSession`). Every stream is an exchange through the same runner, filters, router
+/// and handlers as HTTP/1.1. Request bodies flow under HTTP/2 flow control: credit goes back to
+/// the client as the handler takes the bytes. A long-poll's completions are committed only once
+/// the frame that ends its answer was taken by the kernel, and requeued otherwise. Confined to
+/// the connection's worker queue.
+final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unchecked Sendable {
+    // Safety: every property is touched only on `connection.queue`; handler tasks hop back to it.
+
+    let connection: any ConnectionIO
+    private let core: ServerCore
+    private var configuration: ServerConfiguration { core.configuration }
+    private let session: HTTP2ServerSession
+    private var streams: [Int32: StreamExchange] = [:]
+    /// Bytes handed to the connection so far: the session's output offset once written.
+    private var handedOut: UInt64 = 0
+    /// Bytes the kernel has taken of them.
+    private var written: UInt64 = 0
+    /// Answers whose last frame is serialised, waiting for the kernel to take it.
+    private var pendingCommits: [(offset: UInt64, onWritten: @Sendable (Bool) -> Void)] = []
+    private var closed = false
+    private var draining = false
+    private var flushing = false
+    private var writable = true
+    private var registeredIdle = false
+    /// When the kernel last took a byte while some were waiting (write stall).
+    private var lastWriteProgress = ContinuousClock.now
+
+    /// Where a stream's request body goes.
+    private enum Sink {
+        case buffer([UInt8])
+        case stream(BodyStream)
+        case discard
+    }
+
+    /// One stream's exchange.
+    private final class StreamExchange: @unchecked Sendable {
+        // Safety: confined to the connection's queue like its handler.
+        let id: Int32
+        var request: Request
+        var route: Route?
+        var task: Task<Void, Never>?
+        var sink = Sink.discard
+        var bodyDone: Bool
+        var responded = false
+        /// The answer's commit, until the kernel took its last frame (or the stream failed).
+        var onWritten: (@Sendable (Bool) -> Void)?
+        var inflater: GzipDecoder?
+        /// Flow-control credit held back while the handler's buffer is full.
+        var heldCredit = 0
+        var readPaused = false
+
+        init(id: Int32, request: Request, bodyDone: Bool) {
+            self.id = id
+            self.request = request
+            self.bodyDone = bodyDone
+        }
+
+        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
+    }
+
+    init(connection: any ConnectionIO, core: ServerCore, session: HTTP2ServerSession) {
+        self.connection = connection
+        self.core = core
+        self.session = session
+    }
+
+    /// Takes the connection over from HTTP/1.1 after it saw the client preface: `received` is
+    /// every byte read so far, preface included.
+    func start(received: [UInt8]) {
+        connection.start(delegate: self)
+        received.withUnsafeBytes { receive($0) }
+        flush()
+    }
+
+    /// Takes the connection over after answering `101 Switching Protocols` to an HTTP/1.1
+    /// `Upgrade: h2c` request, which becomes stream 1 (it had no body); `received` holds the
+    /// bytes read after that request (the client preface onwards).
+    func startUpgraded(request head: RequestHead, received: [UInt8]) {
+        connection.start(delegate: self)
+        connection.write([HTTP2Upgrade.switchingProtocols], completion: nil)
+        var fields = head.fields
+        for name in ["Connection", "Upgrade", "HTTP2-Settings", "Keep-Alive"] { fields.remove(name) }
+        open(stream: 1, head: HTTP2RequestHead(method: head.method, path: head.target, scheme: "http",
+                                               authority: head.fields["Host"], fields: fields), endStream: true)
+        received.withUnsafeBytes { receive($0) }
+        flush()
+    }
+
+    // MARK: - ConnectionDelegate
+
+    func connection(_ connection: any ConnectionIO, didRead bytes: UnsafeRawBufferPointer) {
+        guard !closed else { return }
+        receive(bytes)
+        flush()
+    }
+
+    func connectionDidReachEOF(_ connection: any ConnectionIO) {
+        guard !closed else { return }
+        handle(session.connectionClosed())
+        close()
+    }
+
+    func connection(_ connection: any ConnectionIO, writabilityChanged writable: Bool) {
+        self.writable = writable
+        if writable { flush() }
+    }
+
+    func connectionDidClose(_ connection: any ConnectionIO) {
+        closed = true
+        for exchange in streams.values {
+            abandon(exchange)
+            core.stream(opened: false)
+        }
+        streams.removeAll()
+        let commits = pendingCommits
+        pendingCommits.removeAll()
+        for commit in commits { commit.onWritten(false) }
+        core.connectionClosed(self)
+    }
+
+    // MARK: - Session events
+
+    private func receive(_ bytes: UnsafeRawBufferPointer) {
+        let result = session.receive(bytes)
+        handle(result.events)
+        if let failure = result.failure {
+            core.logger.info("HTTP/2 connection ends", metadata: ["conn": "\(connection.id)", "reason": "\(failure)"])
+        }
+    }
+
+    private func handle(_ events: [HTTP2Event]) {
+        for event in events {
+            switch event {
+            case .request(let id, let head, let endStream):
+                open(stream: id, head: head, endStream: endStream)
+            case .requestRejected(let id, let status, let reason):
+                let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: .get, connectionID: connection.id), bodyDone: true)
+                streams[id] = exchange
+                core.stream(opened: true)
+                respond(ProblemResponse.make(.http(status, reason)), to: exchange)
+            case .data(let id, let bytes, let endStream):
+                guard let exchange = streams[id] else { continue }
+                deliver(bytes, to: exchange)
+                if endStream, streams[id] === exchange, !exchange.bodyDone {
+                    exchange.bodyDone = true
+                    bodyFinished(exchange)
+                }
+            case .streamClosed(let id, let reason):
+                guard let exchange = streams.removeValue(forKey: id) else { continue }
+                core.stream(opened: false)
+                if case .completed = reason, let commit = exchange.onWritten {
+                    // Ended without its end offset reported: commit once all output so far is out.
+                    exchange.onWritten = nil
+                    pendingCommits.append((handedOut, commit))
+                } else if case .completed = reason {
+                } else {
+                    abandon(exchange)
+                }
+                updateIdle()
+            case .responseEndWritten(let id, let offset):
+                if let exchange = streams[id], let commit = exchange.onWritten {
+                    exchange.onWritten = nil
+                    pendingCommits.append((offset, commit))
+                }
+                commitWritten()
+            case .goAwayReceived, .goAwaySent:
+                break
+            }
+        }
+    }
+
+    /// The client went away from this exchange (reset, or the connection ended).
+    private func abandon(_ exchange: StreamExchange) {
+        exchange.task?.cancel()
+        if case .stream(let stream) = exchange.sink { stream.fail() }
+        exchange.sink = .discard
+        if let commit = exchange.onWritten {
+            exchange.onWritten = nil
+            commit(false)
+        }
+    }
+
+    private func open(stream id: Int32, head: HTTP2RequestHead, endStream: Bool) {
+        let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: head.method, connectionID: connection.id), bodyDone: endStream)
+        streams[id] = exchange
+        core.stream(opened: true)
+        updateIdle()
+        guard let acceptsGzip = FieldList.acceptsGzip(head.fields) else {
+            respond(ProblemResponse.make(.http(400, "malformed Accept-Encoding header")), to: exchange)
+            return
+        }
+        var request = Request(method: head.method, target: head.path, version: .http2, headers: head.fields,
+                              acceptsGzip: acceptsGzip, connectionID: connection.id)
+        let routing = core.runner.route(&request)
+        exchange.request = request
+        switch routing {
+        case .answer(let response):
+            respond(response, to: exchange)
+        case .route(let route):
+            exchange.route = route
+            prepareBody(exchange, route: route)
+        }
+    }
+
+    // MARK: - Bodies
+
+    private func prepareBody(_ exchange: StreamExchange, route: Route) {
+        let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) }
+        if !exchange.bodyDone {
+            switch core.runner.bodyCoding(exchange.request) {
+            case .identity:
+                break
+            case .gzip:
+                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
+                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .refused(let answer):
+                respond(answer, to: exchange)
+                return
+            }
+        }
+        switch route.bodyMode {
+        case .buffered:
+            if let declared, declared > UInt64(configuration.maxBodySize), exchange.inflater == nil {
+                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes")), to: exchange)
+                return
+            }
+            exchange.sink = .buffer([])
+            if exchange.bodyDone { bodyFinished(exchange) }
+        case .streamed:
+            let queue = connection.queue
+            let stream = BodyStream(
+                declaredLength: exchange.inflater == nil ? declared ?? (exchange.bodyDone ? 0 : nil) : nil,
+                capacity: configuration.streamingBodyBuffer,
+                resumeProducer: { [weak self, weak exchange] in
+                    guard let self, let exchange else { return }
+                    queue.async { self.resumeBody(exchange) }
+                }
+            )
+            exchange.sink = .stream(stream)
+            exchange.request.body = .stream(stream)
+            if exchange.bodyDone { stream.finish() }
+            run(exchange)
+        }
+    }
+
+    /// Moves one DATA frame's bytes to the exchange's sink. Credit goes back at once for bytes
+    /// buffered or dropped, and for streamed bytes once the handler's buffer has room.
+    private func deliver(_ bytes: [UInt8], to exchange: StreamExchange) {
+        guard !exchange.isDiscarding else {
+            session.consume(stream: exchange.id, bytes: bytes.count)
+            return
+        }
+        var failure: HTTPError?
+        if let inflater = exchange.inflater {
+            let outcome = bytes.withUnsafeBytes { input in
+                inflater.decode(input) { plain in if failure == nil { failure = deliverDecoded(Array(plain), to: exchange) } }
+            }
+            switch outcome {
+            case nil: break
+            case .tooLarge: failure = failure ?? .http(413, "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size")
+            case .malformed: failure = failure ?? .http(400, "malformed gzip request body")
+            }
+        } else {
+            failure = deliverDecoded(bytes, to: exchange)
+        }
+        if exchange.readPaused {
+            exchange.heldCredit += bytes.count
+        } else {
+            session.consume(stream: exchange.id, bytes: bytes.count)
+        }
+        if let failure { refuseBody(exchange, failure) }
+    }
+
+    private func deliverDecoded(_ bytes: [UInt8], to exchange: StreamExchange) -> HTTPError? {
+        switch exchange.sink {
+        case .buffer(var buffered):
+            guard buffered.count + bytes.count <= configuration.maxBodySize else {
+                return .http(413, "request body exceeds \(configuration.maxBodySize) bytes")
+            }
+            exchange.sink = .discard  // keep the array uniquely referenced while appending
+            buffered.append(contentsOf: bytes)
+            exchange.sink = .buffer(buffered)
+        case .stream(let stream):
+            if !stream.push(bytes) { exchange.readPaused = true }
+        case .discard:
+            break
+        }
+        return nil
+    }
+
+    private func resumeBody(_ exchange: StreamExchange) {
+        guard streams[exchange.id] === exchange, exchange.readPaused else { return }
+        exchange.readPaused = false
+        session.consume(stream: exchange.id, bytes: exchange.heldCredit)
+        exchange.heldCredit = 0
+        flush()
+    }
+
+    /// A body the server will not take: the answer goes out, the rest of the body is dropped.
+    private func refuseBody(_ exchange: StreamExchange, _ error: HTTPError) {
+        if case .stream(let stream) = exchange.sink { stream.fail() }
+        exchange.sink = .discard
+        exchange.task?.cancel()
+        session.consume(stream: exchange.id, bytes: exchange.heldCredit)
+        exchange.heldCredit = 0
+        if !exchange.responded { respond(ProblemResponse.make(error), to: exchange) }
+    }
+
+    private func bodyFinished(_ exchange: StreamExchange) {
+        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
+            refuseBody(exchange, .http(400, "the gzip request body ends before its gzip member does"))
+            return
+        }
+        switch exchange.sink {
+        case .buffer(let bytes):
+            exchange.request.body = bytes.isEmpty ? .empty : .buffered(bytes)
+            exchange.sink = .discard
+            run(exchange)
+        case .stream(let stream):
+            stream.finish()
+        case .discard:
+            break
+        }
+    }
+
+    // MARK: - Handlers and answers
+
+    private func run(_ exchange: StreamExchange) {
+        guard let route = exchange.route else { return }
+        exchange.task = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
+            self.respond(response, to: exchange)
+        }
+        if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
+    }
+
+    private func respond(_ response: Response, to exchange: StreamExchange) {
+        guard !closed, streams[exchange.id] === exchange, !exchange.responded else {
+            response.onWritten?(false)
+            return
+        }
+        var response = response
+        core.runner.willRespond(&response, to: exchange.request)
+        exchange.responded = true
+        if !exchange.bodyDone {
+            // Answered before the body ended: the rest is dropped, its credit given back.
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.sink = .discard
+            session.consume(stream: exchange.id, bytes: exchange.heldCredit)
+            exchange.heldCredit = 0
+        }
+        let sendsBody = exchange.request.method != .head && response.status >= 200 && response.status != 204 && response.status != 304
+        var fields = response.headers
+        fields.remove("Connection")
+        do {
+            try session.respond(stream: exchange.id, status: response.status, fields: fields,
+                                body: sendsBody && !response.body.isEmpty ? .whole(response.body) : .none)
+            exchange.onWritten = response.onWritten
+        } catch {
+            response.onWritten?(false)
+        }
+        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        flush()
+    }
+
+    // MARK: - Output
+
+    /// Hands the session's output to the connection while it takes it, then arms the timer.
+    private func flush() {
+        guard !flushing, !closed else { return }
+        flushing = true
+        defer { flushing = false }
+        while !closed, writable {
+            let output = session.takeOutput()
+            if handedOut == written { lastWriteProgress = .now }
+            handedOut += UInt64(output.bytes.count)
+            let upTo = handedOut
+            if !output.bytes.isEmpty {
+                connection.write([output.bytes]) { [weak self] ok in self?.wrote(upTo: upTo, ok: ok) }
+            }
+            handle(output.events)
+            if output.bytes.isEmpty { break }
+        }
+        guard !closed else { return }
+        if session.isFinished && streams.isEmpty {
+            connection.closeAfterFlush()
+            return
+        }
+        armTimer()
+    }
+
+    private func wrote(upTo offset: UInt64, ok: Bool) {
+        guard ok else { return }  // connectionDidClose requeues what is pending
+        written = max(written, offset)
+        lastWriteProgress = .now
+        commitWritten()
+    }
+
+    /// Commits every answer whose last frame the kernel has taken.
+    private func commitWritten() {
+        guard pendingCommits.contains(where: { $0.offset <= written }) else { return }
+        let due = pendingCommits.filter { $0.offset <= written }
+        pendingCommits.removeAll { $0.offset <= written }
+        for commit in due { commit.onWritten(true) }
+    }
+
+    // MARK: - Timers and lifecycle
+
+    private func armTimer() {
+        let now = ContinuousClock.now
+        var due = session.nextDeadline()
+        if handedOut > written {
+            let stall = lastWriteProgress + configuration.writeTimeout
+            due = due.map { min($0, stall) } ?? stall
+        }
+        guard let due else {
+            connection.clearTimer()
+            return
+        }
+        connection.setTimer(after: max(.zero, due - now)) { [weak self] in self?.timerFired() }
+    }
+
+    private func timerFired() {
+        guard !closed else { return }
+        if handedOut > written, ContinuousClock.now - lastWriteProgress >= configuration.writeTimeout {
+            core.logger.warning("write stalled: closing", metadata: ["conn": "\(connection.id)"])
+            close()
+            return
+        }
+        if let failure = session.timerFired() {
+            core.logger.info("HTTP/2 connection ends", metadata: ["conn": "\(connection.id)", "reason": "\(failure)"])
+        }
+        flush()
+    }
+
+    private func updateIdle() {
+        let idle = streams.isEmpty
+        guard idle != registeredIdle else { return }
+        registeredIdle = idle
+        core.connection(self, isIdle: idle)
+    }
+
+    /// Graceful drain: GOAWAY with the last stream id; streams in flight finish (long-polls
+    /// answer at once), then the connection closes.
+    func drain() {
+        draining = true
+        session.goAway(graceful: true)
+        for exchange in streams.values where exchange.route?.interruptibleOnDrain == true { exchange.task?.cancel() }
+        flush()
+    }
+
+    /// Closed at the connection cap to make room, when no stream is open.
+    func evict() {
+        guard streams.isEmpty else { return }
+        close()
+    }
+
+    /// Closes now.
+    func close() {
+        guard !closed else { return }
+        connection.close()
+    }
+}
