@@ -7,6 +7,8 @@ import Transport
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
     let runner: ExchangeRunner
+    /// The rules for request bodies, shared by both protocols.
+    let bodies: RequestBodyPolicy
     let logger: Logger
     private let observer: (any RequestObserver)?
 
@@ -39,6 +41,7 @@ final class ServerCore: Sendable {
             router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
             observer: observer, errorRenderer: errorRenderer
         )
+        self.bodies = RequestBodyPolicy(configuration)
         self.logger = logger
         self.observer = observer
     }

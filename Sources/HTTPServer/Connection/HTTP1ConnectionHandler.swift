@@ -62,8 +62,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         var responseWritten = false
         var task: Task<Void, Never>?
         var readPausedByBody = false
-        /// Set when a body grew past a limit (answered 413 with this detail).
-        var bodyTooLarge: String?
+        /// Set when a body grew past a limit (the 413 to answer).
+        var bodyTooLarge: HTTPError?
         /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
         var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
@@ -335,12 +335,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func prepareBody(_ exchange: Exchange, route: Route) {
         let head = exchange.head
         if !exchange.bodyDone {
-            switch core.runner.bodyCoding(exchange.request) {
+            switch core.bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
             case .identity:
                 break
-            case .gzip:
-                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
-                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .inflate(let decoder):
+                exchange.inflater = decoder
             case .refused(let answer):
                 respond(answer, to: exchange)
                 return
@@ -349,7 +348,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         switch route.bodyMode {
         case .buffered:
             if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
-                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes", closeConnection: true)), to: exchange)
+                var refusal = core.bodies.tooLarge
+                refusal.closeConnection = true
+                respond(ProblemResponse.make(refusal), to: exchange)
                 return
             }
             if exchange.bodyDone {
@@ -464,8 +465,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if let detail = exchange.bodyTooLarge {
-                fail(.http(413, detail))
+            } else if let refusal = exchange.bodyTooLarge {
+                fail(refusal)
             } else {
                 fail(HTTPError.from(error))
             }
@@ -493,7 +494,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             case nil:
                 return
             case .tooLarge:
-                exchange.bodyTooLarge = "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size"
+                exchange.bodyTooLarge = core.bodies.inflatesTooFar
                 throw .badRequest("request body too large")
             case .malformed:
                 throw .badRequest("malformed gzip request body")
@@ -507,7 +508,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .buffer(var bytes):
             if bytes.count + data.count > configuration.maxBodySize {
                 exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = "request body exceeds \(configuration.maxBodySize) bytes"
+                exchange.bodyTooLarge = core.bodies.tooLarge
                 throw .badRequest("request body too large")
             }
             exchange.sink = .buffer([])  // keep the array uniquely referenced while appending

@@ -212,12 +212,11 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func prepareBody(_ exchange: StreamExchange, route: Route) {
         let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) }
         if !exchange.bodyDone {
-            switch core.runner.bodyCoding(exchange.request) {
+            switch core.bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
             case .identity:
                 break
-            case .gzip:
-                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
-                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .inflate(let decoder):
+                exchange.inflater = decoder
             case .refused(let answer):
                 respond(answer, to: exchange)
                 return
@@ -225,8 +224,8 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         }
         switch route.bodyMode {
         case .buffered:
-            if let declared, declared > UInt64(configuration.maxBodySize), exchange.inflater == nil {
-                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes")), to: exchange)
+            if let declared, declared > UInt64(configuration.maxBodySize) {
+                respond(ProblemResponse.make(core.bodies.tooLarge), to: exchange)
                 return
             }
             exchange.sink = .buffer([])
@@ -262,7 +261,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             }
             switch outcome {
             case nil: break
-            case .tooLarge: failure = failure ?? .http(413, "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size")
+            case .tooLarge: failure = failure ?? core.bodies.inflatesTooFar
             case .malformed: failure = failure ?? .http(400, "malformed gzip request body")
             }
         } else {
@@ -280,7 +279,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         switch exchange.sink {
         case .buffer(var buffered):
             guard buffered.count + bytes.count <= configuration.maxBodySize else {
-                return .http(413, "request body exceeds \(configuration.maxBodySize) bytes")
+                return core.bodies.tooLarge
             }
             exchange.sink = .discard  // keep the array uniquely referenced while appending
             buffered.append(contentsOf: bytes)
