@@ -127,9 +127,22 @@ final class ServerCore: Sendable {
             if idle {
                 r.idleSequence += 1
                 r.idle[key] = r.idleSequence
+                // Paused at the cap: an idle connection can now make room for a waiting one.
+                if r.acceptPaused && !r.draining {
+                    r.acceptPaused = false
+                    resumeAccepting.withLock { $0 }?()
+                }
             } else {
                 r.idle.removeValue(forKey: key)
             }
+        }
+    }
+
+    /// A connection chosen for eviction had started a request by the time it was asked to
+    /// close: it keeps its slot, so the count is one past the cap until a connection closes.
+    func evictionDeclined(_ handler: any ConnectionHandler) {
+        registry.withLock { r in
+            if r.evicted.remove(handler.connection.id) != nil { r.slots += 1 }
         }
     }
 

@@ -126,7 +126,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     /// Closed by the server at its connection cap to make room, if still waiting for a request.
     func evict() {
-        guard case .idle = state, input.isEmpty else { return }
+        guard case .idle = state, input.isEmpty else {
+            core.evictionDeclined(self)
+            return
+        }
         close()
     }
 
@@ -201,7 +204,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         switch exchange.framing {
         case .done: return true
         case .length(let remaining): return UInt64(input.count) >= remaining
-        case .chunked: return input.withUnsafeBytes { $0.count >= 5 && $0[($0.count - 5)...].elementsEqual("0\r\n\r\n".utf8) }
+        case .chunked(var decoder):
+            // A dry run of the decoder over what is buffered: does the body end in it?
+            let progress = input.withUnsafeBytes { buffered in try? decoder.decode(buffered) { _ in } }
+            return progress?.finished ?? true
         }
     }
 

@@ -454,7 +454,10 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     /// Closed at the connection cap to make room, when no stream is open.
     func evict() {
-        guard streams.isEmpty else { return }
+        guard streams.isEmpty else {
+            core.evictionDeclined(self)
+            return
+        }
         close()
     }
 
