@@ -496,17 +496,37 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
         if let inflater = exchange.inflater, !exchange.isDiscarding {
-            switch try inflater.decode(data, emit: { (plain) throws(HTTP1ParseError) in try deliverDecoded(plain, to: exchange) }) {
-            case nil:
-                return
-            case .tooLarge:
-                exchange.bodyTooLarge = core.bodies.inflatesTooFar
-                throw .badRequest("request body too large")
-            case .malformed:
-                throw .badRequest("malformed gzip request body")
-            }
+            try inflate(exchange, inflater) { inflater.decode(data, emit: $0) }
+            return
         }
         try deliverDecoded(data, to: exchange)
+    }
+
+    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
+    /// it stops when the sink pauses reading, and goes on from `resumeBodyReading`.
+    private func inflate(
+        _ exchange: Exchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
+    ) throws(HTTP1ParseError) {
+        var sinkError: HTTP1ParseError?
+        let failure = step { plain in
+            do throws(HTTP1ParseError) {
+                try deliverDecoded(plain, to: exchange)
+            } catch {
+                sinkError = error
+                return false
+            }
+            return !exchange.readPausedByBody
+        }
+        if let sinkError { throw sinkError }
+        switch failure {
+        case nil:
+            return
+        case .tooLarge?:
+            exchange.bodyTooLarge = core.bodies.inflatesTooFar
+            throw .badRequest("request body too large")
+        case .malformed?:
+            throw .badRequest("malformed gzip request body")
+        }
     }
 
     private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
@@ -535,6 +555,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     }
 
     private func bodyFinished(_ exchange: Exchange) {
+        // Inflating paused for the handler: the body ends once what it holds is delivered.
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
         if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
             if case .stream(let stream) = exchange.sink { stream.fail() }
             fail(.http(400, "the gzip request body ends before its gzip member does"))
@@ -566,6 +588,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             exchange.pausedSince = nil
         }
         exchange.lastBodyReadAt = .now
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
+            do {
+                try inflate(exchange, inflater) { inflater.resume(emit: $0) }
+            } catch {
+                framed(exchange, .failed(error))
+                return
+            }
+            guard !exchange.readPausedByBody else { return }  // full again: the stream calls back
+            if exchange.bodyDone {
+                bodyFinished(exchange)
+                return
+            }
+        }
         connection.resumeReading()
         armBodyTimer(exchange)
         feedBody(exchange)

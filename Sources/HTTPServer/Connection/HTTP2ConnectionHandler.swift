@@ -256,14 +256,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         }
         var failure: HTTPError?
         if let inflater = exchange.inflater {
-            let outcome = bytes.withUnsafeBytes { input in
-                inflater.decode(input) { plain in if failure == nil { failure = deliverDecoded(Array(plain), to: exchange) } }
-            }
-            switch outcome {
-            case nil: break
-            case .tooLarge: failure = failure ?? core.bodies.inflatesTooFar
-            case .malformed: failure = failure ?? .http(400, "malformed gzip request body")
-            }
+            failure = inflate(exchange, inflater) { emit in bytes.withUnsafeBytes { inflater.decode($0, emit: emit) } }
         } else {
             failure = deliverDecoded(bytes, to: exchange)
         }
@@ -273,6 +266,23 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             session.consume(stream: exchange.id, bytes: bytes.count)
         }
         if let failure { refuseBody(exchange, failure) }
+    }
+
+    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
+    /// it stops when the handler's buffer is full, and goes on from `resumeBody`.
+    private func inflate(
+        _ exchange: StreamExchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
+    ) -> HTTPError? {
+        var failure: HTTPError?
+        let outcome = step { plain in
+            failure = deliverDecoded(Array(plain), to: exchange)
+            return failure == nil && !exchange.readPaused
+        }
+        switch outcome {
+        case nil: return failure
+        case .tooLarge: return failure ?? core.bodies.inflatesTooFar
+        case .malformed: return failure ?? .http(400, "malformed gzip request body")
+        }
     }
 
     private func deliverDecoded(_ bytes: [UInt8], to exchange: StreamExchange) -> HTTPError? {
@@ -295,6 +305,15 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func resumeBody(_ exchange: StreamExchange) {
         guard streams[exchange.id] === exchange, exchange.readPaused else { return }
         exchange.readPaused = false
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
+            if let failure = inflate(exchange, inflater, { inflater.resume(emit: $0) }) {
+                refuseBody(exchange, failure)
+                flush()
+                return
+            }
+            guard !exchange.readPaused else { return }  // full again: the stream calls back
+            if exchange.bodyDone { bodyFinished(exchange) }
+        }
         session.consume(stream: exchange.id, bytes: exchange.heldCredit)
         exchange.heldCredit = 0
         flush()
@@ -311,6 +330,8 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     }
 
     private func bodyFinished(_ exchange: StreamExchange) {
+        // Inflating paused for the handler: the body ends once what it holds is delivered.
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
         if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
             refuseBody(exchange, .http(400, "the gzip request body ends before its gzip member does"))
             return
