@@ -5,6 +5,7 @@
 #   scripts/fuzz.sh                    every target, 30 s each (FUZZ_TIME overrides)
 #   scripts/fuzz.sh --time 1800 FuzzPCCRC
 #   scripts/fuzz.sh --merge            also fold new interesting inputs into FuzzTesting/Corpus/
+#   scripts/fuzz.sh --parallel --time 1800   every target at once (long runs on a quiet machine)
 #   scripts/fuzz.sh --build-only
 #
 # Targets are the folders of FuzzTesting/Sources/; each may have Dictionaries/NAME.dict,
@@ -21,12 +22,14 @@ TIME=${FUZZ_TIME:-30}
 SCRATCH=${FUZZ_SCRATCH:-$ROOT/.build-fuzz}
 MERGE=no
 BUILD_ONLY=no
+PARALLEL=no
 TARGETS=()
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --time) TIME=$2; shift ;;
         --merge) MERGE=yes ;;
         --build-only) BUILD_ONLY=yes ;;
+        --parallel) PARALLEL=yes ;;
         -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         -*) echo "unknown option $1" >&2; exit 2 ;;
         *) TARGETS+=("$1") ;;
@@ -74,10 +77,10 @@ for target in "${TARGETS[@]}"; do
 done
 [[ $BUILD_ONLY == yes ]] && exit 0
 
-failed=0
-summary=()
-for target in "${TARGETS[@]}"; do
-    work="$SCRATCH/fuzz-run/$target"
+# Runs one target; its summary line goes to <work>/summary, and it exits non-zero on a failure.
+run_target() {
+    local target=$1 failed=0
+    local work="$SCRATCH/fuzz-run/$target"
     rm -rf "$work"
     mkdir -p "$work/corpus" "$work/artifacts"
     for src in "FuzzTesting/Corpus/$target" "FuzzTesting/Regressions/$target"; do
@@ -95,7 +98,7 @@ for target in "${TARGETS[@]}"; do
     corpus=$(grep -aoE 'corp: [0-9]+/[0-9]+[a-zA-Z]*' "$work/log" | tail -1 | sed 's/corp: //')
     crashes=$(find "$work/artifacts" -type f | wc -l)
     line="$target: rc=$rc executions=${execs:-?} time=${elapsed}s corpus=${corpus:-?} crashes=$crashes"
-    summary+=("$line")
+    echo "$line" >"$work/summary"
     if [[ $rc -ne 0 || $crashes -ne 0 ]]; then
         failed=1
         grep -aE 'Fatal error|ERROR: (libFuzzer|AddressSanitizer|LeakSanitizer)|SUMMARY|Test unit written' "$work/log" | head -20
@@ -117,6 +120,24 @@ for target in "${TARGETS[@]}"; do
             "FuzzTesting/Corpus/$target" "$work/corpus" >"$work/merge.log" 2>&1 \
             && echo "   merged: $(grep -aoE 'added [0-9]+ new units' "$work/merge.log" | tail -1)"
     fi
+    return $failed
+}
+
+failed=0
+pids=()
+for target in "${TARGETS[@]}"; do
+    if [[ $PARALLEL == yes ]]; then
+        run_target "$target" >"$SCRATCH/fuzz-$target.out" 2>&1 &
+        pids+=($!)
+    else
+        run_target "$target" || failed=1
+    fi
+done
+for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+summary=()
+for target in "${TARGETS[@]}"; do
+    [[ $PARALLEL == yes ]] && cat "$SCRATCH/fuzz-$target.out"
+    summary+=("$(cat "$SCRATCH/fuzz-run/$target/summary" 2>/dev/null || echo "$target: no result")")
 done
 
 echo "== fuzz summary (${TIME}s per target)"

@@ -7,6 +7,8 @@ import Transport
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
     let runner: ExchangeRunner
+    /// The rules for request bodies, shared by both protocols.
+    let bodies: RequestBodyPolicy
     let logger: Logger
     private let observer: (any RequestObserver)?
 
@@ -39,6 +41,7 @@ final class ServerCore: Sendable {
             router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
             observer: observer, errorRenderer: errorRenderer
         )
+        self.bodies = RequestBodyPolicy(configuration)
         self.logger = logger
         self.observer = observer
     }
@@ -103,6 +106,11 @@ final class ServerCore: Sendable {
         return accepted
     }
 
+    /// An HTTP/2 stream opened or closed (for the open-streams gauge).
+    func stream(opened: Bool) {
+        if opened { observer?.streamOpened() } else { observer?.streamClosed() }
+    }
+
     /// A connection changes protocol (HTTP/1.1 to HTTP/2): `handler` now answers for it.
     func connection(handedOverTo handler: any ConnectionHandler) {
         registry.withLock { r in
@@ -119,9 +127,22 @@ final class ServerCore: Sendable {
             if idle {
                 r.idleSequence += 1
                 r.idle[key] = r.idleSequence
+                // Paused at the cap: an idle connection can now make room for a waiting one.
+                if r.acceptPaused && !r.draining {
+                    r.acceptPaused = false
+                    resumeAccepting.withLock { $0 }?()
+                }
             } else {
                 r.idle.removeValue(forKey: key)
             }
+        }
+    }
+
+    /// A connection chosen for eviction had started a request by the time it was asked to
+    /// close: it keeps its slot, so the count is one past the cap until a connection closes.
+    func evictionDeclined(_ handler: any ConnectionHandler) {
+        registry.withLock { r in
+            if r.evicted.remove(handler.connection.id) != nil { r.slots += 1 }
         }
     }
 
@@ -197,9 +218,15 @@ public protocol RequestObserver: Sendable {
     func connectionOpened()
     /// A connection closed.
     func connectionClosed()
+    /// An HTTP/2 stream carrying a request opened.
+    func streamOpened()
+    /// It closed.
+    func streamClosed()
 }
 
 extension RequestObserver {
     public func connectionOpened() {}
     public func connectionClosed() {}
+    public func streamOpened() {}
+    public func streamClosed() {}
 }

@@ -2,63 +2,56 @@ internal import Crypto
 
 /// The running state of one of the hash functions used by MS-PCCRC.
 ///
+/// A struct of three optionals rather than an enum of three digests: an enum with several
+/// single-reference payloads keeps its case in the spare (high) bits of the reference (SHA-512's
+/// context is stored as `pointer | 1 << 63`), which LeakSanitizer does not see as a pointer. Every
+/// live SHA-384 or SHA-512 context then looked leaked to it. An optional keeps the plain pointer.
+///
 /// Safety (`@unchecked Sendable`): swift-crypto's digest structs are not marked `Sendable`, but
 /// they are values with copy-on-write storage (`isKnownUniquelyReferenced` before every
 /// mutation, atomic reference counts), so a copy sent to another thread never shares mutable
 /// state with the original. No lock or queue is needed.
-enum DigestState: @unchecked Sendable {
+struct DigestState: @unchecked Sendable {
     /// Which function to run.
     enum Kind: Sendable {
         case sha256, sha384, sha512
     }
 
-    case sha256(SHA256)
-    case sha384(SHA384)
-    case sha512(SHA512)
-    /// Transient placeholder used while the payload is mutated in place (keeps it uniquely referenced).
-    case moved
+    // Exactly one is set, from `init` on.
+    private var sha256: SHA256?
+    private var sha384: SHA384?
+    private var sha512: SHA512?
 
     // MARK: - Init
 
     init(_ kind: Kind) {
         switch kind {
-        case .sha256: self = .sha256(SHA256())
-        case .sha384: self = .sha384(SHA384())
-        case .sha512: self = .sha512(SHA512())
+        case .sha256: sha256 = SHA256()
+        case .sha384: sha384 = SHA384()
+        case .sha512: sha512 = SHA512()
         }
     }
 
     // MARK: - API
 
-    /// Feeds bytes. Setting `.moved` first drops the enum's reference so the digest's
-    /// storage stays uniquely referenced and is not copied on every call.
+    /// Feeds bytes (in place: `x!.update` mutates the optional's payload, which stays uniquely
+    /// referenced, so the digest's storage is not copied on every call).
     mutating func update(_ bytes: UnsafeRawBufferPointer) {
-        switch self {
-        case .sha256(var h):
-            self = .moved
-            h.update(bufferPointer: bytes)
-            self = .sha256(h)
-        case .sha384(var h):
-            self = .moved
-            h.update(bufferPointer: bytes)
-            self = .sha384(h)
-        case .sha512(var h):
-            self = .moved
-            h.update(bufferPointer: bytes)
-            self = .sha512(h)
-        case .moved:
-            preconditionFailure("DigestState used while moved")
+        if sha256 != nil {
+            sha256!.update(bufferPointer: bytes)
+        } else if sha384 != nil {
+            sha384!.update(bufferPointer: bytes)
+        } else if sha512 != nil {
+            sha512!.update(bufferPointer: bytes)
         }
     }
 
     /// The full digest of everything fed so far (the state itself is left unchanged).
     func finalize() -> [UInt8] {
-        switch self {
-        case .sha256(let h): h.finalize().withUnsafeBytes { Array($0) }
-        case .sha384(let h): h.finalize().withUnsafeBytes { Array($0) }
-        case .sha512(let h): h.finalize().withUnsafeBytes { Array($0) }
-        case .moved: preconditionFailure("DigestState used while moved")
-        }
+        if let h = sha256 { return h.finalize().withUnsafeBytes { Array($0) } }
+        if let h = sha384 { return h.finalize().withUnsafeBytes { Array($0) } }
+        if let h = sha512 { return h.finalize().withUnsafeBytes { Array($0) } }
+        preconditionFailure("DigestState holds no digest")
     }
 
     /// One-shot digest of `bytes`.

@@ -14,6 +14,13 @@ info:
     readable prefix (`inst_`, `port_`, `strm_`, `cinf_`); operations stand for OVERLAPPEDs;
     completion ports are long-poll queues.
 
+    Protocols: HTTP/1.1, and HTTP/2 in cleartext on the same port, by prior knowledge
+    (`curl --http2-prior-knowledge`) or by `Upgrade: h2c` on a request without a body
+    (`curl --http2`). Every operation answers alike on both. HTTP/2 connections allow 256
+    concurrent streams and a 16 KiB header list (431 past it); a connection that resets streams,
+    or sends SETTINGS, PING or empty frames, faster than the server's rates gets GOAWAY
+    `ENHANCE_YOUR_CALM`.
+
     Errors: every non-2xx answer is `application/problem+json` (RFC 9457) with two extra members,
     `code` (the Win32 number) and `error` (its symbolic name); see the `Problem` schema.
 

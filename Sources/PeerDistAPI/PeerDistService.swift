@@ -82,7 +82,8 @@ public final class PeerDistService: Sendable {
 extension PeerDistService: RequestObserver {
     /// One log line and the metrics of every answered request.
     public func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
-        metrics.requestCompleted(route: request.routeTemplate, method: request.method.rawValue, status: status, duration: duration)
+        metrics.requestCompleted(route: request.routeTemplate, method: request.method.rawValue, status: status,
+                                 protocolName: request.version.major == 2 ? "h2" : "http/1.1", duration: duration)
         guard logger.logLevel <= .info else { return }
         let record = RequestLogRecord(request, status: status, bodyBytes: bodyBytes, duration: duration)
         if let sink = requestLog {
@@ -94,4 +95,6 @@ extension PeerDistService: RequestObserver {
 
     public func connectionOpened() { metrics.connectionOpened() }
     public func connectionClosed() { metrics.connectionClosed() }
+    public func streamOpened() { metrics.streamOpened() }
+    public func streamClosed() { metrics.streamClosed() }
 }

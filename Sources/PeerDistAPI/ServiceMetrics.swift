@@ -15,6 +15,7 @@ public final class ServiceMetrics: Sendable {
         var route: String
         var method: String
         var status: Int
+        var protocolName: String
     }
 
     private let requestCounters = Mutex<[SeriesKey: CoreMetrics.Counter]>([:])
@@ -22,6 +23,8 @@ public final class ServiceMetrics: Sendable {
     private let cancelCounters: [CancelOutcome: CoreMetrics.Counter]
     private let pendingGauges: [OperationKind: CoreMetrics.Gauge]
     private let openConnections: CoreMetrics.Gauge
+    private let openStreams: CoreMetrics.Gauge
+    private let streamCount = Atomic<Int>(0)
     private let parkedWaiters: CoreMetrics.Gauge
     private let bytesHashedCounter: CoreMetrics.Counter
     private let droppedLogLines: CoreMetrics.Counter
@@ -47,6 +50,7 @@ public final class ServiceMetrics: Sendable {
         ]
         self.factory = factory
         openConnections = Gauge(label: "peerdist_http_open_connections", factory: factory)
+        openStreams = Gauge(label: "peerdist_http2_open_streams", factory: factory)
         parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
         droppedLogLines = Counter(label: "peerdist_log_lines_dropped_total", factory: factory)
@@ -63,25 +67,28 @@ public final class ServiceMetrics: Sendable {
 
     func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
     func connectionClosed() { openConnections.record(connectionCount.subtract(1, ordering: .relaxed).newValue) }
+    func streamOpened() { openStreams.record(streamCount.add(1, ordering: .relaxed).newValue) }
+    func streamClosed() { openStreams.record(streamCount.subtract(1, ordering: .relaxed).newValue) }
 
     private static let knownMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS"]
 
     /// Counts one answered request and records its latency.
-    func requestCompleted(route: String, method: String, status: Int, duration: Duration) {
+    func requestCompleted(route: String, method: String, status: Int, protocolName: String, duration: Duration) {
         let routeLabel = route.isEmpty ? "unmatched" : route
         // Methods are client-chosen tokens: only known ones get a series of their own, so that
         // the number of series stays bounded.
         let method = Self.knownMethods.contains(method) ? method : "other"
-        let key = SeriesKey(route: routeLabel, method: method, status: status)
+        let key = SeriesKey(route: routeLabel, method: method, status: status, protocolName: protocolName)
         let counter = requestCounters.withLock { table in
             if let c = table[key] { return c }
             let c = Counter(label: "peerdist_http_requests_total",
-                            dimensions: [("route", routeLabel), ("method", method), ("status", String(status))], factory: factory)
+                            dimensions: [("route", routeLabel), ("method", method), ("status", String(status)), ("protocol", protocolName)],
+                            factory: factory)
             table[key] = c
             return c
         }
         counter.increment()
-        let timerKey = SeriesKey(route: routeLabel, method: method, status: 0)
+        let timerKey = SeriesKey(route: routeLabel, method: method, status: 0, protocolName: "")
         let timer = timers.withLock { table in
             if let t = table[timerKey] { return t }
             let t = Timer(label: "peerdist_http_request_duration_seconds",

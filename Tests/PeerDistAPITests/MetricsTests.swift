@@ -35,8 +35,8 @@ import Testing
         #expect(scrape.status == 200)
         #expect(scrape.header("Content-Type")?.hasPrefix("text/plain") == true)
         let text = scrape.text
-        #expect(Self.sample(text, #"peerdist_http_requests_total{route="/healthz",method="GET",status="200"}"#) == 3)
-        #expect(Self.sample(text, #"peerdist_http_requests_total{route="unmatched",method="GET",status="404"}"#) == 1)
+        #expect(Self.sample(text, #"peerdist_http_requests_total{route="/healthz",method="GET",status="200",protocol="http/1.1"}"#) == 3)
+        #expect(Self.sample(text, #"peerdist_http_requests_total{route="unmatched",method="GET",status="404",protocol="http/1.1"}"#) == 1)
         #expect(Self.sample(text, #"peerdist_cancels_total{outcome="canceled"}"#) == 1)
         #expect(Self.sample(text, #"peerdist_cancels_total{outcome="lost_race"}"#) == 1)
         #expect(Self.sample(text, #"peerdist_cancels_total{outcome="not_found"}"#) == 1)

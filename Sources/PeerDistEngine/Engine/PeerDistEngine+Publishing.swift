@@ -101,8 +101,8 @@ extension PeerDistEngine {
             let serial = op.serial
             let pipeline = streamRecord.pipeline
             streamRecord.pendingAppends[serial] = .some(expected)
-            pipeline.enqueueAppend(job: serial, expected: expected) { [self] end in
-                finishNaturally(instance: instance, serial: serial, end)
+            pipeline.enqueueAppend(job: serial, expected: expected) { [weak self] end in
+                self?.finishNaturally(instance: instance, serial: serial, end)
             }
             op.work = OperationWork(
                 settle: { accepted in pipeline.settle(job: serial, accepted: accepted) },
@@ -157,8 +157,8 @@ extension PeerDistEngine {
             let serial = op.serial
             let pipeline = streamRecord.pipeline
             streamRecord.completion = .completing(serial: serial)
-            pipeline.enqueueComplete(job: serial) { [self] end in
-                finishNaturally(instance: instance, serial: serial, end)
+            pipeline.enqueueComplete(job: serial) { [weak self] end in
+                self?.finishNaturally(instance: instance, serial: serial, end)
             }
             op.work = OperationWork(
                 settle: { accepted in pipeline.settle(job: serial, accepted: accepted) },

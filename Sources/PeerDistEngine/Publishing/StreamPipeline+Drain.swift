@@ -8,7 +8,9 @@ extension StreamPipeline {
     func scheduleDrainIfNeeded(_ state: inout State) {
         guard !state.drainScheduled, let head = state.jobs.first, head.phase != .awaitingDecision else { return }
         state.drainScheduled = true
-        queue.async { self.drain() }
+        // Weak: a drain still queued when the stream closes (its jobs aborted) must not keep the
+        // pipeline, and its hasher, alive until the hashing queue gets to it.
+        queue.async { [weak self] in self?.drain() }
     }
 
     func drain() {
@@ -32,7 +34,7 @@ extension StreamPipeline {
                 report(end)
             }
         }
-        queue.async { self.drain() }
+        queue.async { [weak self] in self?.drain() }
     }
 
     private func nextStep(_ state: inout State) -> Step {
