@@ -61,6 +61,9 @@ public final class BodyStream: Sendable {
         self.resumeProducer = resumeProducer
     }
 
+    /// Bytes waiting for the consumer (for tests of backpressure).
+    package var bufferedBytes: Int { state.withLock { $0.buffered } }
+
     /// The next chunk, or nil at the end of the body.
     /// - Throws: `BodyStreamError.aborted` when the body will never complete; `CancellationError`.
     public func next() async throws -> [UInt8]? {

@@ -7,6 +7,8 @@ import Transport
 final class ServerCore: Sendable {
     let configuration: ServerConfiguration
     let runner: ExchangeRunner
+    /// The rules for request bodies, shared by both protocols.
+    let bodies: RequestBodyPolicy
     let logger: Logger
     private let observer: (any RequestObserver)?
 
@@ -39,6 +41,7 @@ final class ServerCore: Sendable {
             router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
             observer: observer, errorRenderer: errorRenderer
         )
+        self.bodies = RequestBodyPolicy(configuration)
         self.logger = logger
         self.observer = observer
     }
@@ -124,9 +127,22 @@ final class ServerCore: Sendable {
             if idle {
                 r.idleSequence += 1
                 r.idle[key] = r.idleSequence
+                // Paused at the cap: an idle connection can now make room for a waiting one.
+                if r.acceptPaused && !r.draining {
+                    r.acceptPaused = false
+                    resumeAccepting.withLock { $0 }?()
+                }
             } else {
                 r.idle.removeValue(forKey: key)
             }
+        }
+    }
+
+    /// A connection chosen for eviction had started a request by the time it was asked to
+    /// close: it keeps its slot, so the count is one past the cap until a connection closes.
+    func evictionDeclined(_ handler: any ConnectionHandler) {
+        registry.withLock { r in
+            if r.evicted.remove(handler.connection.id) != nil { r.slots += 1 }
         }
     }
 

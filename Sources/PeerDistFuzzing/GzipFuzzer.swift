@@ -5,8 +5,9 @@ import HTTPWire
 /// Input: byte 0 chooses the limit (`(byte + 1) * 256` bytes), byte 1 the piece size for
 /// streaming (`byte + 1`), the rest is both a gzip member to decode and content to compress.
 ///
-/// Checks: decoding never returns more than the limit; the streaming decoder fed in pieces gives
-/// exactly what the whole decode gives (or fails where it fails); what it returns, compressed
+/// Checks: decoding never returns more than the limit; the streaming decoder fed in pieces, its
+/// consumer pausing it every other chunk, gives exactly what the whole decode gives (or fails
+/// where it fails); what it returns, compressed
 /// again, decodes to itself; any bytes compressed decode to themselves with the limit set to
 /// exactly their length, and one byte less refuses them.
 public enum GzipFuzzer {
@@ -31,7 +32,15 @@ public enum GzipFuzzer {
         var start = 0
         repeat {
             let end = min(start + piece, input.count)
-            let failure = input[start..<end].withUnsafeBytes { decoder.decode($0) { out.append(contentsOf: $0) } }
+            // The consumer pauses after every other chunk, as a full body buffer would.
+            var calls = 0
+            let emit: (UnsafeRawBufferPointer) -> Bool = { chunk in
+                out.append(contentsOf: chunk)
+                calls += 1
+                return calls % 2 == 1
+            }
+            var failure = input[start..<end].withUnsafeBytes { decoder.decode($0, emit: emit) }
+            while failure == nil, decoder.isPaused { failure = decoder.resume(emit: emit) }
             if failure != nil { return nil }
             fuzzCheck(out.count <= limit, "the streaming decoder passed its limit")
             start = end

@@ -87,14 +87,33 @@ enum LogLineWriter {
         }
     }
 
-    /// Writes bytes to standard error now, all of them unless it fails.
-    static func writeNow(_ bytes: [UInt8]) {
+    /// Writes bytes to standard error, all of them unless it fails: EINTR is retried, and a
+    /// non-blocking stderr that is full is waited for, at most `timeout` when one is given.
+    static func writeNow(_ bytes: [UInt8], waitingAtMost timeout: Duration? = nil) {
+        let deadline = timeout.map { ContinuousClock.now + $0 }
         bytes.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
+                if let deadline {
+                    // Bounded: write only once stderr can take bytes (a blocking pipe that is full
+                    // would otherwise hold this call for good).
+                    let left = deadline - .now
+                    var fd = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
+                    let ms = Int32(clamping: max(0, left.components.seconds * 1_000 + left.components.attoseconds / 1_000_000_000_000_000))
+                    guard left > .zero, poll(&fd, 1, ms) > 0 else { return }
+                }
                 let n = Glibc.write(2, raw.baseAddress.map { $0 + offset }, raw.count - offset)
-                if n <= 0 { break }
-                offset += n
+                if n > 0 {
+                    offset += n
+                    continue
+                }
+                let error = errno
+                if n < 0 && error == EINTR { continue }
+                guard n < 0 && (error == EAGAIN || error == EWOULDBLOCK) else { return }
+                if deadline == nil {
+                    var fd = pollfd(fd: 2, events: Int16(POLLOUT), revents: 0)
+                    _ = poll(&fd, 1, -1)
+                }
             }
         }
     }
@@ -202,9 +221,15 @@ final class LogOutput: Sendable {
         }
     }
 
-    /// Writes everything buffered before returning (at exit).
-    func flush() {
-        queue.sync { drain() }
+    /// Writes everything buffered before returning (at exit), waiting at most `timeout` for a
+    /// standard error that does not drain: a blocked stderr must not keep the process alive.
+    func flush(waitingAtMost timeout: DispatchTimeInterval = .seconds(2)) {
+        let done = DispatchSemaphore(value: 0)
+        queue.async {
+            self.drain()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + timeout)
     }
 
     private func drain() {

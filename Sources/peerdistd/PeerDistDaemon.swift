@@ -13,6 +13,9 @@ import Glibc
 @main
 enum PeerDistDaemon {
     static func main() async {
+        // A log reader that goes away must not kill the server: writes to a closed stderr fail
+        // with EPIPE instead (sockets already use MSG_NOSIGNAL).
+        signal(SIGPIPE, SIG_IGN)
         let resolved: DaemonOptions.Resolved
         do {
             let options = try DaemonOptions.parse()
@@ -55,7 +58,7 @@ enum PeerDistDaemon {
 /// Writes to standard error without buffering.
 func writeStderr(_ text: String) {
     LogOutput.shared.flush()
-    LogLineWriter.writeNow(Array(text.utf8))
+    LogLineWriter.writeNow(Array(text.utf8), waitingAtMost: .seconds(1))
 }
 
 /// Writes a line to standard output and flushes it (harnesses wait for it).

@@ -116,4 +116,35 @@ import Testing
         #expect(await eventually { probe.aborted.load(ordering: .relaxed) == 1 })
         await server.stop()
     }
+
+    /// Inflating follows backpressure: a gzip upload to a handler that reads nothing more leaves
+    /// at most the streaming buffer and one inflated chunk waiting, not each read's worth
+    /// inflated.
+    @Test func gzipUploadFollowsBackpressure() async throws {
+        let probe = Fixtures.Probe()
+        let server = try Fixtures.server(probe)
+        var plain = [UInt8](repeating: 0, count: 16 << 20)
+        var seed: UInt32 = 3
+        for i in plain.indices {
+            seed = seed &* 1_664_525 &+ 1_013_904_223
+            plain[i] = UInt8(truncatingIfNeeded: seed >> 24) & 0x03  // about 4:1
+        }
+        let gz = try #require(Gzip.compress(plain))
+        let client = try await server.client()
+        try await client.send("POST /hold HTTP/1.1\r\nHost: t\r\nContent-Encoding: gzip\r\nContent-Length: \(gz.count)\r\n\r\n")
+        let upload = Task { try? await client.send(gz) }
+        #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
+        let stream = try #require(probe.streams.withLock { $0.last?.object } as? BodyStream)
+        // Let the server read what it will while the handler holds.
+        var most = 0
+        for _ in 0..<30 {
+            most = max(most, stream.bufferedBytes)
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(most > 0)
+        #expect(most <= ServerConfiguration().streamingBodyBuffer + 65_536)
+        client.reset()
+        _ = await upload.value
+        await server.stop()
+    }
 }

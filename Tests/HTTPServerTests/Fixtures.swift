@@ -55,6 +55,16 @@ enum Fixtures {
                 }
                 return .json(200, #"{"held":true}"#)
             },
+            // Reads its body slowly (so reading pauses for it often).
+            .async(.post, "/slowread", body: .streamed) { req in
+                guard case .stream(let stream) = req.body else { throw HTTPError.http(400, "no stream") }
+                var total = 0
+                while let chunk = try await stream.next() {
+                    total += chunk.count
+                    try await Task.sleep(for: .milliseconds(1))
+                }
+                return .json(200, "{\"length\":\(total)}")
+            },
             // Refuses from the head, reading nothing.
             .async(.post, "/refuse", body: .streamed) { req in
                 if case .stream(let stream) = req.body { probe.streams.withLock { $0.append(Weak(stream)) } }
@@ -103,6 +113,9 @@ enum Fixtures {
 
     static func server(_ probe: Probe = Probe(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
         var configuration = ServerConfiguration()
+        // Clients may connect well before their first byte on a busy machine: the head timeout
+        // (from accept) is widened unless a test sets its own.
+        configuration.headerTimeout = .seconds(120)
         configure(&configuration)
         return try TestServer(routes: routes(probe), configuration: configuration)
     }

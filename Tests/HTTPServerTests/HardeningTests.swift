@@ -103,7 +103,8 @@ import Testing
         try await client.send("POST /hold HTTP/1.1\r\nHost: t\r\nContent-Length: \(size)\r\n\r\n")
         let upload = Task { try? await client.send([UInt8](repeating: 1, count: size)) }
         #expect(await eventually { probe.started.load(ordering: .relaxed) == 1 })
-        #expect(await eventually(timeout: .seconds(4)) { probe.cancelled.load(ordering: .relaxed) == 1 })
+        // Well under the handler's own 10 s: only the body timeout can cancel it this soon.
+        #expect(await eventually(timeout: .seconds(8)) { probe.cancelled.load(ordering: .relaxed) == 1 })
         _ = await upload.value  // the send fails once the server has closed
         #expect(await client.waitForClose(timeout: .seconds(3)))
         await server.stop()
@@ -199,6 +200,48 @@ import Testing
         #expect(response.status >= 400)
         #expect(response.header("Content-Length") != nil)
         #expect(await client.readToClose().isEmpty)
+        await server.stop()
+    }
+
+    /// A complete chunked body sent at once, ending in trailers or a last-chunk extension, then
+    /// a FIN that arrives while reading is paused for a slow handler: the whole body is still
+    /// delivered and answered.
+    @Test(arguments: ["0\r\n\r\n", "0\r\nX-Trailer: 1\r\n\r\n", "0;ext=1\r\n\r\n"])
+    func finishedChunkedBodyThenFINIsAnswered(_ ending: String) async throws {
+        let server = try Fixtures.server()
+        let client = try await server.client()
+        var request = Array("POST /slowread HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\n".utf8)
+        let chunk = [UInt8](repeating: 0x61, count: 65_536)
+        for _ in 0..<32 { request += Array("10000\r\n".utf8) + chunk + Array("\r\n".utf8) }
+        request += Array(ending.utf8)
+        try await client.send(request)
+        client.shutdownWrite()
+        let response = try await client.readResponse(timeout: .seconds(20))
+        #expect(response.json["length"] as? Int == 32 * 65_536)
+        await server.stop()
+    }
+
+    /// When a burst of accepts filled every slot, the listener paused before those connections
+    /// were idle; once they are, a new client makes room by evicting one, without waiting for a
+    /// connection to close.
+    @Test func pausedAtTheCapResumesWhenConnectionsTurnIdle() async throws {
+        let server = try Fixtures.server { $0.maxConnections = 4 }
+        let clients = try await withThrowingTaskGroup(of: RawHTTPClient.self) { group in
+            for i in 0..<4 {
+                group.addTask {
+                    let c = try await server.client()
+                    #expect(try await c.request("GET", "/echo/b\(i)").status == 200)
+                    return c
+                }
+            }
+            var all: [RawHTTPClient] = []
+            for try await c in group { all.append(c) }
+            return all
+        }
+        let late = try await server.client()
+        try await late.send("GET /echo/late HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(try await late.readResponse(timeout: .seconds(5)).json["name"] as? String == "late")
+        for c in clients { c.close() }
         await server.stop()
     }
 }

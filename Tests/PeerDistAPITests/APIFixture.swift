@@ -24,7 +24,12 @@ struct APIFixture {
         let service = PeerDistService(
             settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
-        let server = try TestServer(router: service.router, observer: service, errorRenderer: service.errorRenderer)
+        // The client below connects now and may send its first request only after a busy
+        // machine has run other tests for a while: the head timeout, which runs from accept, is
+        // widened here (it is tested in HTTPServerTests).
+        var configuration = ServerConfiguration()
+        configuration.headerTimeout = .seconds(120)
+        let server = try TestServer(router: service.router, configuration: configuration, observer: service, errorRenderer: service.errorRenderer)
         return APIFixture(server: server, engine: engine, client: try await server.client())
     }
 

@@ -62,8 +62,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         var responseWritten = false
         var task: Task<Void, Never>?
         var readPausedByBody = false
-        /// Set when a body grew past a limit (answered 413 with this detail).
-        var bodyTooLarge: String?
+        /// Set when a body grew past a limit (the 413 to answer).
+        var bodyTooLarge: HTTPError?
         /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
         var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
@@ -126,7 +126,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     /// Closed by the server at its connection cap to make room, if still waiting for a request.
     func evict() {
-        guard case .idle = state, input.isEmpty else { return }
+        guard case .idle = state, input.isEmpty else {
+            core.evictionDeclined(self)
+            return
+        }
         close()
     }
 
@@ -201,7 +204,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         switch exchange.framing {
         case .done: return true
         case .length(let remaining): return UInt64(input.count) >= remaining
-        case .chunked: return input.withUnsafeBytes { $0.count >= 5 && $0[($0.count - 5)...].elementsEqual("0\r\n\r\n".utf8) }
+        case .chunked(var decoder):
+            // A dry run of the decoder over what is buffered: does the body end in it?
+            let progress = input.withUnsafeBytes { buffered in try? decoder.decode(buffered) { _ in } }
+            return progress?.finished ?? true
         }
     }
 
@@ -335,12 +341,11 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func prepareBody(_ exchange: Exchange, route: Route) {
         let head = exchange.head
         if !exchange.bodyDone {
-            switch core.runner.bodyCoding(exchange.request) {
+            switch core.bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
             case .identity:
                 break
-            case .gzip:
-                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
-                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .inflate(let decoder):
+                exchange.inflater = decoder
             case .refused(let answer):
                 respond(answer, to: exchange)
                 return
@@ -349,7 +354,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         switch route.bodyMode {
         case .buffered:
             if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
-                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes", closeConnection: true)), to: exchange)
+                var refusal = core.bodies.tooLarge
+                refusal.closeConnection = true
+                respond(ProblemResponse.make(refusal), to: exchange)
                 return
             }
             if exchange.bodyDone {
@@ -464,8 +471,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if let detail = exchange.bodyTooLarge {
-                fail(.http(413, detail))
+            } else if let refusal = exchange.bodyTooLarge {
+                fail(refusal)
             } else {
                 fail(HTTPError.from(error))
             }
@@ -489,17 +496,37 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
         if let inflater = exchange.inflater, !exchange.isDiscarding {
-            switch try inflater.decode(data, emit: { (plain) throws(HTTP1ParseError) in try deliverDecoded(plain, to: exchange) }) {
-            case nil:
-                return
-            case .tooLarge:
-                exchange.bodyTooLarge = "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size"
-                throw .badRequest("request body too large")
-            case .malformed:
-                throw .badRequest("malformed gzip request body")
-            }
+            try inflate(exchange, inflater) { inflater.decode(data, emit: $0) }
+            return
         }
         try deliverDecoded(data, to: exchange)
+    }
+
+    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
+    /// it stops when the sink pauses reading, and goes on from `resumeBodyReading`.
+    private func inflate(
+        _ exchange: Exchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
+    ) throws(HTTP1ParseError) {
+        var sinkError: HTTP1ParseError?
+        let failure = step { plain in
+            do throws(HTTP1ParseError) {
+                try deliverDecoded(plain, to: exchange)
+            } catch {
+                sinkError = error
+                return false
+            }
+            return !exchange.readPausedByBody
+        }
+        if let sinkError { throw sinkError }
+        switch failure {
+        case nil:
+            return
+        case .tooLarge?:
+            exchange.bodyTooLarge = core.bodies.inflatesTooFar
+            throw .badRequest("request body too large")
+        case .malformed?:
+            throw .badRequest("malformed gzip request body")
+        }
     }
 
     private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
@@ -507,7 +534,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .buffer(var bytes):
             if bytes.count + data.count > configuration.maxBodySize {
                 exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = "request body exceeds \(configuration.maxBodySize) bytes"
+                exchange.bodyTooLarge = core.bodies.tooLarge
                 throw .badRequest("request body too large")
             }
             exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
@@ -528,6 +555,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     }
 
     private func bodyFinished(_ exchange: Exchange) {
+        // Inflating paused for the handler: the body ends once what it holds is delivered.
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
         if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
             if case .stream(let stream) = exchange.sink { stream.fail() }
             fail(.http(400, "the gzip request body ends before its gzip member does"))
@@ -559,6 +588,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             exchange.pausedSince = nil
         }
         exchange.lastBodyReadAt = .now
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
+            do {
+                try inflate(exchange, inflater) { inflater.resume(emit: $0) }
+            } catch {
+                framed(exchange, .failed(error))
+                return
+            }
+            guard !exchange.readPausedByBody else { return }  // full again: the stream calls back
+            if exchange.bodyDone {
+                bodyFinished(exchange)
+                return
+            }
+        }
         connection.resumeReading()
         armBodyTimer(exchange)
         feedBody(exchange)

@@ -212,12 +212,11 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func prepareBody(_ exchange: StreamExchange, route: Route) {
         let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) }
         if !exchange.bodyDone {
-            switch core.runner.bodyCoding(exchange.request) {
+            switch core.bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
             case .identity:
                 break
-            case .gzip:
-                let limit = route.bodyMode == .buffered ? configuration.maxBodySize : Int.max
-                exchange.inflater = GzipDecoder(limit: limit, maxRatio: configuration.maxInflationRatio)
+            case .inflate(let decoder):
+                exchange.inflater = decoder
             case .refused(let answer):
                 respond(answer, to: exchange)
                 return
@@ -225,8 +224,8 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         }
         switch route.bodyMode {
         case .buffered:
-            if let declared, declared > UInt64(configuration.maxBodySize), exchange.inflater == nil {
-                respond(ProblemResponse.make(.http(413, "request body exceeds \(configuration.maxBodySize) bytes")), to: exchange)
+            if let declared, declared > UInt64(configuration.maxBodySize) {
+                respond(ProblemResponse.make(core.bodies.tooLarge), to: exchange)
                 return
             }
             exchange.sink = .buffer([])
@@ -257,14 +256,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         }
         var failure: HTTPError?
         if let inflater = exchange.inflater {
-            let outcome = bytes.withUnsafeBytes { input in
-                inflater.decode(input) { plain in if failure == nil { failure = deliverDecoded(Array(plain), to: exchange) } }
-            }
-            switch outcome {
-            case nil: break
-            case .tooLarge: failure = failure ?? .http(413, "the gzip request body inflates past the body limit or \(configuration.maxInflationRatio) times its size")
-            case .malformed: failure = failure ?? .http(400, "malformed gzip request body")
-            }
+            failure = inflate(exchange, inflater) { emit in bytes.withUnsafeBytes { inflater.decode($0, emit: emit) } }
         } else {
             failure = deliverDecoded(bytes, to: exchange)
         }
@@ -276,11 +268,28 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         if let failure { refuseBody(exchange, failure) }
     }
 
+    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
+    /// it stops when the handler's buffer is full, and goes on from `resumeBody`.
+    private func inflate(
+        _ exchange: StreamExchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
+    ) -> HTTPError? {
+        var failure: HTTPError?
+        let outcome = step { plain in
+            failure = deliverDecoded(Array(plain), to: exchange)
+            return failure == nil && !exchange.readPaused
+        }
+        switch outcome {
+        case nil: return failure
+        case .tooLarge: return failure ?? core.bodies.inflatesTooFar
+        case .malformed: return failure ?? .http(400, "malformed gzip request body")
+        }
+    }
+
     private func deliverDecoded(_ bytes: [UInt8], to exchange: StreamExchange) -> HTTPError? {
         switch exchange.sink {
         case .buffer(var buffered):
             guard buffered.count + bytes.count <= configuration.maxBodySize else {
-                return .http(413, "request body exceeds \(configuration.maxBodySize) bytes")
+                return core.bodies.tooLarge
             }
             exchange.sink = .discard  // keep the array uniquely referenced while appending
             buffered.append(contentsOf: bytes)
@@ -296,6 +305,15 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func resumeBody(_ exchange: StreamExchange) {
         guard streams[exchange.id] === exchange, exchange.readPaused else { return }
         exchange.readPaused = false
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
+            if let failure = inflate(exchange, inflater, { inflater.resume(emit: $0) }) {
+                refuseBody(exchange, failure)
+                flush()
+                return
+            }
+            guard !exchange.readPaused else { return }  // full again: the stream calls back
+            if exchange.bodyDone { bodyFinished(exchange) }
+        }
         session.consume(stream: exchange.id, bytes: exchange.heldCredit)
         exchange.heldCredit = 0
         flush()
@@ -312,6 +330,8 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     }
 
     private func bodyFinished(_ exchange: StreamExchange) {
+        // Inflating paused for the handler: the body ends once what it holds is delivered.
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
         if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
             refuseBody(exchange, .http(400, "the gzip request body ends before its gzip member does"))
             return
@@ -455,7 +475,10 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     /// Closed at the connection cap to make room, when no stream is open.
     func evict() {
-        guard streams.isEmpty else { return }
+        guard streams.isEmpty else {
+            core.evictionDeclined(self)
+            return
+        }
         close()
     }
 

@@ -56,26 +56,6 @@ final class ExchangeRunner: Sendable {
         }
     }
 
-    /// How a request body is coded (RFC 9110 §8.4).
-    enum BodyCoding {
-        case identity
-        /// Inflated as it arrives.
-        case gzip
-        /// A coding the server does not take: answer this (415).
-        case refused(Response)
-    }
-
-    /// The coding of a request's body: identity, gzip (`x-gzip` too), or refused.
-    func bodyCoding(_ request: Request) -> BodyCoding {
-        guard request.headers.contains("Content-Encoding") else { return .identity }
-        let codings = (FieldList.parse(request.headers, "Content-Encoding") ?? [FieldListElement(item: "?")])
-            .filter { $0.item != "identity" }
-        if codings.isEmpty { return .identity }
-        if codings.count == 1, codings[0].item == "gzip" || codings[0].item == "x-gzip" { return .gzip }
-        let names = request.headers.values("Content-Encoding").joined(separator: ", ")
-        return .refused(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(names)' are not accepted (gzip is)")))
-    }
-
     /// Runs the handler. `deliver` gets its answer exactly once, on `queue`: inline, during
     /// this call, when the handler answered without waiting.
     /// - Returns: the task of a handler that waits, to cancel when its client goes away.

@@ -39,7 +39,12 @@ public struct RequestHeadParser: Sendable {
         // RFC 9112 §2.2: ignore empty lines before the request line.
         var start = 0
         while start + 1 < count, buffer[start] == 0x0D, buffer[start + 1] == 0x0A { start += 2 }
-        guard start < count else { return .needMore }
+        // Those empty lines count against the head's limit, or a client sending only CRLFs would
+        // be buffered without bound.
+        guard start < count else {
+            if count > limits.maxHeadBytes { throw .headTooLarge }
+            return .needMore
+        }
         // Only a method token can begin a request: anything else (a TLS ClientHello, binary
         // garbage, a bare LF) is refused at once rather than held until the head timeout.
         if buffer[start] == 0x0A { throw .badRequest("bare LF before the request line") }

@@ -1,0 +1,46 @@
+import HTTPWire
+
+/// The rules both protocols apply to request bodies: which codings are taken, how far a body may
+/// grow, and the answers past each bound.
+struct RequestBodyPolicy: Sendable {
+    /// Largest buffered (JSON) body.
+    let maxBodySize: Int
+    /// Most bytes a gzip body may inflate to per byte received (past `GzipDecoder.ratioFloor`).
+    let maxInflationRatio: Int
+
+    init(_ configuration: ServerConfiguration) {
+        maxBodySize = configuration.maxBodySize
+        maxInflationRatio = configuration.maxInflationRatio
+    }
+
+    /// How a body is to be decoded before its sink.
+    enum Decoding {
+        case identity
+        /// Inflated as it arrives (`Content-Encoding: gzip` or `x-gzip`).
+        case inflate(GzipDecoder)
+        /// A coding the server does not take: answer this (415).
+        case refused(Response)
+    }
+
+    /// The decoding of a request's body (RFC 9110 §8.4), bounded by the route's own limit.
+    func decoding(for request: Request, bodyMode: Route.BodyMode) -> Decoding {
+        guard request.headers.contains("Content-Encoding") else { return .identity }
+        let codings = (FieldList.parse(request.headers, "Content-Encoding") ?? [FieldListElement(item: "?")])
+            .filter { $0.item != "identity" }
+        if codings.isEmpty { return .identity }
+        if codings.count == 1, codings[0].item == "gzip" || codings[0].item == "x-gzip" {
+            let limit = bodyMode == .buffered ? maxBodySize : Int.max
+            return .inflate(GzipDecoder(limit: limit, maxRatio: maxInflationRatio))
+        }
+        let names = request.headers.values("Content-Encoding").joined(separator: ", ")
+        return .refused(ProblemResponse.make(.http(415, "request bodies in Content-Encoding '\(names)' are not accepted (gzip is)")))
+    }
+
+    /// The answer to a buffered body past `maxBodySize`.
+    var tooLarge: HTTPError { .http(413, "request body exceeds \(maxBodySize) bytes") }
+
+    /// The answer to a gzip body that inflates past its limit or ratio.
+    var inflatesTooFar: HTTPError {
+        .http(413, "the gzip request body inflates past the body limit or \(maxInflationRatio) times its size")
+    }
+}
