@@ -120,6 +120,32 @@ final class ServerCore: Sendable {
     }
 
     /// Whether a connection is waiting for a request with no byte of it received (evictable).
+    /// - Returns: false when it was chosen for eviction already: its slot went to a new
+    ///   connection, so it must close instead of serving what arrived (as nginx drops a reusable
+    ///   connection). Choosing and leaving idle are decided under one lock, so a connection
+    ///   never both serves and gives its slot away, and the cap stays hard.
+    @discardableResult
+    func connection(_ handler: any ConnectionHandler, isIdle idle: Bool) -> Bool {
+        registry.withLock { r in
+            let key = handler.connection.id
+            guard r.connections[key] != nil else { return true }
+            if r.evicted.contains(key) { return false }
+            if idle {
+                r.idleSequence += 1
+                r.idle[key] = r.idleSequence
+                // Paused at the cap: an idle connection can now make room for a waiting one.
+                if r.acceptPaused && !r.draining {
+                    r.acceptPaused = false
+                    resumeAccepting.withLock { $0 }?()
+                }
+            } else {
+                r.idle.removeValue(forKey: key)
+            }
+            return true
+        }
+    }
+
+    /// Whether a connection is waiting for a request with no byte of it received (evictable).
     func connection(_ handler: any ConnectionHandler, isIdle idle: Bool) {
         registry.withLock { r in
             let key = handler.connection.id
@@ -135,14 +161,6 @@ final class ServerCore: Sendable {
             } else {
                 r.idle.removeValue(forKey: key)
             }
-        }
-    }
-
-    /// A connection chosen for eviction had started a request by the time it was asked to
-    /// close: it keeps its slot, so the count is one past the cap until a connection closes.
-    func evictionDeclined(_ handler: any ConnectionHandler) {
-        registry.withLock { r in
-            if r.evicted.remove(handler.connection.id) != nil { r.slots += 1 }
         }
     }
 

@@ -124,19 +124,18 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         return false
     }
 
-    /// Closed by the server at its connection cap to make room, if still waiting for a request.
+    /// Closed by the server at its connection cap to make room (it was idle when chosen, and
+    /// `setIdle(false)` keeps it from serving anything since).
     func evict() {
-        guard case .idle = state, input.isEmpty else {
-            core.evictionDeclined(self)
-            return
-        }
         close()
     }
 
-    private func setIdle(_ idle: Bool) {
-        guard idle != registeredIdle else { return }
+    /// Tells the registry; false when the connection was chosen for eviction (it must close).
+    @discardableResult
+    private func setIdle(_ idle: Bool) -> Bool {
+        guard idle != registeredIdle else { return true }
         registeredIdle = idle
-        core.connection(self, isIdle: idle)
+        return core.connection(self, isIdle: idle)
     }
 
     private func headTimedOut() {
@@ -155,7 +154,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .closed:
             return
         case .idle:
-            setIdle(false)
+            guard setIdle(false) else {
+                close()  // evicted at the cap: what arrived is not served
+                return
+            }
             input.append(bytes)
             processInput()
         case .busy(let exchange):

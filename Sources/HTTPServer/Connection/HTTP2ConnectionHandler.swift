@@ -189,7 +189,10 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: head.method, connectionID: connection.id), bodyDone: endStream)
         streams[id] = exchange
         core.stream(opened: true)
-        updateIdle()
+        guard updateIdle() else {
+            close()  // evicted at the cap: the stream is not served
+            return
+        }
         guard let acceptsGzip = FieldList.acceptsGzip(head.fields) else {
             respond(ProblemResponse.make(.http(400, "malformed Accept-Encoding header")), to: exchange)
             return
@@ -459,11 +462,14 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         flush()
     }
 
-    private func updateIdle() {
+    /// Tells the registry whether no stream is open; false when the connection was chosen for
+    /// eviction meanwhile (it must close).
+    @discardableResult
+    private func updateIdle() -> Bool {
         let idle = streams.isEmpty
-        guard idle != registeredIdle else { return }
+        guard idle != registeredIdle else { return true }
         registeredIdle = idle
-        core.connection(self, isIdle: idle)
+        return core.connection(self, isIdle: idle)
     }
 
     /// Graceful drain: GOAWAY with the last stream id; streams in flight finish (long-polls
@@ -475,12 +481,9 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         flush()
     }
 
-    /// Closed at the connection cap to make room, when no stream is open.
+    /// Closed by the server at its connection cap to make room (it had no stream when chosen,
+    /// and `updateIdle` keeps it from taking one since).
     func evict() {
-        guard streams.isEmpty else {
-            core.evictionDeclined(self)
-            return
-        }
         close()
     }
 
