@@ -15,7 +15,7 @@ import Testing
         return Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("peerdistd")
     }
 
-    final class Daemon {
+    final class Daemon: @unchecked Sendable {
         let process = Process()
         let stdout = Pipe()
         let stderr = Pipe()
@@ -39,26 +39,40 @@ import Testing
             process.standardError = stderr
         }
 
-        /// Waits for the first stdout line and returns it.
-        func firstLine() -> String {
-            var line: [UInt8] = []
-            let handle = stdout.fileHandleForReading
-            while true {
-                let byte = handle.readData(ofLength: 1)
-                if byte.isEmpty || byte[0] == 10 { break }
-                line.append(byte[0])
+        /// Waits for the first stdout line and returns it. Blocking reads run on a thread of their
+        /// own, never on the test process's few cooperative threads, which other tests need.
+        func firstLine() async -> String {
+            let text = await DaemonTests.offPool { [self] in
+                var line: [UInt8] = []
+                let handle = stdout.fileHandleForReading
+                while true {
+                    let byte = handle.readData(ofLength: 1)
+                    if byte.isEmpty || byte[0] == 10 { break }
+                    line.append(byte[0])
+                }
+                return String(decoding: line, as: UTF8.self)
             }
-            let text = String(decoding: line, as: UTF8.self)
             port = Int(text.split(separator: ":").last ?? "") ?? 0
             return text
         }
 
-        func waitExit() -> Int32 {
-            process.waitUntilExit()
-            return process.terminationStatus
+        func waitExit() async -> Int32 {
+            await DaemonTests.offPool { [self] in
+                process.waitUntilExit()
+                return process.terminationStatus
+            }
         }
 
-        var errorText: String { String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        func errorText() async -> String {
+            await DaemonTests.offPool { [self] in String(decoding: stderr.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        }
+    }
+
+    /// Runs a blocking call on a thread of its own.
+    static func offPool<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            Thread { continuation.resume(returning: body()) }.start()
+        }
     }
 
     static func tempDir() -> String {
@@ -80,22 +94,22 @@ import Testing
         (["--log-format", "xml"], [:]),
         ([], ["PEERDIST_CONFIG": "/nonexistent/peerdist.conf"]),
     ])
-    func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) throws {
+    func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) async throws {
         let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
-        #expect(d.waitExit() == 2)
-        #expect(!d.errorText.isEmpty)
-        #expect(d.firstLine() == "")
+        #expect(await d.waitExit() == 2)
+        #expect(await !d.errorText().isEmpty)
+        #expect(await d.firstLine() == "")
     }
 
-    @Test func configFileErrorsExitWithStatus2() throws {
+    @Test func configFileErrorsExitWithStatus2() async throws {
         let dir = Self.tempDir()
         for (content, fragment) in [("no-such-key = 1\n", "unknown key 'no-such-key'"), ("idle-timeout = later\n", "idle-timeout"),
                                     ("port 80\n", "expected 'key = value'")] {
             let path = dir + "/peerdist.conf"
             try content.write(toFile: path, atomically: true, encoding: .utf8)
             let d = try Daemon(["--config", path, "--data-dir", dir])
-            #expect(d.waitExit() == 2)
-            #expect(d.errorText.contains(fragment))
+            #expect(await d.waitExit() == 2)
+            #expect(await d.errorText().contains(fragment))
         }
     }
 
@@ -105,7 +119,7 @@ import Testing
         let path = dir + "/peerdist.conf"
         try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\n".write(toFile: path, atomically: true, encoding: .utf8)
         let d = try Daemon(["--config", path], environment: ["PEERDIST_MAX_WAIT": "2000"])
-        #expect(d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
         let c = try await RawHTTPClient.connect(port: d.port)
         let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
         // max-wait from the environment (2 s) caps a 20 s long-poll.
@@ -115,18 +129,18 @@ import Testing
         #expect(r.json["timedOut"] as? Bool == true)
         #expect(waited >= .milliseconds(1_900) && waited < .seconds(10))
         d.process.terminate()
-        #expect(d.waitExit() == 0)
+        #expect(await d.waitExit() == 0)
     }
 
     /// --log-format json: one parseable line per request with its fields.
     @Test func jsonRequestLogLines() async throws {
         let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--log-format", "json"])
-        _ = d.firstLine()
+        _ = await d.firstLine()
         let c = try await RawHTTPClient.connect(port: d.port)
         #expect(try await c.request("GET", "/healthz", headers: [("X-Request-Id", "req-7")]).status == 200)
         d.process.terminate()
-        #expect(d.waitExit() == 0)
-        let lines = d.errorText.split(separator: "\n")
+        #expect(await d.waitExit() == 0)
+        let lines = await d.errorText().split(separator: "\n")
         let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
         #expect(objects.count == lines.count, "every line is JSON")
         let request = try #require(objects.first { $0["request_id"] as? String == "req-7" })
@@ -148,7 +162,7 @@ import Testing
         d.process.executableURL = URL(fileURLWithPath: "/usr/bin/prlimit")
         d.process.arguments = ["--nofile=48", Self.binary.path, "--port", "0", "--data-dir", Self.tempDir()]
         try d.process.run()
-        _ = d.firstLine()
+        _ = await d.firstLine()
         var clients: [RawHTTPClient] = []
         for _ in 0..<80 {
             if let c = try? await RawHTTPClient.connect(port: d.port) { clients.append(c) }
@@ -164,7 +178,7 @@ import Testing
         #expect(r.status == 200)
         #expect(d.process.isRunning)
         d.process.terminate()
-        #expect(d.waitExit() == 0)
+        #expect(await d.waitExit() == 0)
     }
 
     /// User plus system CPU time of a process, from /proc.
@@ -176,10 +190,10 @@ import Testing
         return ticks / Double(sysconf(Int32(_SC_CLK_TCK)))
     }
 
-    @Test func helpListsEverySetting() throws {
+    @Test func helpListsEverySetting() async throws {
         let d = try Daemon(["--help"])
-        let text = String(decoding: d.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        #expect(d.waitExit() == 0)
+        let text = await Self.offPool { String(decoding: d.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
+        #expect(await d.waitExit() == 0)
         for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config"] {
@@ -192,7 +206,7 @@ import Testing
     @Test func environmentConfigurationAndGracefulDrain() async throws {
         let data = Self.tempDir()
         let d = try Daemon([], environment: ["PEERDIST_PORT": "0", "PEERDIST_DATA_DIR": data, "PEERDIST_MAX_WAIT": "30000"])
-        let line = d.firstLine()
+        let line = await d.firstLine()
         #expect(line.hasPrefix("listening on 127.0.0.1:"))
         let client = try await RawHTTPClient.connect(port: d.port)
         let h = try #require(try await client.request("POST", "/instances", json: "{}").json["handle"] as? String)
@@ -204,7 +218,7 @@ import Testing
         let answer = try await poller.readResponse()
         #expect(answer.status == 200)
         #expect(answer.json["timedOut"] as? Bool == true)
-        #expect(d.waitExit() == 0)
+        #expect(await d.waitExit() == 0)
         #expect(ContinuousClock.now - started < .seconds(5))
         let mode = try FileManager.default.attributesOfItem(atPath: data + "/server-secret")[.posixPermissions] as? Int
         #expect(mode == 0o600)
@@ -216,10 +230,10 @@ import Testing
         let data = Self.tempDir()
         func publishAndRead() async throws -> [UInt8] {
             let d = try Daemon(["--port", "0", "--data-dir", data])
-            _ = d.firstLine()
+            _ = await d.firstLine()
             defer {
                 kill(d.process.processIdentifier, SIGKILL)
-                _ = d.waitExit()
+                d.process.waitUntilExit()
             }
             let c = try await RawHTTPClient.connect(port: d.port)
             let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
@@ -239,58 +253,58 @@ import Testing
         // A different data directory means a different secret, hence different segment secrets.
         let other = Self.tempDir()
         let d = try Daemon(["--port", "0", "--data-dir", other])
-        _ = d.firstLine()
+        _ = await d.firstLine()
         kill(d.process.processIdentifier, SIGKILL)
-        _ = d.waitExit()
+        _ = await d.waitExit()
         let a = FileManager.default.contents(atPath: data + "/server-secret")
         let b = FileManager.default.contents(atPath: other + "/server-secret")
         #expect(a != nil && b != nil && a != b)
     }
 
     /// A secret that group or others may read is refused with a clear message, before binding.
-    @Test func dataDirectoryReadableByOthersIsRefused() throws {
+    @Test func dataDirectoryReadableByOthersIsRefused() async throws {
         let data = Self.tempDir()
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: data)
         let d = try Daemon(["--port", "0", "--data-dir", data])
-        #expect(d.waitExit() == 2)
-        let text = d.errorText
+        #expect(await d.waitExit() == 2)
+        let text = await d.errorText()
         #expect(text.contains("data directory") && text.contains("group or others") && text.contains("chmod 700"), "\(text)")
-        #expect(d.firstLine() == "")
+        #expect(await d.firstLine() == "")
         #expect(!FileManager.default.fileExists(atPath: data + "/server-secret"))
     }
 
-    @Test func secretFileReadableByOthersIsRefused() throws {
+    @Test func secretFileReadableByOthersIsRefused() async throws {
         let data = Self.tempDir()
         let path = data + "/server-secret"
         #expect(FileManager.default.createFile(atPath: path, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o644]))
         let d = try Daemon(["--port", "0", "--data-dir", data])
-        #expect(d.waitExit() == 2)
-        let text = d.errorText
+        #expect(await d.waitExit() == 2)
+        let text = await d.errorText()
         #expect(text.contains("secret file") && text.contains("644") && text.contains("chmod 600"), "\(text)")
-        #expect(d.firstLine() == "")
+        #expect(await d.firstLine() == "")
         // The operator's --secret-file is held to the same rule.
         let given = Self.tempDir() + "/key"
         #expect(FileManager.default.createFile(atPath: given, contents: Data(repeating: 7, count: 32), attributes: [.posixPermissions: 0o640]))
         let e = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", given])
-        #expect(e.waitExit() == 2)
-        #expect(e.errorText.contains("group or others"))
+        #expect(await e.waitExit() == 2)
+        #expect(await e.errorText().contains("group or others"))
     }
 
     @Test func secretFileShorterThan16BytesIsRefused() async throws {
         let short = Self.tempDir() + "/key"
         #expect(FileManager.default.createFile(atPath: short, contents: Data(repeating: 1, count: 15), attributes: [.posixPermissions: 0o600]))
         let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", short])
-        #expect(d.waitExit() == 2)
-        let text = d.errorText
+        #expect(await d.waitExit() == 2)
+        let text = await d.errorText()
         #expect(text.contains("16") && text.contains("15"), "\(text)")
-        #expect(d.firstLine() == "")
+        #expect(await d.firstLine() == "")
         // 16 bytes, private: accepted.
         let enough = Self.tempDir() + "/key"
         #expect(FileManager.default.createFile(atPath: enough, contents: Data(repeating: 1, count: 16), attributes: [.posixPermissions: 0o600]))
         let ok = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--secret-file", enough])
-        #expect(ok.firstLine().hasPrefix("listening on"))
+        #expect(await ok.firstLine().hasPrefix("listening on"))
         kill(ok.process.processIdentifier, SIGKILL)
-        _ = ok.waitExit()
+        _ = await ok.waitExit()
     }
 
     /// kill -9 in the middle of publishing (an append in flight), then a restart on the same data
@@ -311,7 +325,7 @@ import Testing
         }
 
         let first = try Daemon(["--port", "0", "--data-dir", data])
-        #expect(first.firstLine().hasPrefix("listening on"))
+        #expect(await first.firstLine().hasPrefix("listening on"))
         let secretBefore = FileManager.default.contents(atPath: data + "/server-secret")
         let c = try await RawHTTPClient.connect(port: first.port)
         let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
@@ -329,14 +343,14 @@ import Testing
         }
         #expect(pending)
         kill(first.process.processIdentifier, SIGKILL)
-        #expect(first.waitExit() == SIGKILL)
+        #expect(await first.waitExit() == SIGKILL)
         uploader.close()
 
         let second = try Daemon(["--port", "0", "--data-dir", data])
-        #expect(second.firstLine().hasPrefix("listening on"))
+        #expect(await second.firstLine().hasPrefix("listening on"))
         defer {
             kill(second.process.processIdentifier, SIGKILL)
-            _ = second.waitExit()
+            second.process.waitUntilExit()
         }
         #expect(FileManager.default.contents(atPath: data + "/server-secret") == secretBefore)
         #expect(!FileManager.default.fileExists(atPath: data + "/server-secret.tmp"))

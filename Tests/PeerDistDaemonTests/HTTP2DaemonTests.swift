@@ -19,9 +19,9 @@ import Testing
         let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--log-level", "error"])
         defer {
             d.process.terminate()
-            _ = d.waitExit()
+            d.process.waitUntilExit()
         }
-        #expect(d.firstLine().hasPrefix("listening on"))
+        #expect(await d.firstLine().hasPrefix("listening on"))
         let pid = d.process.processIdentifier
         let h1 = try await RawHTTPClient.connect(port: d.port)
         let h = try #require(try await h1.request("POST", "/instances", json: #"{"version":2}"#).json["handle"] as? String)

@@ -8,13 +8,13 @@ import Testing
 extension DaemonTests {
     /// SIGTERM sent the instant `listening on` is read drains and exits 0, every time: the
     /// handlers are installed before the line is printed.
-    @Test func sigtermRightAfterListeningDrains() throws {
+    @Test func sigtermRightAfterListeningDrains() async throws {
         let dir = Self.tempDir()
         for attempt in 0..<25 {
             let d = try Daemon(["--port", "0", "--data-dir", dir, "--log-level", "warning"])
-            #expect(d.firstLine().hasPrefix("listening on"))
+            #expect(await d.firstLine().hasPrefix("listening on"))
             d.process.terminate()
-            let status = d.waitExit()
+            let status = await d.waitExit()
             #expect(status == 0 && d.process.terminationReason == .exit, "attempt \(attempt): status \(status)")
             if status != 0 { break }
         }
@@ -24,7 +24,7 @@ extension DaemonTests {
     /// past the buffer are dropped and counted in `peerdist_log_lines_dropped_total`.
     @Test func blockedStandardErrorDropsLinesAndKeepsServing() async throws {
         let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir()])
-        _ = d.firstLine()
+        _ = await d.firstLine()
         let c = try await RawHTTPClient.connect(port: d.port)
         // Far more lines than the pipe (64 KiB) and the log buffer (8,192 lines) hold.
         let batch = String(repeating: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", count: 500)
@@ -39,21 +39,21 @@ extension DaemonTests {
         // SIGTERM drains and exits although stderr still does not drain.
         d.process.terminate()
         let until = Date().addingTimeInterval(15)
-        while d.process.isRunning && Date() < until { usleep(20_000) }
+        while d.process.isRunning && Date() < until { try await Task.sleep(for: .milliseconds(20)) }
         #expect(!d.process.isRunning)
-        if d.process.isRunning { _ = d.stderr.fileHandleForReading.readDataToEndOfFile() }
-        #expect(d.waitExit() == 0)
+        if d.process.isRunning { _ = await d.errorText() }
+        #expect(await d.waitExit() == 0)
     }
 
     /// A log reader that goes away (EPIPE on stderr) does not kill the server.
     @Test func closedStandardErrorDoesNotKillTheServer() async throws {
         let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir()])
-        _ = d.firstLine()
+        _ = await d.firstLine()
         try d.stderr.fileHandleForReading.close()
         let c = try await RawHTTPClient.connect(port: d.port)
         for _ in 0..<50 { #expect(try await c.request("GET", "/healthz").status == 200) }
         #expect(d.process.isRunning)
         d.process.terminate()
-        #expect(d.waitExit() == 0)
+        #expect(await d.waitExit() == 0)
     }
 }
