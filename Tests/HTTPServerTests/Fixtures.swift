@@ -42,12 +42,13 @@ enum Fixtures {
                 return .json(200, "{\"length\":\(total),\"sum\":\(sum)}")
             },
             // Reads one chunk, then holds the rest of the body unread for up to 10 s (backpressure).
+            // Ending early, however (its body failed, its task cancelled), counts as cancelled.
             .async(.post, "/hold", body: .streamed) { req in
                 guard case .stream(let stream) = req.body else { throw HTTPError.http(400, "no stream") }
                 probe.streams.withLock { $0.append(Weak(stream)) }
                 probe.started.add(1, ordering: .relaxed)
-                _ = try await stream.next()
                 do {
+                    _ = try await stream.next()
                     try await Task.sleep(for: .seconds(10))
                 } catch {
                     probe.cancelled.add(1, ordering: .relaxed)
