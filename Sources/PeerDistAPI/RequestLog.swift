@@ -31,24 +31,56 @@ public struct RequestLogRecord: Sendable {
     /// The line's message.
     public static let message = "request"
 
-    /// Milliseconds with three decimals (`0.042`), without going through Double formatting.
-    static func milliseconds(_ d: Duration) -> String {
-        let (seconds, attoseconds) = d.components
-        let micros = max(0, seconds) &* 1_000_000 &+ max(0, attoseconds) / 1_000_000_000_000
-        let fraction = String(micros % 1_000)
-        return String(micros / 1_000) + "." + String(repeating: "0", count: 3 - fraction.utf8.count) + fraction
+    /// A field's value: text, or a number written without building a String for it.
+    public enum FieldValue {
+        case text(String)
+        case integer(Int)
+        /// Milliseconds with three decimals (`0.042`).
+        case milliseconds(Duration)
+
+        /// The value's bytes, appended.
+        public func append(to out: inout [UInt8]) {
+            switch self {
+            case .text(let text):
+                out.append(contentsOf: text.utf8)
+            case .integer(let n):
+                ResponseHeadSerializer.appendDecimal(n, to: &out)
+            case .milliseconds(let d):
+                let (seconds, attoseconds) = d.components
+                let micros = Int(clamping: max(0, seconds)) &* 1_000_000 &+ Int(clamping: max(0, attoseconds) / 1_000_000_000_000)
+                ResponseHeadSerializer.appendDecimal(micros / 1_000, to: &out)
+                let fraction = micros % 1_000
+                out.append(0x2E)
+                out.append(UInt8(0x30 + fraction / 100))
+                out.append(UInt8(0x30 + fraction / 10 % 10))
+                out.append(UInt8(0x30 + fraction % 10))
+            }
+        }
+
+        /// The value as text.
+        public var text: String {
+            if case .text(let text) = self { return text }
+            var bytes: [UInt8] = []
+            append(to: &bytes)
+            return String(decoding: bytes, as: UTF8.self)
+        }
     }
 
-    /// The line's fields, sorted by key: the one definition of what a request line carries.
+    /// Visits the line's fields, sorted by key: the one definition of what a request line carries.
+    public func forEachField(_ body: (_ key: String, _ value: FieldValue) -> Void) {
+        body("bytes", .integer(bytes))
+        body("conn", .integer(Int(truncatingIfNeeded: connection)))
+        body("duration_ms", .milliseconds(duration))
+        body("method", .text(method))
+        body("request_id", .text(requestID))
+        body("route", .text(route))
+        body("status", .integer(status))
+    }
+
+    /// The fields as text, for a logger.
     public var fields: [(key: String, value: String)] {
-        return [
-            ("bytes", String(bytes)),
-            ("conn", String(connection)),
-            ("duration_ms", Self.milliseconds(duration)),
-            ("method", method),
-            ("request_id", requestID),
-            ("route", route),
-            ("status", String(status)),
-        ]
+        var out: [(key: String, value: String)] = []
+        forEachField { out.append(($0, $1.text)) }
+        return out
     }
 }

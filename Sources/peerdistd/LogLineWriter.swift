@@ -50,7 +50,7 @@ enum LogLineWriter {
     /// time, level, label, message and the fields as members (json), ending in a newline.
     static func appendLine(
         format: DaemonOptions.LogFormat, at time: timespec, level: Logger.Level, label: String, message: String,
-        fields: some Sequence<(key: String, value: String)>, to line: inout [UInt8]
+        fields: some Sequence<(key: String, value: String)>, to line: inout [UInt8], closing: Bool = true
     ) {
         switch format {
         case .text:
@@ -67,7 +67,7 @@ enum LogLineWriter {
                 line.append(0x3D)
                 line.append(contentsOf: value.utf8)
             }
-            line.append(0x0A)
+            if closing { line.append(0x0A) }
         case .json:
             line.append(contentsOf: #"{"time":""#.utf8)
             appendTimestamp(time, to: &line)
@@ -83,8 +83,38 @@ enum LogLineWriter {
                 line.append(0x3A)
                 JSONText.appendString(value, to: &line)
             }
-            line.append(contentsOf: "}\n".utf8)
+            if closing { line.append(contentsOf: "}\n".utf8) }
         }
+    }
+
+    /// Appends a request line, as `appendLine` writes any line, with its numbers written
+    /// straight into the bytes (this runs for every request at `info`).
+    static func appendRequestLine(
+        _ record: RequestLogRecord, format: DaemonOptions.LogFormat, at time: timespec, label: String, to line: inout [UInt8]
+    ) {
+        appendLine(format: format, at: time, level: .info, label: label, message: RequestLogRecord.message,
+                   fields: EmptyCollection<(key: String, value: String)>(), to: &line, closing: false)
+        record.forEachField { key, value in
+            switch format {
+            case .text:
+                line.append(0x20)
+                line.append(contentsOf: key.utf8)
+                line.append(0x3D)
+                value.append(to: &line)
+            case .json:
+                line.append(0x2C)
+                JSONText.appendString(key, to: &line)
+                line.append(0x3A)
+                if case .text(let text) = value {
+                    JSONText.appendString(text, to: &line)
+                } else {
+                    line.append(0x22)
+                    value.append(to: &line)
+                    line.append(0x22)
+                }
+            }
+        }
+        line.append(contentsOf: format == .text ? "\n".utf8 : "}\n".utf8)
     }
 
     /// Writes bytes to standard error, all of them unless it fails: EINTR is retried, and a
@@ -248,10 +278,7 @@ final class LogOutput: Sendable {
             switch entry {
             case .line(let format): format(&batch, time)
             case .request(let record):
-                LogLineWriter.appendLine(
-                    format: format, at: time, level: .info, label: label, message: RequestLogRecord.message,
-                    fields: record.fields, to: &batch
-                )
+                LogLineWriter.appendRequestLine(record, format: format, at: time, label: label, to: &batch)
             }
         }
         LogLineWriter.writeNow(batch)
