@@ -145,24 +145,6 @@ final class ServerCore: Sendable {
         }
     }
 
-    /// Whether a connection is waiting for a request with no byte of it received (evictable).
-    func connection(_ handler: any ConnectionHandler, isIdle idle: Bool) {
-        registry.withLock { r in
-            let key = handler.connection.id
-            guard r.connections[key] != nil, !r.evicted.contains(key) else { return }
-            if idle {
-                r.idleSequence += 1
-                r.idle[key] = r.idleSequence
-                // Paused at the cap: an idle connection can now make room for a waiting one.
-                if r.acceptPaused && !r.draining {
-                    r.acceptPaused = false
-                    resumeAccepting.withLock { $0 }?()
-                }
-            } else {
-                r.idle.removeValue(forKey: key)
-            }
-        }
-    }
 
     /// A connection closed (also one never registered because the server was draining).
     func connectionClosed(_ handler: any ConnectionHandler) {

@@ -86,21 +86,7 @@ public final class H2Client: @unchecked Sendable {
     public static func connect(port: Int, host: String = "127.0.0.1", receiveWindow: Int32 = 1 << 24,
                                timeout: Duration = .seconds(5)) async throws -> H2Client {
         let client = try await blocking { () throws -> H2Client in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, host, &addr.sin_addr)
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else {
-                let e = errno
-                Glibc.close(fd)
-                throw ClientError.connectFailed(e)
-            }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let fd = try connectedSocket(port: port, host: host)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
             return H2Client(fd: fd)
         }

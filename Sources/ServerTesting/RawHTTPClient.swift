@@ -36,21 +36,7 @@ public final class RawHTTPClient: @unchecked Sendable {
     /// that no scheduling delay of the calling test can fall between the two.
     public static func connect(port: Int, host: String = "127.0.0.1", sending initial: [UInt8] = []) async throws -> RawHTTPClient {
         try await Self.blocking {
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            var addr = sockaddr_in()
-            addr.sin_family = sa_family_t(AF_INET)
-            addr.sin_port = in_port_t(UInt16(port).bigEndian)
-            inet_pton(AF_INET, host, &addr.sin_addr)
-            let rc = withUnsafePointer(to: &addr) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            guard rc == 0 else {
-                let e = errno
-                Glibc.close(fd)
-                throw ClientError.connectFailed(e)
-            }
-            var one: Int32 = 1
-            setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+            let fd = try connectedSocket(port: port, host: host)
             if !initial.isEmpty {
                 let sent = initial.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
                 guard sent == initial.count else {
@@ -285,4 +271,26 @@ public struct RawResponse: Sendable {
     public var json: [String: Any] {
         (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] ?? [:]
     }
+}
+
+/// A blocking TCP socket connected to `host:port`, with TCP_NODELAY (the test clients' one way
+/// to connect).
+/// - Throws: `RawHTTPClient.ClientError.connectFailed` with the errno.
+func connectedSocket(port: Int, host: String) throws -> Int32 {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = in_port_t(UInt16(truncatingIfNeeded: port).bigEndian)
+    inet_pton(AF_INET, host, &addr.sin_addr)
+    let rc = withUnsafePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard rc == 0 else {
+        let e = errno
+        Glibc.close(fd)
+        throw RawHTTPClient.ClientError.connectFailed(e)
+    }
+    var one: Int32 = 1
+    setsockopt(fd, Int32(IPPROTO_TCP), TCP_NODELAY, &one, socklen_t(MemoryLayout<Int32>.size))
+    return fd
 }
