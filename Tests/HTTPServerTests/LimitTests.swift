@@ -33,6 +33,7 @@ import Testing
         Case(name: "method not allowed", request: "POST /hello HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n", status: 405, code: 50, closes: false),
         Case(name: "only empty lines", request: String(repeating: "\r\n", count: 1_500), status: 431, code: 87),
         Case(name: "unknown method", request: "BREW /hello HTTP/1.1\r\nHost: t\r\n\r\n", status: 501, code: 50, closes: false),
+        Case(name: "standard method no route has", request: "TRACE /hello HTTP/1.1\r\nHost: t\r\n\r\n", status: 405, code: 50, closes: false),
         Case(name: "target and head too long", request: "GET /\(String(repeating: "a", count: 3_000)) HTTP/1.1\r\nHost: t\r\n\r\n", status: 414, code: 87),
         Case(name: "bare LF line ends", request: "GET /hello HTTP/1.1\nHost: t\n\n", status: 400, code: 87),
         Case(name: "invalid Host", request: "GET /hello HTTP/1.1\r\nHost: bad host/x\r\n\r\n", status: 400, code: 87),

@@ -11,7 +11,9 @@ public final class Router: Sendable {
         case notFound
         /// The path exists with other methods (405 with `Allow`).
         case methodNotAllowed(allow: [String])
-        /// No route of the server has this method (501, RFC 9110 §15.6.2).
+        /// A method the server does not recognise: neither a standard one (RFC 9110 §9, PATCH)
+        /// nor one any route has (501, RFC 9110 §15.6.2). A standard method that a path lacks is
+        /// 405 with `Allow`.
         case notImplemented
     }
 
@@ -29,15 +31,17 @@ public final class Router: Sendable {
     }
 
     private let root = Node()
-    /// Every method some route has (HEAD with GET).
+    /// Every method the server recognises: the standard ones and any a route has.
     private let methods: Set<HTTPMethod>
+    /// RFC 9110 §9's methods and PATCH (RFC 5789).
+    private static let standardMethods: Set<HTTPMethod> = [
+        .get, .head, .post, .put, .delete, .options, .patch, HTTPMethod("CONNECT"), HTTPMethod("TRACE"),
+    ]
 
     /// Builds a router.
     /// - Precondition: no two routes share a method and template, and sibling parameters share a name.
     public init(_ routes: [Route]) {
-        var methods = Set(routes.map(\.method))
-        if methods.contains(.get) { methods.insert(.head) }
-        self.methods = methods
+        self.methods = Self.standardMethods.union(routes.map(\.method))
         for route in routes { insert(route) }
     }
 
