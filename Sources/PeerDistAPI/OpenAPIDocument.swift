@@ -41,7 +41,7 @@ info:
     not arrive in time, or the body arrives below `--min-body-rate` (1460 `ERROR_TIMEOUT`); 413
     for a body over `--max-body-size` on any route except content data uploads (87); 414 and 431
     for an oversized target or head (87); 501 for a method the server does not recognise (one
-    that is neither standard, RFC 9110 §9 or PATCH, nor any route's), or an unknown transfer
+    that is neither standard, RFC 9110 §9, PATCH or QUERY, nor any route's), or an unknown transfer
     coding, and 505 for an HTTP major version other than 1 (50); a higher HTTP/1 minor version is
     served as 1.1. `HEAD` is answered wherever `GET` is. Request bodies may be sent with
     `Content-Encoding: gzip` and are inflated as they arrive; one that inflates past its route's

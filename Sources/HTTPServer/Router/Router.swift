@@ -11,8 +11,8 @@ public final class Router: Sendable {
         case notFound
         /// The path exists with other methods (405 with `Allow`).
         case methodNotAllowed(allow: [String])
-        /// A method the server does not recognise: neither a standard one (RFC 9110 §9, PATCH)
-        /// nor one any route has (501, RFC 9110 §15.6.2). A standard method that a path lacks is
+        /// A method the server does not recognise: neither a standard one (RFC 9110 §9, PATCH,
+        /// QUERY) nor one any route has (501, RFC 9110 §15.6.2). A standard method that a path lacks is
         /// 405 with `Allow`.
         case notImplemented
     }
@@ -33,9 +33,10 @@ public final class Router: Sendable {
     private let root = Node()
     /// Every method the server recognises: the standard ones and any a route has.
     private let methods: Set<HTTPMethod>
-    /// RFC 9110 §9's methods and PATCH (RFC 5789).
+    /// RFC 9110 §9's methods, PATCH (RFC 5789) and the HTTP working group's QUERY (the safe
+    /// method with a body): methods a client may well try on any path, answered 405 with `Allow`.
     private static let standardMethods: Set<HTTPMethod> = [
-        .get, .head, .post, .put, .delete, .options, .patch, HTTPMethod("CONNECT"), HTTPMethod("TRACE"),
+        .get, .head, .post, .put, .delete, .options, .patch, HTTPMethod("CONNECT"), HTTPMethod("TRACE"), HTTPMethod("QUERY"),
     ]
 
     /// Builds a router.
