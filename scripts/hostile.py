@@ -620,6 +620,28 @@ class Gen:
 
 # ---------------------------------------------------------------- one case
 
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def check_h2_frames(data):
+    """None when `data` is whole HTTP/2 frames (RFC 9113 §4.1) beginning with the server's
+    SETTINGS on stream 0, else what is wrong."""
+    if len(data) < 9:
+        return f"HTTP/2 preface answered without a SETTINGS frame: {data[:60]!r}"
+    offset, first = 0, True
+    while offset < len(data):
+        if len(data) - offset < 9:
+            return f"a partial HTTP/2 frame header after the answers: {data[offset:offset + 60]!r}"
+        length = int.from_bytes(data[offset:offset + 3], "big")
+        kind, stream = data[offset + 3], int.from_bytes(data[offset + 5:offset + 9], "big") & 0x7FFFFFFF
+        if first and (kind != 4 or stream != 0):
+            return f"the first HTTP/2 frame is not SETTINGS on stream 0: type {kind}, stream {stream}"
+        if len(data) - offset - 9 < length:
+            return f"a truncated HTTP/2 frame (type {kind}, {length} bytes)"
+        offset += 9 + length
+        first = False
+    return None
+
 def run_case(server, raw, sound, is_head, rng):
     """Sends raw; returns None or a failure description."""
     half_close = (not sound) or rng.random() < 0.3
@@ -645,6 +667,10 @@ def run_case(server, raw, sound, is_head, rng):
     finally:
         s.close()
     elapsed = time.monotonic() - t0
+    if raw.startswith(H2_PREFACE):
+        # HTTP/2 by prior knowledge: the answer is HTTP/2 frames, not an HTTP/1.1 response.
+        STATUSES["h2"] = STATUSES.get("h2", 0) + 1
+        return check_h2_frames(leftover)
     STATUSES[answers[0][0] if answers else "closed"] = STATUSES.get(answers[0][0] if answers else "closed", 0) + 1
     for status, headers, body in answers:
         why = check_answer(status, headers, body, is_head)
