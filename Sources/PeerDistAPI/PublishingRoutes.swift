@@ -139,12 +139,33 @@ enum PublishingRoutes {
                 // The operation already ended (cancelled, invalidated, too many bytes): its final
                 // state is what the caller gets; the rest of the body is not read.
             } catch {
+                // Stopped by the watcher below: the operation had ended; its state is the answer.
+                if sink.started.current.state != .pending { return .success(()) }
                 // The body failed (client gone, malformed): nothing of it is added.
                 await sink.abort()
                 return .failure(error)
             }
             return .success(())
         }
+        // A cancel (or close, unpublish, shutdown) ends the operation while the feed may be waiting
+        // for body bytes the client has not sent: the feed then stops, instead of waiting for them.
+        let engine = ctx.engine
+        let operation = sink.operation.id
+        let watcher = Task {
+            while !Task.isCancelled {
+                let state = (try? await engine.waitOperation(instance: instance, contentId: contentId, operation: operation, timeout: engine.limits.maxWait))?.state
+                guard !Task.isCancelled else { return }
+                guard let state else {
+                    try? await Task.sleep(for: .milliseconds(100))  // no waiter slot now: look again soon
+                    continue
+                }
+                if state != .pending {
+                    feed.cancel()
+                    return
+                }
+            }
+        }
+        defer { watcher.cancel() }
         try await feed.value.get()
         return await ctx.accepted(sink.started, instance: instance, params: params)
     }
