@@ -22,10 +22,10 @@ public enum HTTP2Upgrade {
     /// and `HTTP2-Settings`, and exactly one `HTTP2-Settings` field must hold base64url (no
     /// padding) of a whole number of 6-byte settings.
     public static func settingsPayload(from fields: HTTPFields) -> [UInt8]? {
-        let upgrades = fields.values("upgrade").flatMap { $0.split(separator: ",") }.map { $0.trimmingASCIIWhitespace().lowercased() }
-        guard upgrades.contains("h2c") else { return nil }
-        let connection = Set(fields.values("connection").flatMap { $0.split(separator: ",") }.map { $0.trimmingASCIIWhitespace().lowercased() })
-        guard connection.contains("upgrade"), connection.contains("http2-settings") else { return nil }
+        guard let upgrades = FieldList.parse(fields, "Upgrade"), upgrades.contains(where: { $0.item == "h2c" }),
+              let connection = FieldList.parse(fields, "Connection").map({ Set($0.map(\.item)) }),
+              connection.contains("upgrade"), connection.contains("http2-settings")
+        else { return nil }
         let settings = fields.values("http2-settings")
         guard settings.count == 1, let payload = decodeBase64URL(settings[0].trimmingASCIIWhitespace()),
               payload.count % 6 == 0, payload.count <= 6 * 64
