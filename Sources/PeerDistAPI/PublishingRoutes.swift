@@ -165,8 +165,11 @@ enum PublishingRoutes {
                 }
             }
         }
-        defer { watcher.cancel() }
-        try await feed.value.get()
+        // The watcher leaves once the body is in, before any `Prefer: wait`: only the caller's own
+        // wait stays parked on the operation.
+        let fed = await feed.value
+        watcher.cancel()
+        try fed.get()
         return await ctx.accepted(sink.started, instance: instance, params: params)
     }
 }
