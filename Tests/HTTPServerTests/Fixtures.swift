@@ -115,8 +115,10 @@ enum Fixtures {
     static func server(_ probe: Probe = Probe(), configure: (inout ServerConfiguration) -> Void = { _ in }) throws -> TestServer {
         var configuration = ServerConfiguration()
         // Clients may connect well before their first byte on a busy machine: the head timeout
-        // (from accept) is widened unless a test sets its own.
+        // (from accept) is widened, and the minimum body rate (which a test holding a body
+        // half-sent on a busy machine falls below) is off, unless a test sets its own.
         configuration.headerTimeout = .seconds(120)
+        configuration.minBodyDataRate = 0
         configure(&configuration)
         return try TestServer(routes: routes(probe), configuration: configuration)
     }

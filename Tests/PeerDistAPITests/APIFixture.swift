@@ -27,9 +27,12 @@ struct APIFixture {
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         // The client below connects now and may send its first request only after a busy
         // machine has run other tests for a while: the head timeout, which runs from accept, is
-        // widened here (it is tested in HTTPServerTests).
+        // widened here, and the minimum body rate, which a test holding an upload half-sent
+        // would fall below once a busy machine has made it wait past the grace period, is off
+        // (both are tested in HTTPServerTests).
         var configuration = configuration
         configuration.headerTimeout = .seconds(120)
+        configuration.minBodyDataRate = 0
         let server = try TestServer(router: service.router, configuration: configuration, observer: service, errorRenderer: service.errorRenderer)
         return APIFixture(server: server, engine: engine, client: try await server.client())
     }
