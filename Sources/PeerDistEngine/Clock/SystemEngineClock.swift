@@ -1,9 +1,10 @@
-/// The production clock: `ContinuousClock` time, timers as sleeping tasks (no thread is held while
-/// waiting).
+/// The production clock: `ContinuousClock` time; timers are entries of one `TimerQueue` (a heap
+/// served by a single dispatch timer), so no thread or task is held while waiting.
 public struct SystemEngineClock: EngineClock {
     // MARK: - Properties
 
     private let origin: ContinuousClock.Instant
+    private let timers = TimerQueue()
 
     // MARK: - Init
 
@@ -17,27 +18,22 @@ public struct SystemEngineClock: EngineClock {
     /// The time since the origin.
     public var now: EngineInstant { EngineInstant(sinceOrigin: ContinuousClock.now - origin) }
 
-    /// Schedules `action` on a task that sleeps until `deadline`.
+    /// Schedules `action` on the clock's timer queue for `deadline`.
     /// - Parameters:
     ///   - deadline: When to run.
     ///   - action: What to run.
-    /// - Returns: A handle that cancels the sleeping task.
+    /// - Returns: A handle that removes the timer.
     public func schedule(at deadline: EngineInstant, _ action: @escaping @Sendable () -> Void) -> any EngineTimer {
-        let wakeUp = origin.advanced(by: deadline.sinceOrigin)
-        let task = Task {
-            do {
-                try await Task.sleep(until: wakeUp, clock: .continuous)
-            } catch {
-                return
-            }
-            action()
-        }
-        return TaskTimer(task: task)
+        QueuedTimer(queue: timers, id: timers.schedule(at: origin.advanced(by: deadline.sinceOrigin), action))
     }
+
+    /// Timers scheduled and neither fired nor cancelled.
+    public var pendingTimerCount: Int { timers.count }
 }
 
-private struct TaskTimer: EngineTimer {
-    let task: Task<Void, Never>
+private struct QueuedTimer: EngineTimer {
+    let queue: TimerQueue
+    let id: UInt64
 
-    func cancel() { task.cancel() }
+    func cancel() { queue.cancel(id) }
 }
