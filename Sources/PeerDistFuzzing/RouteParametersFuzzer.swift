@@ -229,6 +229,23 @@ public enum RouteParametersFuzzer {
             return awaitAnswer(waiting)
         case .async(let handler):
             return awaitAnswer(handler)
+        case .parked(let handler):
+            let done = DispatchSemaphore(value: 0)
+            let answer = Answer()
+            do {
+                _ = try handler(request, Responder { result in
+                    switch result {
+                    case .success(let response): answer.response = response
+                    case .failure(let error): answer.response = render(error)
+                    }
+                    done.signal()
+                })
+            } catch {
+                return render(error)
+            }
+            fuzzCheck(done.wait(timeout: .now() + .seconds(2)) == .success,
+                      "\(request.method) \(route.template) did not answer within 2 s")
+            return answer.response!
         }
     }
 

@@ -60,7 +60,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         var sink: BodySink
         var responseQueued = false
         var responseWritten = false
-        var task: Task<Void, Never>?
+        var task: RunningHandler?
         var readPausedByBody = false
         /// Set when a body grew past a limit (the 413 to answer).
         var bodyTooLarge: HTTPError?

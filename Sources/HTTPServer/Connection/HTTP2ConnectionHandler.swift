@@ -43,7 +43,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         let id: Int32
         var request: Request
         var route: Route?
-        var task: Task<Void, Never>?
+        var task: RunningHandler?
         var sink = Sink.discard
         var bodyDone: Bool
         var responded = false

@@ -1,5 +1,6 @@
 import Dispatch
 import HTTPWire
+import Synchronization
 
 /// What every protocol shares in serving one request, knowing none of them: the filter chain,
 /// routing, invoking the handler (sync, async or inline-first), rendering errors, and telling the
@@ -58,9 +59,9 @@ final class ExchangeRunner: Sendable {
 
     /// Runs the handler. `deliver` gets its answer exactly once, on `queue`: inline, during
     /// this call, when the handler answered without waiting.
-    /// - Returns: the task of a handler that waits, to cancel when its client goes away.
+    /// - Returns: a handler that waits, to call off when its client goes away.
     func invoke(_ route: Route, _ request: Request, on queue: DispatchQueue,
-                deliver: @escaping @Sendable (Response) -> Void) -> Task<Void, Never>? {
+                deliver: @escaping @Sendable (Response) -> Void) -> RunningHandler? {
         switch route.handler {
         case .sync(let handler):
             let response: Response
@@ -77,16 +78,23 @@ final class ExchangeRunner: Sendable {
                 return nil
             }
             return start(waiting, request, on: queue, deliver: deliver)
+        case .parked(let handler):
+            let answer = ParkedAnswer(queue: queue, deliver: deliver, render: render)
+            var callOff: (@Sendable () -> Void)?
+            do { callOff = try handler(request, Responder(answer.take)) } catch { answer.take(.failure(error)) }
+            if answer.callReturned() { return nil }
+            return callOff.map { RunningHandler(callOff: $0) }
         }
     }
 
     private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, _ request: Request,
-                       on queue: DispatchQueue, deliver: @escaping @Sendable (Response) -> Void) -> Task<Void, Never> {
-        Task { [self] in
+                       on queue: DispatchQueue, deliver: @escaping @Sendable (Response) -> Void) -> RunningHandler {
+        let task = Task { [self] in
             let response: Response
             do { response = try await handler(request) } catch { response = render(error) }
             queue.async { deliver(response) }
         }
+        return RunningHandler { task.cancel() }
     }
 
     /// The filters' last word before the answer is written.
@@ -111,5 +119,74 @@ final class ExchangeRunner: Sendable {
     /// Turns a handler's error into a response; HTTPError renders itself, anything else is a 500.
     func render(_ error: any Error) -> Response {
         errorRenderer(error)
+    }
+}
+
+/// A handler still at work: a task, or a parked callback. `cancel()` calls it off (the client went
+/// away, a drain interrupts it); it still answers, promptly.
+struct RunningHandler: Sendable {
+    let callOff: @Sendable () -> Void
+
+    func cancel() { callOff() }
+}
+
+/// The one answer of a `.parked` handler: delivered inline when it came during the handler's
+/// call, else hopped onto the connection's queue; later answers are ignored.
+private final class ParkedAnswer: Sendable {
+    private enum Phase {
+        case inCall(Result<Response, any Error>?)
+        case waiting
+        case answered
+    }
+
+    private let phase = Mutex(Phase.inCall(nil))
+    private let queue: DispatchQueue
+    private let deliver: @Sendable (Response) -> Void
+    private let render: @Sendable (any Error) -> Response
+
+    init(queue: DispatchQueue, deliver: @escaping @Sendable (Response) -> Void,
+         render: @escaping @Sendable (any Error) -> Response) {
+        self.queue = queue
+        self.deliver = deliver
+        self.render = render
+    }
+
+    /// The handler's answer, from any thread.
+    @Sendable func take(_ result: Result<Response, any Error>) {
+        let late = phase.withLock { phase -> Bool in
+            switch phase {
+            case .inCall(nil):
+                phase = .inCall(result)
+                return false
+            case .waiting:
+                phase = .answered
+                return true
+            case .inCall, .answered:
+                return false
+            }
+        }
+        guard late else { return }
+        let response = response(result)
+        queue.async { [deliver] in deliver(response) }
+    }
+
+    /// The handler's call returned; delivers an answer it gave meanwhile, inline.
+    /// - Returns: whether it had answered.
+    func callReturned() -> Bool {
+        let early = phase.withLock { phase -> Result<Response, any Error>? in
+            guard case .inCall(let result) = phase else { return nil }
+            phase = result == nil ? .waiting : .answered
+            return result
+        }
+        guard let early else { return false }
+        deliver(response(early))
+        return true
+    }
+
+    private func response(_ result: Result<Response, any Error>) -> Response {
+        switch result {
+        case .success(let response): response
+        case .failure(let error): render(error)
+        }
     }
 }

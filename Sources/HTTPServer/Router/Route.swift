@@ -11,6 +11,11 @@ public struct Route: Sendable {
         /// Tries `inline` on the worker queue first; only when it returns nil (the answer must
         /// wait) runs `waiting` in a task. For calls whose common outcomes need no waiting.
         case inlineFirst(inline: @Sendable (Request) throws -> Response?, waiting: @Sendable (Request) async throws -> Response)
+        /// Answers through the `Responder`, exactly once, from any thread, without a task: for
+        /// long-polls that park a callback elsewhere (no task is held while they wait). Returns what
+        /// calls the wait off when the client goes away or a drain interrupts it, after which the
+        /// handler must still answer, promptly; nil when nothing is left to call off.
+        case parked(@Sendable (Request, Responder) throws -> (@Sendable () -> Void)?)
     }
 
     /// How the request body reaches the handler.
@@ -55,9 +60,33 @@ public struct Route: Sendable {
         Route(method, template, body: body, handler: .inlineFirst(inline: inline, waiting: waiting))
     }
 
+    /// A route whose handler parks a callback instead of waiting in a task.
+    public static func parked(_ method: HTTPMethod, _ template: String, interruptibleOnDrain: Bool = false,
+                              _ handler: @escaping @Sendable (Request, Responder) throws -> (@Sendable () -> Void)?) -> Route {
+        Route(method, template, interruptibleOnDrain: interruptibleOnDrain, handler: .parked(handler))
+    }
+
     /// A route whose handler may wait.
     public static func async(_ method: HTTPMethod, _ template: String, body: BodyMode = .buffered, interruptibleOnDrain: Bool = false,
                              _ handler: @escaping @Sendable (Request) async throws -> Response) -> Route {
         Route(method, template, body: body, interruptibleOnDrain: interruptibleOnDrain, handler: .async(handler))
     }
+}
+
+/// How a `.parked` handler answers: call it once, from any thread, with the response or with the
+/// error to render. Later calls are ignored.
+public struct Responder: Sendable {
+    let deliver: @Sendable (Result<Response, any Error>) -> Void
+
+    /// A responder that hands the answer to `deliver` (the exchange runner makes its own; this is
+    /// for driving handlers directly, as the fuzzers do).
+    public init(_ deliver: @escaping @Sendable (Result<Response, any Error>) -> Void) {
+        self.deliver = deliver
+    }
+
+    /// Answers with `response`.
+    public func callAsFunction(_ response: Response) { deliver(.success(response)) }
+
+    /// Answers with the rendering of `error` (as if the handler had thrown it).
+    public func fail(_ error: any Error) { deliver(.failure(error)) }
 }

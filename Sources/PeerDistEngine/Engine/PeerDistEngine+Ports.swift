@@ -66,8 +66,8 @@ extension PeerDistEngine {
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<Result<Reservation, EngineError>, Never>) in
                 registerDequeue(
-                    instance: instance, port: port, max: max, timeout: timeout, waiterID: waiterID,
-                    continuation: continuation)
+                    instance: instance, port: port, max: max, timeout: timeout, waiterID: waiterID
+                ) { continuation.resume(returning: $0) }
             }
         } onCancel: {
             removePortWaiter(instance: instance, port: port, waiterID: waiterID, with: .failure(.waitCancelled))
@@ -78,6 +78,26 @@ extension PeerDistEngine {
             throw .waitCancelled
         }
         return reservation
+    }
+
+    /// The same long-poll dequeue without a task: `completion` gets the result exactly once, from
+    /// any thread (during this call when it needs no waiting). A parked caller costs the engine
+    /// one waiter entry and one timer, nothing more.
+    ///
+    /// Calling the returned closure calls the wait off: a caller still parked leaves at once, taking
+    /// no completion, and gets 995; one already served is unaffected. **The caller must `commit()`
+    /// or `requeue()` a successful result.**
+    /// - Parameters: as for the async `dequeue`.
+    /// - Returns: What calls the wait off (idempotent).
+    public func dequeue(
+        instance: String, port: String, max: Int, timeout: Duration,
+        completion: @escaping @Sendable (Result<Reservation, EngineError>) -> Void
+    ) -> @Sendable () -> Void {
+        let waiterID = state.withLock { $0.nextSerial() }
+        registerDequeue(instance: instance, port: port, max: max, timeout: timeout, waiterID: waiterID, resume: completion)
+        return { [self] in
+            removePortWaiter(instance: instance, port: port, waiterID: waiterID, with: .failure(.waitCancelled))
+        }
     }
 
     /// Callers parked on a port now (for metrics and for tests that must know a waiter has parked).
@@ -109,7 +129,7 @@ extension PeerDistEngine {
         for waiter in waiters {
             effects.actions.append {
                 waiter.timer?.cancel()
-                waiter.continuation.resume(returning: .failure(error))
+                waiter.resume(.failure(error))
             }
         }
     }
@@ -118,7 +138,7 @@ extension PeerDistEngine {
 
     private func registerDequeue(
         instance: String, port: String, max: Int, timeout: Duration, waiterID: UInt64,
-        continuation: CheckedContinuation<Result<Reservation, EngineError>, Never>
+        resume: @escaping @Sendable (Result<Reservation, EngineError>) -> Void
     ) {
         let outcome = state.withLock { state -> Result<Reservation, EngineError>? in
             do throws(EngineError) {
@@ -128,6 +148,8 @@ extension PeerDistEngine {
                     throw .invalidParameter("max must be 1 to \(Self.maxDequeueBatch)")
                 }
                 let wait = try cappedWait(timeout)
+                // Checked under the lock, so that a cancellation racing this registration either
+                // is seen here or finds the waiter parked (the async form's onCancel).
                 if Task.isCancelled { return .failure(.waitCancelled) }
                 if !portRecord.queue.isEmpty {
                     let count = min(max, portRecord.queue.count)
@@ -149,13 +171,13 @@ extension PeerDistEngine {
                     removePortWaiter(instance: instance, port: port, waiterID: waiterID, with: .success(empty))
                 }
                 portRecord.waiters.append(
-                    PortRecord.Waiter(id: waiterID, max: max, continuation: continuation, timer: timer))
+                    PortRecord.Waiter(id: waiterID, max: max, resume: resume, timer: timer))
                 return nil
             } catch {
                 return .failure(error)
             }
         }
-        if let outcome { continuation.resume(returning: outcome) }
+        if let outcome { resume(outcome) }
     }
 
     /// Removes a parked dequeue (timeout or task cancellation) and resumes it with `result`; does
@@ -171,6 +193,6 @@ extension PeerDistEngine {
         }
         guard let waiter else { return }
         waiter.timer?.cancel()
-        waiter.continuation.resume(returning: result)
+        waiter.resume(result)
     }
 }

@@ -319,7 +319,7 @@ public final class PeerDistEngine: Sendable {
                 engine: self, instance: instance, port: port.name, completions: batch, timedOut: false)
             effects.actions.append {
                 waiter.timer?.cancel()
-                waiter.continuation.resume(returning: .success(reservation))
+                waiter.resume(.success(reservation))
             }
         }
     }

@@ -6,7 +6,7 @@ final class PortRecord {
     struct Waiter {
         let id: UInt64
         let max: Int
-        let continuation: CheckedContinuation<Result<Reservation, EngineError>, Never>
+        let resume: @Sendable (Result<Reservation, EngineError>) -> Void
         let timer: (any EngineTimer)?
     }
 
