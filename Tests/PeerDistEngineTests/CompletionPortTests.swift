@@ -1,3 +1,4 @@
+import Synchronization
 import Testing
 
 @testable import PeerDistEngine
@@ -172,6 +173,66 @@ import Testing
         }
         #expect(engineCode(await early.result) == .operationAborted)
         #expect(engine.parkedDequeueCount(instance: instance, port: "default") == 0)
+    }
+
+    /// The callback form of dequeue (parked HTTP long-polls): served during the call when
+    /// completions wait, parked otherwise and served by the next completion, and called off
+    /// without taking one.
+    @Test func callbackDequeueIsServedOnceAndCanBeCalledOff() async throws {
+        let fixture = try await ReadFixture()
+        let engine = fixture.engine
+        let instance = fixture.instance
+        final class Box: Sendable {
+            let results = Mutex<[Result<Reservation, EngineError>]>([])
+            func take(_ result: Result<Reservation, EngineError>) { results.withLock { $0.append(result) } }
+            var count: Int { results.withLock { $0.count } }
+            var last: Result<Reservation, EngineError>? { results.withLock { $0.last } }
+        }
+
+        // Queued already: answered during the call.
+        let queued = try fixture.read().id
+        let immediate = Box()
+        _ = engine.dequeue(instance: instance, port: "default", max: 4, timeout: .seconds(30), completion: immediate.take)
+        #expect(immediate.count == 1)
+        let first = try #require(try immediate.last?.get())
+        #expect(first.completions.map(\.operation) == [queued])
+        first.commit()
+
+        // Parked, then served by the next completion; calling off afterwards changes nothing.
+        let parked = Box()
+        let callOff = engine.dequeue(instance: instance, port: "default", max: 4, timeout: .seconds(30), completion: parked.take)
+        #expect(parked.count == 0)
+        #expect(engine.parkedDequeueCount(instance: instance, port: "default") == 1)
+        let next = try fixture.read().id
+        await waitUntil { parked.count == 1 }
+        callOff()
+        #expect(parked.count == 1)
+        let served = try #require(try parked.last?.get())
+        #expect(served.completions.map(\.operation) == [next])
+        served.commit()
+
+        // Called off while parked: 995 at once, the waiter gone, and the next completion stays queued.
+        let abandoned = Box()
+        let leave = engine.dequeue(instance: instance, port: "default", max: 4, timeout: .seconds(30), completion: abandoned.take)
+        #expect(engine.parkedDequeueCount(instance: instance, port: "default") == 1)
+        leave()
+        leave()
+        #expect(abandoned.count == 1)
+        #expect(engineCode(abandoned.last!.mapError { $0 as any Error }) == .operationAborted)
+        #expect(engine.parkedDequeueCount(instance: instance, port: "default") == 0)
+        _ = try fixture.read()
+        #expect(engine.queuedCompletionCount(instance: instance, port: "default") == 1)
+
+        // Timed out on the engine clock: an empty reservation.
+        let timing = Box()
+        _ = engine.dequeue(instance: instance, port: "other", max: 1, timeout: .seconds(1), completion: timing.take)
+        #expect(engineCode(try #require(timing.last).mapError { $0 as any Error }) == .invalidHandle)
+        _ = engine.dequeue(instance: instance, port: "default", max: 4, timeout: .zero) { result in _ = result.map { $0.commit() } }
+        _ = engine.dequeue(instance: instance, port: "default", max: 1, timeout: .seconds(1), completion: timing.take)
+        fixture.clock.advance(by: .seconds(1))
+        #expect(timing.count == 2)
+        let empty = try #require(try timing.last?.get())
+        #expect(empty.timedOut && empty.completions.isEmpty)
     }
 
     @Test func completionsFollowTheHandlesPortAndKey() async throws {

@@ -51,6 +51,9 @@ final class TimerQueue: @unchecked Sendable {
     /// Live timers (scheduled, neither fired nor cancelled).
     var count: Int { state.withLock { $0.actions.count } }
 
+    /// Heap slots, live and stale (for tests of the bound).
+    var heapSlots: Int { state.withLock { $0.heap.count } }
+
     /// Runs `action` on the timer queue at or after `deadline`, unless cancelled first.
     func schedule(at deadline: ContinuousClock.Instant, _ action: @escaping @Sendable () -> Void) -> UInt64 {
         state.withLock { state in
