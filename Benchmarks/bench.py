@@ -4,10 +4,14 @@
   python3 Benchmarks/bench.py                 # every scenario, 3 rounds
   python3 Benchmarks/bench.py --rounds 5 --only healthz,delete
   python3 Benchmarks/bench.py --only idle     # memory and threads per idle connection
+  python3 Benchmarks/bench.py --baseline 090ee54 --only healthz,delete   # A/B against a revision
 
 Builds peerdistd (release) and the Hummingbird anchor (in .build-anchors/, the anchors folder
 is read-only), starts them on loopback, runs wrk -t1 -c64 against the same routes, and prints
-medians and ratios. nginx is included when it is installed. Needs wrk (apt-get install wrk).
+medians and ratios, and the server's CPU time per request (from /proc, user plus system). nginx
+is included when it is installed. --baseline REV also builds peerdistd at that git revision (a
+detached worktree in .build-anchors/) and runs it in the same interleaved rounds. Needs wrk
+(apt-get install wrk).
 Everything runs on 127.0.0.1 and stops by itself.
 """
 import argparse, json, os, re, shutil, signal, socket, statistics, subprocess, sys, tempfile, time
@@ -52,18 +56,25 @@ class Target:
                 self.proc.kill()
 
 
-def start_peerdist(tmp):
-    run(["swift", "build", "-c", "release", "--product", "peerdistd"], cwd=ROOT)
-    binary = os.path.join(ROOT, ".build", "release", "peerdistd")
+def start_peerdist(tmp, revision=None):
+    tree, name = ROOT, "peerdist"
+    if revision:
+        tree, name = os.path.join(SCRATCH, f"baseline-{revision}"), f"peerdist@{revision}"
+        if not os.path.exists(tree):
+            run(["git", "worktree", "add", "--detach", tree, revision], cwd=ROOT)
+    run(["swift", "build", "-c", "release", "--product", "peerdistd"], cwd=tree)
+    binary = os.path.join(tree, ".build", "release", "peerdistd")
     port = free_port()
     env = dict(os.environ, PEERDIST_LOG_LEVEL="warning")
-    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", os.path.join(tmp, "data")],
+    data = os.path.join(tmp, f"data-{name}")
+    os.makedirs(data, mode=0o700)
+    proc = subprocess.Popen([binary, "--port", str(port), "--data-dir", data],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
     line = proc.stdout.readline().decode().strip()
     assert line.startswith("listening on "), line
     # A real instance, so that the DELETE reaches the engine's lookup, not the handle check.
     h = json.loads(http("127.0.0.1", port, "POST", "/instances", b'{"version":2}'))["handle"]
-    return Target("peerdist", port, proc, f"/instances/{h}/content/YzE/operations/op_missing")
+    return Target(name, port, proc, f"/instances/{h}/content/YzE/operations/op_missing")
 
 
 def start_hummingbird():
@@ -118,6 +129,13 @@ def wrk(port, path, seconds, method="GET"):
     return float(m.group(1)), int(non2xx.group(1)) if non2xx else 0
 
 
+def cpu_seconds(pid):
+    """User plus system CPU time of a process so far (/proc/PID/stat fields 14 and 15)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def idle(target, count):
     script = os.path.join(ANCHORS, "scripts", "conns.py")
     out = subprocess.run([sys.executable, script, "--port", str(target.port), "--pid", str(target.proc.pid),
@@ -131,13 +149,15 @@ def main():
     ap.add_argument("--seconds", type=int, default=8)
     ap.add_argument("--only", default="healthz,delete,idle")
     ap.add_argument("--idle-count", type=int, default=5000)
+    ap.add_argument("--baseline", help="a git revision of peerdistd to run beside the working tree")
     a = ap.parse_args()
     only = set(a.only.split(","))
     tmp = tempfile.mkdtemp(prefix="peerdist-bench-")
     targets = []
     try:
-        targets = [t for t in (start_peerdist(tmp), start_hummingbird(), start_nginx(tmp)) if t]
-        results = {}
+        baseline = [start_peerdist(tmp, a.baseline)] if a.baseline else []
+        targets = [t for t in [start_peerdist(tmp)] + baseline + [start_hummingbird(), start_nginx(tmp)] if t]
+        results, cpu = {}, {}
         for scenario, method in (("healthz", "GET"), ("delete", "DELETE")):
             if scenario not in only:
                 continue
@@ -147,14 +167,19 @@ def main():
             for r in range(a.rounds):
                 for t in targets:  # interleaved, so drift hits everyone alike
                     path = "/healthz" if scenario == "healthz" else t.delete_path
+                    before = cpu_seconds(t.proc.pid) if t.proc else 0
                     rps, non2xx = wrk(t.port, path, a.seconds, method)
+                    used = (cpu_seconds(t.proc.pid) if t.proc else 0) - before
                     results.setdefault((scenario, t.name), []).append(rps)
+                    # CPU per request, in microseconds (nginx's workers are other processes: not counted).
+                    cpu.setdefault((scenario, t.name), []).append(1e6 * used / max(rps * a.seconds, 1))
                     print(f"{scenario} round {r + 1} {t.name}: {rps:.0f} req/s (non-2xx {non2xx})", file=sys.stderr)
-        print(f"\n{'scenario':<10} {'target':<12} {'median req/s':>13}  {'vs hummingbird':>15}  rounds")
+        print(f"\n{'scenario':<10} {'target':<18} {'median req/s':>13}  {'vs hummingbird':>15}  {'CPU us/req':>10}  rounds")
         for (scenario, name), values in results.items():
             med = statistics.median(values)
             hb = statistics.median(results.get((scenario, "hummingbird"), [med]))
-            print(f"{scenario:<10} {name:<12} {med:>13.0f}  {med / hb:>14.2f}x  {' '.join(f'{v:.0f}' for v in values)}")
+            us = "-" if name == "nginx" else f"{statistics.median(cpu[(scenario, name)]):.1f}"
+            print(f"{scenario:<10} {name:<18} {med:>13.0f}  {med / hb:>14.2f}x  {us:>10}  {' '.join(f'{v:.0f}' for v in values)}")
         if "idle" in only:
             print(f"\nidle keep-alive connections held: {a.idle_count}")
             for t in targets:
