@@ -26,7 +26,8 @@ import Testing
         #expect(slowAnswer.json["slow"] as? Bool == true)
         #expect(await idle.waitForClose())
         await drained
-        #expect(ContinuousClock.now - started < .seconds(5))
+        // Behaviour, not speed: the drain did not wait for the 30 s long-poll to run out.
+        #expect(ContinuousClock.now - started < .seconds(25))
         #expect(server.server.openConnections == 0)
         await #expect(throws: (any Error).self) { _ = try await server.client() }
     }
@@ -47,13 +48,17 @@ import Testing
     /// A connection that was answered and only waits to skip a body its client never sends
     /// does not hold the drain up to its timeout.
     @Test func drainClosesAnsweredConnectionsWaitingOnAnUnsentBody() async throws {
-        let server = try Fixtures.server { $0.drainTimeout = .seconds(10) }
+        // Neither the drain timeout nor the body timeout may be what ends it.
+        let server = try Fixtures.server {
+            $0.drainTimeout = .seconds(300)
+            $0.bodyTimeout = .seconds(300)
+        }
         let client = try await server.client()
         try await client.send("POST /refuse HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n")
         #expect(try await client.readResponse().status == 413)
         let started = ContinuousClock.now
         await server.stop()
-        #expect(ContinuousClock.now - started < .seconds(5))
+        #expect(ContinuousClock.now - started < .seconds(60))
         #expect(await client.waitForClose())
     }
 }

@@ -737,6 +737,12 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     private func completeIfDone(_ exchange: Exchange) {
         guard case .busy(let current) = state, current === exchange, exchange.responseWritten else { return }
         guard exchange.bodyDone else {
+            // Draining: nothing more will be read on this connection (`drain()` closes one whose
+            // answer was already written; this is one whose write finished after it).
+            if draining {
+                close()
+                return
+            }
             // Answered early: skip the rest of the body if small enough, else close.
             if case .stream(let stream) = exchange.sink { stream.fail() }
             if case .discard = exchange.sink {} else { exchange.sink = .discard(allowance: configuration.maxDrainBytes) }
