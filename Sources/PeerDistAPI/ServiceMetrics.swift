@@ -28,6 +28,9 @@ public final class ServiceMetrics: Sendable {
     private let parkedWaiters: CoreMetrics.Gauge
     private let bytesHashedCounter: CoreMetrics.Counter
     private let droppedLogLines: CoreMetrics.Counter
+    private let expiredInstances: CoreMetrics.Counter
+    /// The engine's expiry count as of the last scrape (the counter moves by the difference).
+    private let expiredSeen = Mutex<UInt64>(0)
     private let connectionCount = Atomic<Int>(0)
 
     /// Cancel outcomes (PeerDistServerCancelAsyncOperation).
@@ -54,6 +57,7 @@ public final class ServiceMetrics: Sendable {
         parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
         droppedLogLines = Counter(label: "peerdist_log_lines_dropped_total", factory: factory)
+        expiredInstances = Counter(label: "peerdist_instance_leases_expired_total", factory: factory)
         cancelCounters = Dictionary(uniqueKeysWithValues: CancelOutcome.allCases.map { outcome in
             (outcome, Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         })
@@ -111,6 +115,11 @@ public final class ServiceMetrics: Sendable {
         let stats = engine.statistics()
         parkedWaiters.record(stats.parkedWaiters)
         for (kind, gauge) in pendingGauges { gauge.record(stats.pendingByKind[kind] ?? 0) }
+        let expired = expiredSeen.withLock { seen in
+            defer { seen = max(seen, stats.expiredInstances) }
+            return stats.expiredInstances > seen ? stats.expiredInstances - seen : 0
+        }
+        expiredInstances.increment(by: Int64(clamping: expired))
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out

@@ -23,13 +23,10 @@ struct Daemon: Sendable {
         let lifecycle = ServiceLifecycle()
         let service: PeerDistService
         do {
-            var limits = EngineLimits()
-            limits.maxWaitersPerPort = resolved.maxWaiters
-            limits.retention = resolved.retention
             service = try PeerDistService(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
-                    secretFile: resolved.secretFile, limits: limits,
+                    secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) }),
                 lifecycle: lifecycle, logger: logger
             )

@@ -56,6 +56,24 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Seconds an ended operation stays readable while its handle is open. Env PEERDIST_RETENTION. Default \(EngineLimits().retention.components.seconds).")
     var retention: Double?
 
+    @Option(help: "Seconds after which an instance on which nothing was called, and no long-poll is parked, is shut down; 0 = never. Env PEERDIST_INSTANCE_IDLE_TIMEOUT. Default \(EngineLimits().instanceIdleTimeout.components.seconds).")
+    var instanceIdleTimeout: Double?
+
+    @Option(help: "Instances one principal may have open (429 beyond). Env PEERDIST_MAX_INSTANCES_PER_PRINCIPAL. Default \(EngineLimits().maxInstancesPerPrincipal).")
+    var maxInstancesPerPrincipal: Int?
+
+    @Option(help: "Pending operations one principal may have (429 beyond). Env PEERDIST_MAX_PENDING_PER_PRINCIPAL. Default \(EngineLimits().maxPendingOperationsPerPrincipal).")
+    var maxPendingPerPrincipal: Int?
+
+    @Option(help: "Parked long-polls one principal may have (429 beyond). Env PEERDIST_MAX_WAITERS_PER_PRINCIPAL. Default \(EngineLimits().maxParkedWaitersPerPrincipal).")
+    var maxWaitersPerPrincipal: Int?
+
+    @Option(help: "Open ports, streams and content-information handles one principal may have (429 beyond). Env PEERDIST_MAX_HANDLES_PER_PRINCIPAL. Default \(EngineLimits().maxOpenHandlesPerPrincipal).")
+    var maxHandlesPerPrincipal: Int?
+
+    @Option(help: "Upload bytes one principal may have in flight, counted as one append window (\(EngineLimits().appendWindowBytes) bytes) per pending append (429 beyond). Env PEERDIST_MAX_UPLOAD_BYTES_PER_PRINCIPAL. Default \(EngineLimits().maxUploadBytesInFlightPerPrincipal).")
+    var maxUploadBytesPerPrincipal: Int?
+
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
     var secretFile: String?
 
@@ -82,8 +100,7 @@ struct DaemonOptions: ParsableArguments {
         var adminToken: String?
         var logLevel = Logger.Level.info
         var logFormat = LogFormat.text
-        var maxWaiters = EngineLimits().maxWaitersPerPort
-        var retention = EngineLimits().retention
+        var limits = EngineLimits()
         var secretFile: String?
     }
 
@@ -109,8 +126,25 @@ struct DaemonOptions: ParsableArguments {
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
-        r.maxWaiters = try positive("--max-waiters", maxWaiters ?? src.int("max-waiters")) ?? r.maxWaiters
-        r.retention = try duration("--retention", retention ?? src.double("retention")) ?? r.retention
+        r.limits.maxWaitersPerPort = try positive("--max-waiters", maxWaiters ?? src.int("max-waiters")) ?? r.limits.maxWaitersPerPort
+        r.limits.retention = try duration("--retention", retention ?? src.double("retention")) ?? r.limits.retention
+        if let idle = try instanceIdleTimeout ?? src.double("instance-idle-timeout") {
+            r.limits.instanceIdleTimeout = idle == 0 ? .zero : try duration("--instance-idle-timeout", idle) ?? .zero
+        }
+        r.limits.maxInstancesPerPrincipal = try positive(
+            "--max-instances-per-principal", maxInstancesPerPrincipal ?? src.int("max-instances-per-principal")) ?? r.limits.maxInstancesPerPrincipal
+        r.limits.maxPendingOperationsPerPrincipal = try positive(
+            "--max-pending-per-principal", maxPendingPerPrincipal ?? src.int("max-pending-per-principal")) ?? r.limits.maxPendingOperationsPerPrincipal
+        r.limits.maxParkedWaitersPerPrincipal = try positive(
+            "--max-waiters-per-principal", maxWaitersPerPrincipal ?? src.int("max-waiters-per-principal")) ?? r.limits.maxParkedWaitersPerPrincipal
+        r.limits.maxOpenHandlesPerPrincipal = try positive(
+            "--max-handles-per-principal", maxHandlesPerPrincipal ?? src.int("max-handles-per-principal")) ?? r.limits.maxOpenHandlesPerPrincipal
+        r.limits.maxUploadBytesInFlightPerPrincipal = try positive(
+            "--max-upload-bytes-per-principal", maxUploadBytesPerPrincipal ?? src.int("max-upload-bytes-per-principal"))
+            ?? r.limits.maxUploadBytesInFlightPerPrincipal
+        guard r.limits.maxUploadBytesInFlightPerPrincipal >= r.limits.appendWindowBytes else {
+            throw ValidationError("--max-upload-bytes-per-principal must be at least one append window (\(r.limits.appendWindowBytes) bytes)")
+        }
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")
         if let token = r.adminToken, token.isEmpty { r.adminToken = nil }
@@ -182,6 +216,8 @@ enum ConfigFile {
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
+        "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
+        "max-handles-per-principal", "max-upload-bytes-per-principal",
     ]
 
     /// Reads the file; nil path = no file.

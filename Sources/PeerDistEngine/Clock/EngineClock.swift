@@ -47,3 +47,11 @@ public protocol EngineClock: Sendable {
     /// - Returns: A handle that cancels the action.
     func schedule(at deadline: EngineInstant, _ action: @escaping @Sendable () -> Void) -> any EngineTimer
 }
+
+extension Duration {
+    /// The duration in seconds, as dates count them.
+    var inSeconds: Double {
+        let (seconds, attoseconds) = components
+        return Double(seconds) + Double(attoseconds) / 1e18
+    }
+}

@@ -41,9 +41,7 @@ public final class ManualClock: EngineClock, WallClock {
 
     /// `startDate` plus the time advanced so far.
     public var currentDate: Date {
-        let elapsed = state.withLock { $0.now.sinceOrigin }
-        let (seconds, attoseconds) = elapsed.components
-        return startDate.addingTimeInterval(Double(seconds) + Double(attoseconds) / 1e18)
+        startDate.addingTimeInterval(state.withLock { $0.now.sinceOrigin }.inSeconds)
     }
 
     /// Timers scheduled and neither fired nor cancelled (tests use it to know a waiter has parked).

@@ -62,6 +62,7 @@ extension PeerDistEngine {
             guard publication.serial == publicationSerial else {
                 throw EngineError(.notFound, "the content was unpublished meanwhile")
             }
+            try checkQuota(.handle, of: record.principal, in: state)
             let reader = ContentInfoRecord(
                 handle: HandleKind.contentInfo.make(), contentId: contentId, principal: principal, version: version,
                 portName: port, key: key, publicationSerial: publicationSerial, blob: blob)

@@ -16,7 +16,8 @@ extension PeerDistEngine {
     ///     byte, minor in the next (1 = 1.0, 2 = 2.0). 1.x and 2.0 are supported.
     ///   - principal: Who starts it (the caller's token; one principal when none are configured).
     /// - Returns: The new instance.
-    /// - Throws: 4062 for an unsupported version; 1816 past `maxInstances`.
+    /// - Throws: 4062 for an unsupported version; 1816 past `maxInstances` or the principal's
+    ///   `maxInstancesPerPrincipal`.
     public func startup(version: Int, principal: String) throws(EngineError) -> InstanceInfo {
         guard Self.isSupportedAPIVersion(version) else {
             throw EngineError(
@@ -27,9 +28,11 @@ extension PeerDistEngine {
             guard state.instances.count < limits.maxInstances else {
                 throw .quota("\(limits.maxInstances) instances are open", retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
+            try checkQuota(.instance, of: principal, in: state)
             let record = InstanceRecord(
-                handle: HandleKind.instance.make(), principal: principal, createdAt: wallClock.currentDate)
-            state.instances[record.handle] = record
+                handle: HandleKind.instance.make(), principal: principal, createdAt: wallClock.currentDate, now: clock.now)
+            state.insert(record)
+            armLease(record)
             return info(of: record, status: state.controls.status)
         }
     }
@@ -67,30 +70,46 @@ extension PeerDistEngine {
         let effects = try locked { state throws(EngineError) -> Effects in
             let record = try state.instanceIgnoringStatus(instance)
             var effects = Effects()
-            abortPending(in: record, result: .operationAborted, detail: "the instance was shut down", effects: &effects) {
-                _ in true
-            }
-            for port in record.ports.values {
-                abandonWaiters(of: port, effects: &effects)
-                port.queue.removeAll()
-            }
-            let error = EngineError(.operationAborted, "the instance was shut down")
-            for waiter in record.statusWaiters.values {
-                effects.actions.append {
-                    waiter.timer?.cancel()
-                    waiter.continuation.resume(returning: .failure(error))
-                }
-            }
-            record.statusWaiters = [:]
-            if let timer = record.retentionTimer {
-                record.retentionTimer = nil
-                effects.actions.append { timer.cancel() }
-            }
-            state.publications = state.publications.filter { $0.value.ownerInstance != instance }
-            state.instances.removeValue(forKey: instance)
+            shutdownLocked(record, state: &state, detail: "the instance was shut down", effects: &effects)
             return effects
         }
         await effects.runAndWait()
+    }
+
+    /// The instances `principal` started, oldest first.
+    public func instances(of principal: String) -> [InstanceInfo] {
+        state.withLock { state in
+            (state.instancesByPrincipal[principal] ?? [])
+                .compactMap { state.instances[$0] }
+                .sorted { ($0.createdAt, $0.handle) < ($1.createdAt, $1.handle) }
+                .map { info(of: $0, status: state.controls.status) }
+        }
+    }
+
+    /// Under the lock: shuts `record` down (PeerDistShutdown, or its lease running out); the effects
+    /// wake its waiters and stop its work.
+    func shutdownLocked(_ record: InstanceRecord, state: inout EngineState, detail: String, effects: inout Effects) {
+        abortPending(in: record, result: .operationAborted, detail: detail, effects: &effects) { _ in true }
+        for port in record.ports.values {
+            abandonWaiters(of: port, effects: &effects)
+            port.queue.removeAll()
+        }
+        let error = EngineError(.operationAborted, detail)
+        for waiter in record.statusWaiters.values {
+            effects.actions.append {
+                waiter.timer?.cancel()
+                waiter.continuation.resume(returning: .failure(error))
+            }
+        }
+        record.statusWaiters = [:]
+        for timer in [record.retentionTimer, record.leaseTimer].compactMap({ $0 }) {
+            effects.actions.append { timer.cancel() }
+        }
+        record.retentionTimer = nil
+        record.leaseTimer = nil
+        let handle = record.handle
+        state.publications = state.publications.filter { $0.value.ownerInstance != handle }
+        state.remove(record)
     }
 
     /// Instances open now.
@@ -109,6 +128,7 @@ extension PeerDistEngine {
         InstanceInfo(
             handle: record.handle, version: Self.supportedAPIVersion, status: status,
             minVersion: Self.contentInfoVersions.lowerBound, maxVersion: Self.contentInfoVersions.upperBound,
-            principal: record.principal, createdAt: record.createdAt)
+            principal: record.principal, createdAt: record.createdAt,
+            lastActivityAt: wallClock.currentDate.addingTimeInterval(-(clock.now - record.lastActivity).inSeconds))
     }
 }

@@ -173,10 +173,13 @@ extension PeerDistEngine {
                 "\(limits.maxWaitersPerOperation) callers already wait on this operation",
                 retryAfterSeconds: limits.quotaRetryAfterSeconds)
         }
+        let record = try state.instanceIgnoringStatus(instance)
+        try checkQuota(.parkedWaiter, of: record.principal, in: state)
         let timer = clock.schedule(at: clock.now.advanced(by: wait)) { [self] in
             removeOperationWaiter(instance: instance, waiterID: waiterID, with: nil)
         }
         target.waiters[waiterID] = OperationRecord.Waiter(continuation: continuation, timer: timer)
+        record.operationWaiters += 1
         return nil
     }
 
@@ -189,6 +192,7 @@ extension PeerDistEngine {
             guard let record = state.instances[instance] else { return nil }
             for operation in record.operations.values {
                 if let waiter = operation.waiters.removeValue(forKey: waiterID) {
+                    record.operationWaiters -= 1
                     return (waiter, operation.snapshot(includeBuffer: true))
                 }
             }

@@ -12,6 +12,7 @@ extension PeerDistEngine {
     public func createPort(instance: String) throws(EngineError) -> String {
         try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
+            try checkQuota(.handle, of: record.principal, in: state)
             guard record.ports.count < limits.maxPortsPerInstance else {
                 throw .quota(
                     "the instance has \(limits.maxPortsPerInstance) ports", retryAfterSeconds: limits.quotaRetryAfterSeconds)
@@ -166,6 +167,7 @@ extension PeerDistEngine {
                         "\(limits.maxWaitersPerPort) callers already wait on this port",
                         retryAfterSeconds: limits.quotaRetryAfterSeconds)
                 }
+                try checkQuota(.parkedWaiter, of: record.principal, in: state)
                 let timer = clock.schedule(at: clock.now.advanced(by: wait)) { [self] in
                     let empty = Reservation(engine: nil, instance: instance, port: port, completions: [], timedOut: true)
                     removePortWaiter(instance: instance, port: port, waiterID: waiterID, with: .success(empty))

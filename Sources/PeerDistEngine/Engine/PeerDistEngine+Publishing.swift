@@ -46,6 +46,7 @@ extension PeerDistEngine {
                     "the instance has \(limits.maxStreamsPerInstance) open streams",
                     retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
+            try checkQuota(.handle, of: record.principal, in: state)
             let pipeline = StreamPipeline(
                 queue: hashingPool.assignQueue(), contentLength: contentLength, maxLength: limits.maxContentLength,
                 version: version, hashAlgorithm: hashAlgorithm, windowBytes: limits.appendWindowBytes)

@@ -79,6 +79,7 @@ extension PeerDistEngine {
                                 "\(limits.maxStatusWaitersPerInstance) callers already wait for a status change",
                                 retryAfterSeconds: limits.quotaRetryAfterSeconds)
                         }
+                        try checkQuota(.parkedWaiter, of: record.principal, in: state)
                         let timer = clock.schedule(at: clock.now.advanced(by: wait)) { [self] in
                             removeStatusWaiter(instance: instance, waiterID: waiterID, with: nil)
                         }

@@ -8,6 +8,8 @@ public struct EngineStatistics: Sendable, Hashable {
     public var pendingByKind: [OperationKind: Int] = [:]
     /// Completions queued in ports, not yet dequeued.
     public var queuedCompletions = 0
+    /// Instances shut down so far because their lease ran out.
+    public var expiredInstances: UInt64 = 0
 }
 
 extension PeerDistEngine {
@@ -16,6 +18,7 @@ extension PeerDistEngine {
         state.withLock { s in
             var stats = EngineStatistics()
             stats.instances = s.instances.count
+            stats.expiredInstances = s.expiredInstances
             for instance in s.instances.values {
                 stats.parkedWaiters += instance.statusWaiters.count
                 for port in instance.ports.values {

@@ -45,7 +45,7 @@ public final class PeerDistEngine: Sendable {
         self.clock = clock
         self.wallClock = wallClock
         hashingPool = HashingPool(workerCount: limits.hashingWorkers)
-        state = Mutex(EngineState(retryAfterSeconds: limits.defaultServiceRetryAfterSeconds))
+        state = Mutex(EngineState(retryAfterSeconds: limits.defaultServiceRetryAfterSeconds, clock: clock))
     }
 
     // MARK: - Locking
@@ -95,6 +95,9 @@ public final class PeerDistEngine: Sendable {
                 "port '\(portName)' holds \(limits.maxQueuedCompletionsPerPort) undequeued completions",
                 retryAfterSeconds: limits.quotaRetryAfterSeconds)
         }
+        try checkQuota(.pendingOperation, of: instance.principal, in: state)
+        let upload = kind == .publishAddToStream ? uploadReservation(expectedLength: expectedLength) : 0
+        if upload > 0 { try checkQuota(.upload(upload), of: instance.principal, in: state) }
         if let replaced { instance.remove(replaced) }
         let serial = state.nextSerial()
         let earliestEnd = state.faults.delay(for: kind).map { clock.now.advanced(by: $0) }
@@ -103,6 +106,8 @@ public final class PeerDistEngine: Sendable {
             createdAt: wallClock.currentDate, earliestEnd: earliestEnd, expectedLength: expectedLength)
         instance.operations[serial] = operation
         instance.idIndex[id] = serial
+        instance.pendingOperations += 1
+        instance.uploadBytesInFlight += upload
         return operation
     }
 
@@ -155,6 +160,11 @@ public final class PeerDistEngine: Sendable {
             offset: outcome.offset, buffer: outcome.buffer, endedAt: wallClock.currentDate,
             endedInstant: clock.now)
         operation.phase = .ended(ended)
+        instance.pendingOperations -= 1
+        if operation.kind == .publishAddToStream {
+            instance.uploadBytesInFlight -= uploadReservation(expectedLength: operation.expectedLength)
+        }
+        instance.operationWaiters -= operation.waiters.count
         if let timer = operation.faultTimer {
             operation.faultTimer = nil
             effects.actions.append { timer.cancel() }

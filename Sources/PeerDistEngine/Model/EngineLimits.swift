@@ -6,12 +6,29 @@ public struct EngineLimits: Sendable, Hashable {
 
     /// Instances open at once, across all principals (1816 past it). Default 1,024.
     public var maxInstances: Int
+    /// Instances one principal has open at once (1816 past it). Default 256.
+    public var maxInstancesPerPrincipal: Int
+    /// Pending operations of one principal, across its instances (1816 past it). Default 10,000.
+    public var maxPendingOperationsPerPrincipal: Int
+    /// Parked long-polls of one principal (port dequeues, operation and status waits; 1816 past
+    /// it). Default 4,096.
+    public var maxParkedWaitersPerPrincipal: Int
+    /// Open handles of one principal: ports (`default` excepted), streams and content-information
+    /// handles across its instances (1816 past it). Default 4,096.
+    public var maxOpenHandlesPerPrincipal: Int
+    /// Upload bytes one principal may have in flight: every pending append may hold
+    /// `appendWindowBytes` waiting to be hashed, so a principal has at most this divided by the
+    /// window appends pending at once (1816 past it). Default 256 MiB (256 appends).
+    public var maxUploadBytesInFlightPerPrincipal: Int
+    /// An instance on which nothing was called for this long, and on which no long-poll is parked,
+    /// is shut down as `shutdown` does it (`--instance-idle-timeout`); zero = never. Default 1 h.
+    public var instanceIdleTimeout: Duration
     /// Operations kept per instance, pending plus retained ended ones (1816 past it). Default 10,000.
     public var maxOperationsPerInstance: Int
     /// Completion ports per instance, `default` included (1816 past it). Default 64.
     public var maxPortsPerInstance: Int
     /// Callers parked on one port at once (1816 with `Retry-After`, i.e. HTTP 429, past it;
-    /// `--max-waiters`). Default 64.
+    /// `--max-waiters`). Default 10,000.
     public var maxWaitersPerPort: Int
     /// Callers parked on one operation at once (1816 past it). Default 64.
     public var maxWaitersPerOperation: Int
@@ -56,6 +73,12 @@ public struct EngineLimits: Sendable, Hashable {
     /// Creates limits; every parameter has the documented default.
     public init(
         maxInstances: Int = 1_024,
+        maxInstancesPerPrincipal: Int = 256,
+        maxPendingOperationsPerPrincipal: Int = 10_000,
+        maxParkedWaitersPerPrincipal: Int = 4_096,
+        maxOpenHandlesPerPrincipal: Int = 4_096,
+        maxUploadBytesInFlightPerPrincipal: Int = 256 << 20,
+        instanceIdleTimeout: Duration = .seconds(3_600),
         maxOperationsPerInstance: Int = 10_000,
         maxPortsPerInstance: Int = 64,
         maxWaitersPerPort: Int = 10_000,
@@ -76,6 +99,12 @@ public struct EngineLimits: Sendable, Hashable {
         maxFaultDelay: Duration = .seconds(600)
     ) {
         self.maxInstances = maxInstances
+        self.maxInstancesPerPrincipal = maxInstancesPerPrincipal
+        self.maxPendingOperationsPerPrincipal = maxPendingOperationsPerPrincipal
+        self.maxParkedWaitersPerPrincipal = maxParkedWaitersPerPrincipal
+        self.maxOpenHandlesPerPrincipal = maxOpenHandlesPerPrincipal
+        self.maxUploadBytesInFlightPerPrincipal = maxUploadBytesInFlightPerPrincipal
+        self.instanceIdleTimeout = instanceIdleTimeout
         self.maxOperationsPerInstance = maxOperationsPerInstance
         self.maxPortsPerInstance = maxPortsPerInstance
         self.maxWaitersPerPort = maxWaitersPerPort

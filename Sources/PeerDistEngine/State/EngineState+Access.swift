@@ -13,9 +13,11 @@ extension EngineState {
         return try instanceIgnoringStatus(handle)
     }
 
-    /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown).
+    /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown). A call
+    /// that finds its instance renews the instance's lease.
     func instanceIgnoringStatus(_ handle: String) throws(EngineError) -> InstanceRecord {
         guard let instance = instances[handle] else { throw .invalidHandle("instance") }
+        instance.lastActivity = clock.now
         return instance
     }
 }

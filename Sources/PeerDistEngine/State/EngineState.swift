@@ -4,10 +4,32 @@ struct EngineState {
     var faults = FaultSettings()
     var instances: [String: InstanceRecord] = [:]
     var publications: [PublicationKey: Publication] = [:]
+    /// Each principal's instances (for its quotas, and its listing).
+    var instancesByPrincipal: [String: Set<String>] = [:]
+    /// Instances shut down because their lease ran out.
+    var expiredInstances: UInt64 = 0
+    /// The engine's clock: every call that names an instance renews its lease with `now`.
+    let clock: any EngineClock
     private var lastSerial: UInt64 = 0
 
-    init(retryAfterSeconds: Int) {
+    init(retryAfterSeconds: Int, clock: any EngineClock) {
         controls = ServiceControls(policyEnabled: true, available: true, retryAfterSeconds: retryAfterSeconds)
+        self.clock = clock
+    }
+
+    /// Adds an instance and indexes it under its principal.
+    mutating func insert(_ record: InstanceRecord) {
+        instances[record.handle] = record
+        instancesByPrincipal[record.principal, default: []].insert(record.handle)
+    }
+
+    /// Removes an instance and its index entry.
+    mutating func remove(_ record: InstanceRecord) {
+        instances.removeValue(forKey: record.handle)
+        instancesByPrincipal[record.principal]?.remove(record.handle)
+        if instancesByPrincipal[record.principal]?.isEmpty == true {
+            instancesByPrincipal.removeValue(forKey: record.principal)
+        }
     }
 
     /// A new engine-wide serial (operations, waiters, publications).

@@ -29,11 +29,31 @@ final class InstanceRecord {
     var statusWaiters: [UInt64: StatusWaiter] = [:]
     /// Publications made through this instance and still published.
     var publicationCount = 0
+    /// Pending operations (kept by `makeOperation` and `transition`, for the principal's quotas).
+    var pendingOperations = 0
+    /// Upload bytes reserved by its pending appends (`uploadReservation`).
+    var uploadBytesInFlight = 0
+    /// Callers parked on its operations (port and status waiters are counted where they park).
+    var operationWaiters = 0
+    /// When a call last named the instance (its lease runs from there).
+    var lastActivity: EngineInstant
+    /// The lease check, armed while the instance lives (nil when leases are off).
+    var leaseTimer: (any EngineTimer)?
 
-    init(handle: String, principal: String, createdAt: Date) {
+    /// Callers parked on the instance: port dequeues, operation waits, status waits.
+    var parkedWaiters: Int {
+        ports.values.reduce(operationWaiters + statusWaiters.count) { $0 + $1.waiters.count }
+    }
+
+    /// Open handles that count against the principal: ports other than `default`, streams and
+    /// content-information handles.
+    var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count }
+
+    init(handle: String, principal: String, createdAt: Date, now: EngineInstant) {
         self.handle = handle
         self.principal = principal
         self.createdAt = createdAt
+        lastActivity = now
         ports = [Self.defaultPortName: PortRecord(name: Self.defaultPortName)]
     }
 

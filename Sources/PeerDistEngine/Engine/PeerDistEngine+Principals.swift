@@ -1,0 +1,135 @@
+import Foundation
+
+/// What one principal holds now, against its quotas (EngineLimits, `…PerPrincipal`).
+public struct PrincipalUsage: Sendable, Hashable {
+    /// Instances open.
+    public var instances = 0
+    /// Pending operations.
+    public var pendingOperations = 0
+    /// Parked long-polls.
+    public var parkedWaiters = 0
+    /// Open ports (`default` excepted), streams and content-information handles.
+    public var openHandles = 0
+    /// Upload bytes reserved by pending appends: each may hold its body length, at most an append
+    /// window, waiting to be hashed.
+    public var uploadBytesInFlight = 0
+
+    /// Creates usage counts (zero unless given).
+    public init(instances: Int = 0, pendingOperations: Int = 0, parkedWaiters: Int = 0, openHandles: Int = 0,
+                uploadBytesInFlight: Int = 0) {
+        self.instances = instances
+        self.pendingOperations = pendingOperations
+        self.parkedWaiters = parkedWaiters
+        self.openHandles = openHandles
+        self.uploadBytesInFlight = uploadBytesInFlight
+    }
+}
+
+/// Per-principal quotas and instance leases. A principal's usage is summed over its own instances
+/// only, so one principal at its quota costs another nothing but the engine lock.
+extension PeerDistEngine {
+    // MARK: - API
+
+    /// What `principal` holds now.
+    public func usage(of principal: String) -> PrincipalUsage {
+        state.withLock { $0.usage(of: principal) }
+    }
+
+    // MARK: - Quotas
+
+    /// The quotas a call is checked against.
+    enum Quota {
+        case instance, pendingOperation, parkedWaiter, handle
+        /// An append reserving this many upload bytes.
+        case upload(Int)
+    }
+
+    /// The upload bytes an append reserves: its declared length, at most one append window (all
+    /// it can hold waiting to be hashed); a window when its length is unknown.
+    func uploadReservation(expectedLength: UInt64?) -> Int {
+        let window = limits.appendWindowBytes
+        guard let expectedLength else { return window }
+        return expectedLength < UInt64(window) ? Int(expectedLength) : window
+    }
+
+    /// 1816 (HTTP 429 with `Retry-After`) when one more `quota` would take `principal` past its bound.
+    func checkQuota(_ quota: Quota, of principal: String, in state: EngineState) throws(EngineError) {
+        let usage = state.usage(of: principal)
+        let (used, bound, what): (Int, Int, String)
+        switch quota {
+        case .instance:
+            (used, bound, what) = (usage.instances, limits.maxInstancesPerPrincipal, "instances open")
+        case .pendingOperation:
+            (used, bound, what) = (usage.pendingOperations, limits.maxPendingOperationsPerPrincipal, "operations pending")
+        case .upload(let bytes):
+            let bound = limits.maxUploadBytesInFlightPerPrincipal
+            guard usage.uploadBytesInFlight <= bound - min(bytes, bound) else {
+                throw .quota(
+                    "the caller has \(usage.uploadBytesInFlight) upload bytes in flight; \(bytes) more would pass its quota of \(bound)",
+                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+            }
+            return
+        case .parkedWaiter:
+            (used, bound, what) = (usage.parkedWaiters, limits.maxParkedWaitersPerPrincipal, "long-polls parked")
+        case .handle:
+            (used, bound, what) = (usage.openHandles, limits.maxOpenHandlesPerPrincipal, "handles open")
+        }
+        guard used < bound else {
+            throw .quota("the caller has \(used) \(what), its quota", retryAfterSeconds: limits.quotaRetryAfterSeconds)
+        }
+    }
+
+    // MARK: - Leases
+
+    /// Arms the lease check of a new instance (nothing when leases are off).
+    func armLease(_ record: InstanceRecord) {
+        guard limits.instanceIdleTimeout > .zero else { return }
+        scheduleLeaseCheck(record, at: record.lastActivity.advanced(by: limits.instanceIdleTimeout))
+    }
+
+    private func scheduleLeaseCheck(_ record: InstanceRecord, at deadline: EngineInstant) {
+        let handle = record.handle
+        record.leaseTimer = clock.schedule(at: deadline) { [weak self] in
+            self?.checkLease(instance: handle)
+        }
+    }
+
+    /// The lease check: an instance with a parked long-poll is in use (its lease is renewed); one
+    /// named by a call since the check was armed gets a new check; one idle for the whole timeout is
+    /// shut down as `shutdown` does it.
+    private func checkLease(instance handle: String) {
+        let effects = state.withLock { state -> Effects? in
+            guard let record = state.instances[handle] else { return nil }
+            record.leaseTimer = nil
+            let now = clock.now
+            if record.parkedWaiters > 0 { record.lastActivity = now }
+            let expiry = record.lastActivity.advanced(by: limits.instanceIdleTimeout)
+            guard expiry <= now else {
+                scheduleLeaseCheck(record, at: expiry)
+                return nil
+            }
+            state.expiredInstances += 1
+            var effects = Effects()
+            shutdownLocked(record, state: &state, detail: "the instance's lease expired", effects: &effects)
+            return effects
+        }
+        guard let effects else { return }
+        Task { await effects.runAndWait() }
+    }
+}
+
+extension EngineState {
+    /// A principal's usage, summed over its instances.
+    func usage(of principal: String) -> PrincipalUsage {
+        var usage = PrincipalUsage()
+        for handle in instancesByPrincipal[principal] ?? [] {
+            guard let record = instances[handle] else { continue }
+            usage.instances += 1
+            usage.pendingOperations += record.pendingOperations
+            usage.uploadBytesInFlight += record.uploadBytesInFlight
+            usage.parkedWaiters += record.parkedWaiters
+            usage.openHandles += record.openHandles
+        }
+        return usage
+    }
+}
