@@ -262,11 +262,14 @@ public final class PeerDistEngine: Sendable {
             return
         }
         let outcome = resolve(end, of: operation, in: instance, state: &state)
+        let firstEffect = effects.actions.count
         guard transition(operation, in: instance, to: outcome, effects: &effects) else { return }
         if let work = operation.work {
             operation.work = nil
             let accepted = outcome.state == .completed
-            effects.actions.append { work.settle(accepted) }
+            // Settled before the waiters are woken: whoever sees the operation ended finds its
+            // work released.
+            effects.actions.insert({ work.settle(accepted) }, at: firstEffect)
         }
     }
 
