@@ -105,10 +105,10 @@ extension PeerDistEngine {
         return major == 1 || (major == 2 && minor == 0)
     }
 
-    private func info(of record: InstanceRecord, status: ServiceStatus) -> InstanceInfo {
+    func info(of record: InstanceRecord, status: ServiceStatus) -> InstanceInfo {
         InstanceInfo(
             handle: record.handle, version: Self.supportedAPIVersion, status: status,
             minVersion: Self.contentInfoVersions.lowerBound, maxVersion: Self.contentInfoVersions.upperBound,
-            principal: record.principal, createdAt: record.createdAt)
+            principal: record.principal, createdAt: record.createdAt, lastActivityAt: record.lastActivityAt)
     }
 }

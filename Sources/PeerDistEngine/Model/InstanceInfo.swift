@@ -16,6 +16,8 @@ public struct InstanceInfo: Sendable, Hashable {
     public let principal: String
     /// When the instance was started.
     public let createdAt: Date
+    /// When a call was last made on it.
+    public let lastActivityAt: Date
 }
 
 /// The result of a status-change long-poll.

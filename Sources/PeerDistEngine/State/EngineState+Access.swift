@@ -13,6 +13,20 @@ extension EngineState {
         return try instanceIgnoringStatus(handle)
     }
 
+    /// `instanceForCall`, and an instance of another principal → 6, exactly as an unknown one.
+    func instanceForCall(_ handle: String, principal: String) throws(EngineError) -> InstanceRecord {
+        let record = try instanceForCall(handle)
+        guard record.principal == principal else { throw .invalidHandle("instance") }
+        return record
+    }
+
+    /// Unknown instance, or one of another principal → 6, whatever the status.
+    func instanceIgnoringStatus(_ handle: String, principal: String) throws(EngineError) -> InstanceRecord {
+        let record = try instanceIgnoringStatus(handle)
+        guard record.principal == principal else { throw .invalidHandle("instance") }
+        return record
+    }
+
     /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown).
     func instanceIgnoringStatus(_ handle: String) throws(EngineError) -> InstanceRecord {
         guard let instance = instances[handle] else { throw .invalidHandle("instance") }

@@ -15,6 +15,8 @@ final class InstanceRecord {
     let handle: String
     let principal: String
     let createdAt: Date
+    /// When a call was last made on the instance (startup counts as one).
+    var lastActivityAt: Date
     var ports: [String: PortRecord]
     var streams: [String: StreamRecord] = [:]
     var contentInfos: [String: ContentInfoRecord] = [:]
@@ -34,6 +36,7 @@ final class InstanceRecord {
         self.handle = handle
         self.principal = principal
         self.createdAt = createdAt
+        self.lastActivityAt = createdAt
         ports = [Self.defaultPortName: PortRecord(name: Self.defaultPortName)]
     }
 
