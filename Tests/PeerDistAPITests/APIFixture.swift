@@ -22,7 +22,7 @@ struct APIFixture {
         var limits = limits
         limits.maxWait = .milliseconds(maxWaitMs)
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
-        let service = PeerDistService(
+        let service = try PeerDistService(
             settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         // The client below connects now and may send its first request only after a busy
