@@ -679,14 +679,6 @@ public final class HTTP2ServerSession {
     /// Validates a complete request head (RFC 9113 §8.3.1) and reports the stream.
     private func openRequest(_ stream: Stream, endStream: Bool) {
         stream.requestEnded = endStream
-        // A :path that is not origin-form (nor `*` for OPTIONS) is answered 400, as HTTP/1.1
-        // answers such a request-target (RFC 9113 §8.1.1 lets a server answer a malformed request).
-        if stream.rejectStatus == nil, stream.method != "CONNECT", let p = stream.path, !p.isEmpty,
-           p.utf8.first != UInt8(ascii: "/"), !(p == "*" && stream.method == "OPTIONS") {
-            stream.rejectStatus = 400
-            stream.rejectReason = "the :path must begin with '/'"
-            stream.fields = []
-        }
         if let status = stream.rejectStatus {
             stream.opened = true
             stream.isHead = stream.method == "HEAD"

@@ -27,6 +27,12 @@ public struct TokenTable: Sendable {
         /// What is wrong.
         public let reason: String
 
+        /// Creates an error.
+        public init(line: Int, reason: String) {
+            self.line = line
+            self.reason = reason
+        }
+
         public var description: String { line > 0 ? "line \(line): \(reason)" : reason }
     }
 
