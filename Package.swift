@@ -74,6 +74,7 @@ let package = Package(
             dependencies: [
                 "HTTPServer", "PeerDistEngine", "PCCRC",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

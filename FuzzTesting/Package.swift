@@ -8,7 +8,7 @@ import PackageDescription
 
 let targets = [
     "FuzzRequestHead", "FuzzChunked", "FuzzRouter", "FuzzRouteParameters", "FuzzPCCRC", "FuzzGzip",
-    "FuzzHTTP1Connection", "FuzzHTTP2Frames",
+    "FuzzHTTP1Connection", "FuzzHTTP2Frames", "FuzzTokenTable",
 ]
 
 let package = Package(

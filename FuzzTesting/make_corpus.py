@@ -132,3 +132,13 @@ for s in samples:
     seeds.append(bytes([0xFF]) + gzip.compress(s, compresslevel=1, mtime=0))
     seeds.append(bytes([0x00]) + s)
 write('FuzzGzip', seeds)
+
+# --- FuzzTokenTable: tokens files
+write('FuzzTokenTable', [
+    b'alice alice-token-0123456789\nbob bob-token-0123456789ab\n',
+    b'# comment only\n\n',
+    b'carol\tY2Fyb2wtdG9rZW4tMDEyMzQ1Njc4OQ==\r\n# trailing\r\n',
+    b'alice alice-token-0123456789 # note\nalice other-token-0123456789\n',
+    b'a b c\n',
+    b'x.y_z~w- ab/cd+ef-0123456789==\n',
+])

@@ -28,6 +28,12 @@ public struct Request: Sendable {
     /// The request id: the client's `X-Request-Id` when it is usable, else one the server made.
     /// Sent back in `X-Request-Id`.
     public internal(set) var id: String = ""
+    /// Who sent the request, as an authentication filter established it (the name its credential
+    /// stands for); nil when no filter named one.
+    public var principal: String?
+    /// Whether the request carries the server's administrative credential, as an authentication
+    /// filter established it.
+    public var isPrivileged: Bool = false
     /// When the head was parsed.
     public let receivedAt: ContinuousClock.Instant
 

@@ -61,22 +61,7 @@ enum AdminRoutes {
     /// With an admin token configured, `Authorization: Bearer <token>` is required: 401 without
     /// it, 403 with another (both ERROR_ACCESS_DENIED).
     private static func authorize(_ ctx: RouteContext, _ req: Request) throws {
-        guard let token = ctx.settings.adminToken else { return }
-        guard let value = req.headers["Authorization"], value.lowercased().hasPrefix("bearer ") else {
-            var headers = HTTPFields()
-            headers.append(name: "WWW-Authenticate", value: "Bearer realm=\"peerdist-admin\"")
-            throw HTTPError.http(401, "the admin token is required", headers: headers)
-        }
-        guard constantTimeEquals(Array(value.dropFirst(7).utf8), Array(token.utf8)) else {
-            throw HTTPError.http(403, "the admin token is not valid")
-        }
-    }
-
-    private static func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-        guard a.count == b.count else { return false }
-        var diff: UInt8 = 0
-        for (x, y) in zip(a, b) { diff |= x ^ y }
-        return diff == 0
+        try ctx.access.requireAdmin(req)
     }
 
     private static func policy(_ ctx: RouteContext) -> Response {

@@ -16,8 +16,24 @@ enum InstanceRoutes {
                     ("handle", .string(info.handle)), ("version", .int(info.version)), ("status", .string(info.status.rawValue)),
                 ]), headers: headers)
             },
+            .sync(.get, "/instances") { req in
+                let params = Parameters(req)
+                let pageSize = try params.int("pageSize", default: PeerDistEngine.defaultPageSize, in: 1...1_000)
+                    ?? PeerDistEngine.defaultPageSize
+                let after = req.queryValue("pageToken")
+                if let after, !isPageToken(after) { throw Parameters.invalid("malformed pageToken") }
+                let page = ctx.engine.instances(of: ctx.principal(req), after: after, limit: pageSize)
+                var members: [(String, JSON)] = [("instances", .array(page.instances.map { info in
+                    .object([
+                        ("handle", .string(info.handle)), ("version", .int(info.version)), ("status", .string(info.status.rawValue)),
+                        ("createdAt", Render.date(info.createdAt)), ("lastActivityAt", Render.date(info.lastActivityAt)),
+                    ])
+                }))]
+                if let next = page.next { members.append(("nextPageToken", .string(next))) }
+                return .json(200, .object(members))
+            },
             .sync(.get, "/instances/{h}") { req in
-                let info = try ctx.engine.instance(Parameters(req).path("h"))
+                let info = try ctx.engine.instance(try ctx.ownedInstance(req))
                 return .json(200, .object([
                     ("handle", .string(info.handle)), ("status", .string(info.status.rawValue)),
                     ("minVersion", .int(info.minVersion)), ("maxVersion", .int(info.maxVersion)),
@@ -25,8 +41,7 @@ enum InstanceRoutes {
             },
             .async(.get, "/instances/{h}/status", interruptibleOnDrain: true) { req in
                 let params = Parameters(req)
-                let instance = params.path("h")
-                _ = try ctx.engine.instance(instance)
+                let instance = try ctx.ownedInstance(req)
                 var since = try ctx.engine.status(instance: instance)
                 if let text = req.queryValue("since") {
                     guard let parsed = ServiceStatus(rawValue: text) else {
@@ -45,9 +60,15 @@ enum InstanceRoutes {
                 return .json(200, .object([("status", .string(change.status.rawValue)), ("changed", .bool(change.changed))]))
             },
             .async(.delete, "/instances/{h}") { req in
-                try await ctx.engine.shutdown(instance: Parameters(req).path("h"))
+                try await ctx.engine.shutdown(instance: try ctx.ownedInstance(req))
                 return .json(200, Render.success)
             },
         ]
+    }
+
+    /// A page token of `GET /instances`: the last instance handle of the previous page.
+    private static func isPageToken(_ token: String) -> Bool {
+        (1...128).contains(token.utf8.count) && token.hasPrefix("inst_")
+            && token.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }
     }
 }

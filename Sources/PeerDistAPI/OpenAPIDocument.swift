@@ -27,8 +27,8 @@ info:
     Order of checks for every call under `/instances/{h}` except `GET /instances/{h}`,
     `GET /instances/{h}/status` and `DELETE /instances/{h}`: policy disabled → 403
     `ERROR_ACCESS_DISABLED_BY_POLICY`; service unavailable → 503
-    `PEERDIST_ERROR_SERVICE_UNAVAILABLE` with `Retry-After`; unknown instance handle → 404
-    `ERROR_INVALID_HANDLE`; malformed parameter → 400 `ERROR_INVALID_PARAMETER`; then the
+    `PEERDIST_ERROR_SERVICE_UNAVAILABLE` with `Retry-After`; unknown instance handle, or one
+    another principal started → 404 `ERROR_INVALID_HANDLE` (the same answer); malformed parameter → 400 `ERROR_INVALID_PARAMETER`; then the
     call's own errors. So a request with an unknown instance handle answers 404
     `ERROR_INVALID_HANDLE` before any of its other parameters are looked at.
 
@@ -48,6 +48,13 @@ info:
     limit, or to more than 100 times its size past its first MiB, is 413 (87); other codings are 415. `100 Continue` is sent only when the
     handler reads the body: a request refused from its head gets its answer instead.
 
+    Access: with a tokens file (`--tokens-file`) every request except `/healthz`, `/readyz` and
+    `/metrics` carries `Authorization: Bearer <token>`, and the token's name is the caller's
+    principal; a missing or unknown token is 401 with `WWW-Authenticate: Bearer` (5
+    `ERROR_ACCESS_DENIED`), before routing. `/admin/*` wants the admin token once one is
+    configured (403, 5, for any other caller). A request-target that does not begin with `/`
+    (after an absolute-form target is reduced to its path) is 400 (87) before routing.
+
     Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128
     visible ASCII characters), else one the server made.
 
@@ -55,11 +62,15 @@ info:
     (default 55,000 ms); a wait that ends by timeout is a normal 200.
 servers:
   - url: http://127.0.0.1:8080
+security:
+  - {}
+  - bearerToken: []
 paths:
   /healthz:
     get:
       operationId: getHealth
       summary: Process alive
+      security: []
       responses:
         '200':
           description: Alive
@@ -74,6 +85,7 @@ paths:
     get:
       operationId: getReadiness
       summary: Accepting work (503 while draining)
+      security: []
       responses:
         '200':
           description: Ready
@@ -95,6 +107,7 @@ paths:
     get:
       operationId: getMetrics
       summary: Prometheus metrics (text exposition format 0.0.4)
+      security: []
       responses:
         '200':
           description: The metrics
@@ -106,6 +119,7 @@ paths:
       operationId: getOpenAPI
       summary: This description
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The OpenAPI document, byte for byte the repository's openapi.yaml
           content:
@@ -115,6 +129,26 @@ paths:
                 required: [openapi, info, paths]
 
   /instances:
+    get:
+      operationId: listInstances
+      summary: The caller's own instances, paged (to clean up after a crash)
+      description: Only the instances the caller's principal started, in handle order.
+      parameters:
+        - $ref: '#/components/parameters/PageSize'
+        - name: pageToken
+          in: query
+          description: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+          schema: {type: string, pattern: '^inst_', maxLength: 128}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: One page
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/InstanceList'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
     post:
       operationId: createInstance
       summary: PeerDistStartup
@@ -125,6 +159,7 @@ paths:
           application/json:
             schema: {$ref: '#/components/schemas/StartupRequest'}
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '201':
           description: The new instance (it has a completion port named `default`)
           headers:
@@ -173,6 +208,7 @@ paths:
       summary: PeerDistGetStatusEx
       description: Works whatever the service status.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The instance
           content:
@@ -189,6 +225,7 @@ paths:
         `ERROR_OPERATION_ABORTED` before the answer; its publications are removed; every handle
         under it is then invalid.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/Success'}
         '404': {$ref: '#/components/responses/NotFound'}
         '414': {$ref: '#/components/responses/URITooLong'}
@@ -210,6 +247,7 @@ paths:
           schema: {$ref: '#/components/schemas/ServiceStatus'}
         - $ref: '#/components/parameters/TimeoutMs'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The status, and whether it differs from `since`
           content:
@@ -229,6 +267,7 @@ paths:
       operationId: createPort
       summary: CreateIoCompletionPort
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '201':
           description: The new port
           headers:
@@ -263,6 +302,7 @@ paths:
       summary: Close a completion port
       description: Callers waiting on it get 410 `ERROR_ABANDONED_WAIT_0`. The `default` port cannot be closed (400).
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
@@ -288,6 +328,7 @@ paths:
           schema: {type: integer, minimum: 1, maximum: 1024, default: 64}
         - $ref: '#/components/parameters/TimeoutMs'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: Dequeued completions
           content:
@@ -313,6 +354,7 @@ paths:
         - $ref: '#/components/parameters/PageSize'
         - $ref: '#/components/parameters/PageToken'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: One page
           content:
@@ -337,6 +379,7 @@ paths:
         when the instance has no operation with that id (ended operations stay readable for
         `--retention`, also after their stream, content-information handle or port was closed).
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The operation
           content:
@@ -358,6 +401,7 @@ paths:
       summary: Publication metadata
       description: 404 `ERROR_NOT_FOUND` when the caller's principal has not published this content.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The publication
           content:
@@ -374,6 +418,7 @@ paths:
       summary: PeerDistServerUnpublish
       description: Pending operations on that content in this instance end aborted (995). 404 `ERROR_NOT_FOUND` when not published.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
@@ -394,6 +439,7 @@ paths:
         - $ref: '#/components/parameters/PageSize'
         - $ref: '#/components/parameters/PageToken'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: One page
           content:
@@ -422,6 +468,7 @@ paths:
       parameters:
         - $ref: '#/components/parameters/TimeoutMs'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The operation
           content:
@@ -443,6 +490,7 @@ paths:
         `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation has that id for that
         content (unknown, already ended, or of other content).
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: Cancelled (or ended otherwise meanwhile); the operation's final state
           content:
@@ -467,6 +515,7 @@ paths:
         409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
         for an operation that produces no buffer (appends, completes).
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The bytes the read produced
           headers:
@@ -501,6 +550,7 @@ paths:
           application/json:
             schema: {$ref: '#/components/schemas/StreamRequest'}
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '201':
           description: The new stream
           headers:
@@ -543,6 +593,7 @@ paths:
       summary: PeerDistServerCloseStreamHandle
       description: Pending operations of the stream end aborted (995); they and the stream's ended operations stay readable for `--retention`. Works on an invalidated stream.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
@@ -579,6 +630,7 @@ paths:
           application/octet-stream:
             schema: {type: string, format: binary}
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/OperationEnded'}
         '202': {$ref: '#/components/responses/OperationAccepted'}
         '400': {$ref: '#/components/responses/BadRequest'}
@@ -612,6 +664,7 @@ paths:
         - $ref: '#/components/parameters/ChosenOperation'
         - $ref: '#/components/parameters/Prefer'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/OperationEnded'}
         '202': {$ref: '#/components/responses/OperationAccepted'}
         '400': {$ref: '#/components/responses/BadRequest'}
@@ -640,6 +693,7 @@ paths:
           in: query
           schema: {type: integer, minimum: 1, maximum: 2, default: 1}
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
           description: The content information, byte-exact
           content:
@@ -667,6 +721,7 @@ paths:
           application/json:
             schema: {$ref: '#/components/schemas/ContentInfoRequest'}
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '201':
           description: The new content-information handle
           headers:
@@ -706,6 +761,7 @@ paths:
       summary: PeerDistServerCloseContentInformation
       description: Pending reads of the handle end aborted (995). Works on an invalidated handle.
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/Success'}
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
@@ -735,6 +791,7 @@ paths:
         - $ref: '#/components/parameters/ChosenOperation'
         - $ref: '#/components/parameters/Prefer'
       responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
         '200': {$ref: '#/components/responses/OperationEnded'}
         '202': {$ref: '#/components/responses/OperationAccepted'}
         '400': {$ref: '#/components/responses/BadRequest'}
@@ -850,10 +907,20 @@ paths:
 
 components:
   securitySchemes:
+    bearerToken:
+      type: http
+      scheme: bearer
+      description: |
+        A caller's token from the server's `--tokens-file` (`NAME TOKEN` lines; the name is the
+        caller's principal). With a tokens file every request except `/healthz`, `/readyz` and
+        `/metrics` must carry one (401 otherwise); without one the server is open and every
+        caller is one principal. Everything a principal makes is its own: another principal's
+        handle answers exactly as one that does not exist (404 `ERROR_INVALID_HANDLE`), and
+        publications are per principal.
     adminToken:
       type: http
       scheme: bearer
-      description: Required on /admin/* once the server has an admin token (`--admin-token`); otherwise /admin/* is open.
+      description: Required on /admin/* once the server has an admin token (`--admin-token`); otherwise /admin/* is open (to any caller with a valid token when there is a tokens file).
 
   parameters:
     Instance:
@@ -1020,7 +1087,11 @@ components:
                   error:
                     enum: [ERROR_INVALID_PARAMETER, PEERDIST_ERROR_VERSION_UNSUPPORTED, PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED]
     Unauthorized:
-      description: The admin token is required (5 `ERROR_ACCESS_DENIED`)
+      description: |
+        A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+        `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+        when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+        realm="peerdist"`, with `error="invalid_token"` for an unknown token.
       headers:
         WWW-Authenticate:
           required: true
@@ -1034,7 +1105,7 @@ components:
                   status: {const: 401}
                   error: {const: ERROR_ACCESS_DENIED}
     AdminForbidden:
-      description: The admin token is not valid (5 `ERROR_ACCESS_DENIED`)
+      description: "/admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)"
       content:
         application/problem+json:
           schema:
@@ -1202,6 +1273,22 @@ components:
         version:
           type: [integer, 'null']
           description: Minimum API version needed, major in the low byte (1.x and 2 = 2.0 are supported; others 400 `PEERDIST_ERROR_VERSION_UNSUPPORTED`). Default 2.
+    InstanceList:
+      type: object
+      required: [instances]
+      properties:
+        instances:
+          type: array
+          items:
+            type: object
+            required: [handle, version, status, createdAt, lastActivityAt]
+            properties:
+              handle: {type: string, pattern: '^inst_'}
+              version: {type: integer, description: Highest API version supported (2)}
+              status: {$ref: '#/components/schemas/ServiceStatus'}
+              createdAt: {type: string, format: date-time}
+              lastActivityAt: {type: string, format: date-time, description: When a call was last made on the instance}
+        nextPageToken: {type: string, description: Absent on the last page}
     StartupResult:
       type: object
       required: [handle, version, status]

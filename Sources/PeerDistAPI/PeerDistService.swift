@@ -13,6 +13,8 @@ public final class PeerDistService: Sendable {
         public var maxWaitMs: Int
         /// Bearer token guarding /admin/*; nil = unguarded.
         public var adminToken: String?
+        /// The callers' tokens (`--tokens-file`); nil = open, every caller one principal.
+        public var tokens: TokenTable?
         /// Seconds sent in Retry-After while draining.
         public var drainRetryAfterSeconds: Int
         /// A file holding the server secret's raw bytes; nil = generate one in the data directory.
@@ -24,12 +26,13 @@ public final class PeerDistService: Sendable {
         public var requestLog: (@Sendable (RequestLogRecord) -> Void)?
 
         /// Creates settings.
-        public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, drainRetryAfterSeconds: Int = 5,
-                    secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
+        public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, tokens: TokenTable? = nil,
+                    drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil) {
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
+            self.tokens = tokens
             self.drainRetryAfterSeconds = drainRetryAfterSeconds
             self.secretFile = secretFile
             self.limits = limits
@@ -43,30 +46,39 @@ public final class PeerDistService: Sendable {
     public let engine: PeerDistEngine
     /// The metrics served at `/metrics`.
     public let metrics = ServiceMetrics()
+    /// Tokens, principals and the admin guard.
+    public let access: AccessControl
     private let logger: Logger
     private let requestLog: (@Sendable (RequestLogRecord) -> Void)?
 
     /// Creates the service with the server secret from the settings (generated on first use).
-    /// - Throws: when the data directory or the server secret cannot be prepared.
+    /// - Throws: when the data directory or the server secret cannot be prepared, or the tokens
+    ///   are refused (`AccessControl.ConfigurationError`).
     public convenience init(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) throws {
         let secret = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
         var limits = settings.limits
         limits.maxWait = .milliseconds(settings.maxWaitMs)
-        self.init(settings: settings, engine: PeerDistEngine(secret: secret, limits: limits), lifecycle: lifecycle, logger: logger)
+        try self.init(settings: settings, engine: PeerDistEngine(secret: secret, limits: limits), lifecycle: lifecycle, logger: logger)
     }
 
     /// Creates the service over a given engine (tests inject clocks and secrets this way).
-    public init(settings: Settings, engine: PeerDistEngine, lifecycle: ServiceLifecycle, logger: Logger) {
+    /// - Throws: `AccessControl.ConfigurationError` when the tokens are refused.
+    public init(settings: Settings, engine: PeerDistEngine, lifecycle: ServiceLifecycle, logger: Logger) throws {
         self.logger = logger
         self.requestLog = settings.requestLog
         self.engine = engine
-        let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics)
+        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken)
+        self.access = access
+        let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics, access: access)
         router = Router(
             OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds, metrics: metrics, engine: engine)
                 + InstanceRoutes.routes(ctx) + PortRoutes.routes(ctx) + OperationRoutes.routes(ctx)
                 + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx)
         )
     }
+
+    /// The filters `HTTPServer(filters:)` takes: authentication.
+    public var filters: [any ExchangeFilter] { [access.filter] }
 
     /// The one place that turns errors into responses.
     public var errorRenderer: @Sendable (any Error) -> Response {

@@ -17,6 +17,9 @@ public struct RequestLogRecord: Sendable {
     public var requestID: String
     /// The connection's id.
     public var connection: UInt64
+    /// Who made the request (the token's name, never the token); "-" when no one was named
+    /// (an open endpoint, a refused request).
+    public var principal: String
 
     init(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
         method = request.method.rawValue
@@ -26,6 +29,7 @@ public struct RequestLogRecord: Sendable {
         bytes = bodyBytes
         requestID = request.id
         connection = request.connectionID
+        principal = request.principal ?? "-"
     }
 
     /// The line's message.
@@ -72,6 +76,7 @@ public struct RequestLogRecord: Sendable {
         body("conn", .integer(Int(truncatingIfNeeded: connection)))
         body("duration_ms", .milliseconds(duration))
         body("method", .text(method))
+        body("principal", .text(principal))
         body("request_id", .text(requestID))
         body("route", .text(route))
         body("status", .integer(status))

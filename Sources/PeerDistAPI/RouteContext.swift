@@ -6,18 +6,30 @@ struct RouteContext: Sendable {
     let engine: PeerDistEngine
     let settings: PeerDistService.Settings
     let metrics: ServiceMetrics
+    let access: AccessControl
 
-    /// The principal of a request: one principal for every caller while no per-caller tokens
-    /// are configured (API.md, Instances).
-    func principal(_ request: Request) -> String { "default" }
+    /// The principal of a request, as the authentication filter named it: the token's name, or
+    /// one principal for every caller while no tokens are configured (API.md, Access).
+    func principal(_ request: Request) -> String { request.principal ?? AccessControl.anonymousPrincipal }
 
-    /// The first checks of a call under an instance (policy, availability, handle), before any
-    /// parameter is validated.
+    /// The first checks of a call under an instance (policy, availability, handle, owner), before
+    /// any parameter is validated. Another principal's instance is as one that does not exist, and
+    /// since every handle lives under an instance, this covers ports, streams, content information
+    /// and operations too.
     func gate(_ request: Request) throws -> (instance: String, params: Parameters) {
         let params = Parameters(request)
         let instance = params.path("h")
-        try engine.checkCall(instance: instance)
+        try engine.checkCall(instance: instance, principal: principal(request))
         return (instance, params)
+    }
+
+    /// The check of the calls that manage or report an instance whatever the status (GetStatus,
+    /// status waits, Shutdown): an unknown or foreign instance → 6.
+    /// - Returns: the instance handle.
+    func ownedInstance(_ request: Request) throws -> String {
+        let instance = Parameters(request).path("h")
+        try engine.checkOwner(instance: instance, principal: principal(request))
+        return instance
     }
 
     /// Whether a wait ended because its task was cancelled (a drain, or the client left).

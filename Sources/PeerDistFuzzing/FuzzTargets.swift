@@ -10,5 +10,6 @@ public enum FuzzTargets {
         ("FuzzGzip", GzipFuzzer.run),
         ("FuzzHTTP1Connection", HTTP1ConnectionFuzzer.run),
         ("FuzzHTTP2Frames", HTTP2FrameFuzzer.run),
+        ("FuzzTokenTable", TokenTableFuzzer.run),
     ]
 }

@@ -88,8 +88,12 @@ enum PeerDistServiceFactory {
             maxContentLength: 1 << 20, retention: .seconds(600), maxWait: .milliseconds(maxWaitMs),
             maxReadBytes: 1 << 16, appendWindowBytes: 1 << 16, hashingWorkers: 1, maxFaultDelay: .milliseconds(20))
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: Array("fuzzing secret bytes".utf8)), limits: limits)
-        return PeerDistService(
-            settings: .init(dataDirectory: "/nonexistent", maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
-            engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
+        do {
+            return try PeerDistService(
+                settings: .init(dataDirectory: "/nonexistent", maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
+                engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
+        } catch {
+            preconditionFailure("the fuzzing service's constant settings are valid: \(error)")
+        }
     }
 }

@@ -16,13 +16,14 @@ public final class TestServer: Sendable {
 
     /// Starts a server with this router and configuration (host and port are overridden).
     public init(router: Router, configuration: ServerConfiguration = ServerConfiguration(),
-                observer: (any RequestObserver)? = nil, errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer) throws {
+                observer: (any RequestObserver)? = nil, filters: [any ExchangeFilter] = [],
+                errorRenderer: @escaping @Sendable (any Error) -> Response = HTTPServer.defaultErrorRenderer) throws {
         var configuration = configuration
         configuration.host = "127.0.0.1"
         configuration.port = 0
         var logger = Logger(label: "test")
         logger.logLevel = .critical
-        server = HTTPServer(configuration: configuration, router: router, logger: logger, observer: observer, errorRenderer: errorRenderer)
+        server = HTTPServer(configuration: configuration, router: router, logger: logger, observer: observer, filters: filters, errorRenderer: errorRenderer)
         port = try server.start().port
     }
 

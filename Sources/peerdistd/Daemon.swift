@@ -1,5 +1,6 @@
 import CSystemShims
 import Dispatch
+import Foundation
 import HTTPServer
 import Logging
 import PeerDistAPI
@@ -23,10 +24,11 @@ struct Daemon: Sendable {
         let lifecycle = ServiceLifecycle()
         let service: PeerDistService
         do {
+            let tokens = try resolved.tokensFile.map { path in try TokensFile.load(path) }
             service = try PeerDistService(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
-                    secretFile: resolved.secretFile, limits: resolved.limits,
+                    tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) }),
                 lifecycle: lifecycle, logger: logger
             )
@@ -40,8 +42,11 @@ struct Daemon: Sendable {
         }
         let server = HTTPServer(
             configuration: resolved.server, router: service.router, logger: logger,
-            observer: service, errorRenderer: service.errorRenderer
+            observer: service, filters: service.filters, errorRenderer: service.errorRenderer
         )
+        SignalWaiter.shared.onHangup { [resolved, logger, access = service.access] in
+            Self.reloadTokens(path: resolved.tokensFile, into: access, logger: logger)
+        }
         let bound: (host: String, port: Int)
         do {
             bound = try server.start()
@@ -62,6 +67,23 @@ struct Daemon: Sendable {
         return 0
     }
 
+    /// SIGHUP: reads the tokens file again and swaps it in; connections and requests in flight
+    /// are untouched. A file that cannot be read or parsed is refused with a log line, and the
+    /// tokens in use stay.
+    static func reloadTokens(path: String?, into access: AccessControl, logger: Logger) {
+        guard let path else {
+            logger.notice("SIGHUP: no tokens file is configured; nothing to reload")
+            return
+        }
+        do {
+            let table = try TokensFile.load(path)
+            try access.replaceTokens(table)
+            logger.notice("tokens reloaded", metadata: ["tokens_file": "\(path)", "principals": "\(table.count)"])
+        } catch {
+            logger.error("tokens reload refused; the previous tokens stay in use", metadata: ["tokens_file": "\(path)", "reason": "\(error)"])
+        }
+    }
+
     /// Suspends until SIGTERM or SIGINT arrives.
     private static func waitForTerminationSignal() async -> Int32 {
         await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
@@ -70,7 +92,32 @@ struct Daemon: Sendable {
     }
 }
 
-/// Turns SIGTERM/SIGINT into one resumption. `install()` puts a sigaction handler in place
+/// Reads a tokens file, at most `TokenTable.maxFileBytes` (and one more to tell it is too large).
+enum TokensFile {
+    struct LoadError: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func load(_ path: String) throws -> TokenTable {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw LoadError(description: "cannot read the tokens file \(path)")
+        }
+        defer { try? handle.close() }
+        let data: Data
+        do {
+            data = try handle.read(upToCount: TokenTable.maxFileBytes + 1) ?? Data()
+        } catch {
+            throw LoadError(description: "cannot read the tokens file \(path): \(error)")
+        }
+        do {
+            return try TokenTable.parse(Array(data))
+        } catch {
+            throw LoadError(description: "the tokens file \(path) is refused: \(error)")
+        }
+    }
+}
+
+/// Turns SIGTERM/SIGINT into one resumption; SIGHUP into calls of the `onHangup` handler. `install()` puts a sigaction handler in place
 /// before it returns (a Dispatch signal source is registered asynchronously, so a signal sent
 /// just after it could still kill the process); the handler writes to a pipe that a Dispatch
 /// read source watches. A signal that arrives before `wait` is kept for it.
@@ -81,13 +128,15 @@ final class SignalWaiter: @unchecked Sendable {
     private var source: (any DispatchSourceRead)?
     private var continuation: CheckedContinuation<Int32, Never>?
     private var received: Int32?
+    private var hangup: (@Sendable () -> Void)?
 
     /// Catches SIGTERM and SIGINT from now on.
     func install() {
         queue.sync {
             guard source == nil else { return }
             var fd: Int32 = -1
-            for number in [SIGTERM, SIGINT] { fd = peerdist_catch_signal(number) }
+            // SIGHUP too, so that one sent before a handler is set is ignored, not fatal.
+            for number in [SIGTERM, SIGINT, SIGHUP] { fd = peerdist_catch_signal(number) }
             guard fd >= 0 else {
                 writeStderr("peerdistd: cannot install signal handlers (errno \(errno))\n")
                 return
@@ -102,7 +151,16 @@ final class SignalWaiter: @unchecked Sendable {
         }
     }
 
+    /// What SIGHUP does from now on (run on the signal queue, one at a time).
+    func onHangup(_ handler: @escaping @Sendable () -> Void) {
+        queue.async { [self] in hangup = handler }
+    }
+
     private func deliver(_ number: Int32) {
+        if number == SIGHUP {
+            hangup?()
+            return
+        }
         if let waiting = continuation {
             continuation = nil
             waiting.resume(returning: number)

@@ -80,6 +80,12 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Bearer token guarding /admin/*; unset = no guard. Env PEERDIST_ADMIN_TOKEN.")
     var adminToken: String?
 
+    @Option(help: "File of 'NAME TOKEN' lines ('#' comments): every request but /healthz, /readyz and /metrics then needs 'Authorization: Bearer TOKEN', and NAME is its principal; reloaded on SIGHUP. Unset = one principal for all. Env PEERDIST_TOKENS_FILE.")
+    var tokensFile: String?
+
+    @Flag(help: "Serve a non-loopback address without a tokens file or an admin token (refused otherwise). Env PEERDIST_ALLOW_ANONYMOUS=true.")
+    var allowAnonymous = false
+
     @Option(help: "trace, debug, info, notice, warning, error or critical. Env PEERDIST_LOG_LEVEL. Default info.")
     var logLevel: String?
 
@@ -102,6 +108,8 @@ struct DaemonOptions: ParsableArguments {
         var logFormat = LogFormat.text
         var limits = EngineLimits()
         var secretFile: String?
+        var tokensFile: String?
+        var allowAnonymous = false
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -148,6 +156,10 @@ struct DaemonOptions: ParsableArguments {
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")
         if let token = r.adminToken, token.isEmpty { r.adminToken = nil }
+        r.tokensFile = tokensFile ?? src.string("tokens-file")
+        if let path = r.tokensFile, path.isEmpty { r.tokensFile = nil }
+        r.allowAnonymous = try allowAnonymous || src.bool("allow-anonymous") == true
+        try Self.checkExposure(r)
         let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -159,6 +171,37 @@ struct DaemonOptions: ParsableArguments {
         }
         r.logFormat = parsedFormat
         return r
+    }
+
+    /// Safe defaults (API.md, Access): a loopback bind may stay open for development; any other
+    /// address wants both a tokens file and an admin token, or `--allow-anonymous`.
+    /// - Throws: `ValidationError` saying what is missing and how to proceed.
+    static func checkExposure(_ r: Resolved) throws {
+        guard !r.allowAnonymous, !isLoopback(r.server.host) else { return }
+        var missing: [String] = []
+        if r.tokensFile == nil { missing.append("--tokens-file") }
+        if r.adminToken == nil { missing.append("--admin-token") }
+        guard missing.isEmpty else {
+            throw ValidationError(
+                "refusing to serve \(r.server.host), which is not a loopback address, without \(missing.joined(separator: " and ")): "
+                    + "anyone who can reach it could call every route, /admin/* included. Give \(missing.joined(separator: " and ")), "
+                    + "bind 127.0.0.1, or pass --allow-anonymous to serve it open anyway")
+        }
+    }
+
+    /// Whether a bind address reaches this host only: 127.0.0.0/8, ::1, or `localhost`.
+    static func isLoopback(_ host: String) -> Bool {
+        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        if inet_pton(AF_INET6, host, &v6) == 1 {
+            // ::1, or ::ffff:127.x.y.z (IPv4-mapped loopback).
+            let b = withUnsafeBytes(of: v6) { Array($0) }
+            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }
+            return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF && b[12] == 127
+        }
+        return false
     }
 
     private func positive(_ name: String, _ value: Int?) throws -> Int? {
@@ -203,6 +246,16 @@ struct SettingSource {
         return value
     }
 
+    /// `true`/`1`/`yes` or `false`/`0`/`no`, any case.
+    func bool(_ key: String) throws -> Bool? {
+        guard let (text, origin) = raw(key) else { return nil }
+        switch text.lowercased() {
+        case "true", "1", "yes": return true
+        case "false", "0", "no", "": return false
+        default: throw ValidationError("\(origin) must be true or false, got '\(text)'")
+        }
+    }
+
     func double(_ key: String) throws -> Double? {
         guard let (text, origin) = raw(key) else { return nil }
         guard let value = Double(text) else { throw ValidationError("\(origin) must be a number, got '\(text)'") }
@@ -218,6 +271,7 @@ enum ConfigFile {
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
+        "tokens-file", "allow-anonymous",
     ]
 
     /// Reads the file; nil path = no file.

@@ -14,16 +14,17 @@ struct APIFixture {
     let server: TestServer
     let engine: PeerDistEngine
     let client: RawHTTPClient
+    let service: PeerDistService
 
-    static func start(adminToken: String? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000,
+    static func start(adminToken: String? = nil, tokens: TokenTable? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000,
                       configuration: ServerConfiguration = ServerConfiguration()) async throws -> APIFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var limits = limits
         limits.maxWait = .milliseconds(maxWaitMs)
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
-        let service = PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, limits: limits),
+        let service = try PeerDistService(
+            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, tokens: tokens, limits: limits),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         // The client below connects now and may send its first request only after a busy
         // machine has run other tests for a while: the head timeout, which runs from accept, is
@@ -33,8 +34,9 @@ struct APIFixture {
         var configuration = configuration
         configuration.headerTimeout = .seconds(120)
         configuration.minBodyDataRate = 0
-        let server = try TestServer(router: service.router, configuration: configuration, observer: service, errorRenderer: service.errorRenderer)
-        return APIFixture(server: server, engine: engine, client: try await server.client())
+        let server = try TestServer(router: service.router, configuration: configuration, observer: service,
+                                    filters: service.filters, errorRenderer: service.errorRenderer)
+        return APIFixture(server: server, engine: engine, client: try await server.client(), service: service)
     }
 
     func stop() async { await server.stop() }

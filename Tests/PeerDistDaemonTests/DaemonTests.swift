@@ -196,7 +196,7 @@ import Testing
         #expect(await d.waitExit() == 0)
         for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
-                     "--max-waiters", "--retention", "--secret-file", "--log-format", "--config"] {
+                     "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -40,6 +40,18 @@ struct RequestIDFilter: ExchangeFilter {
     }
 }
 
+/// Refuses, before any other filter or the router sees it, a request whose path does not begin
+/// with `/` (asterisk-form `*`, authority-form `host:port`, which the protocols let through for
+/// OPTIONS and CONNECT): the router reads the first segment as the empty one before the first
+/// `/`, so such a path would reach a route by a different spelling than the one a filter checks.
+struct TargetFormFilter: ExchangeFilter {
+    func willRoute(_ request: inout Request) throws {
+        guard request.path.utf8.first == UInt8(ascii: "/") else {
+            throw HTTPError.http(400, "the request-target must begin with '/'")
+        }
+    }
+}
+
 /// gzip for responses the client accepts it for (see `ResponseCompression`).
 struct CompressionFilter: ExchangeFilter {
     let minimumBytes: Int

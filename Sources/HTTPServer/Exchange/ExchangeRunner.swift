@@ -10,7 +10,7 @@ import Synchronization
 final class ExchangeRunner: Sendable {
     let router: Router
     private let requestIDs = RequestIDFilter()
-    /// In order: request ids, the server's own filters (authentication goes here), compression,
+    /// In order: request ids, the target-form check, the server's own filters (authentication goes here), compression,
     /// the observer.
     private let filters: [any ExchangeFilter]
     private let errorRenderer: @Sendable (any Error) -> Response
@@ -27,7 +27,7 @@ final class ExchangeRunner: Sendable {
          observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
         self.router = router
         self.errorRenderer = errorRenderer
-        var chain: [any ExchangeFilter] = [requestIDs]
+        var chain: [any ExchangeFilter] = [requestIDs, TargetFormFilter()]
         chain += filters
         chain.append(CompressionFilter(minimumBytes: compressionMinimumBytes))
         if let observer { chain.append(ObserverFilter(observer: observer)) }

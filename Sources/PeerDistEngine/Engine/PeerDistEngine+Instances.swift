@@ -76,16 +76,6 @@ extension PeerDistEngine {
         await effects.runAndWait()
     }
 
-    /// The instances `principal` started, oldest first.
-    public func instances(of principal: String) -> [InstanceInfo] {
-        state.withLock { state in
-            (state.instancesByPrincipal[principal] ?? [])
-                .compactMap { state.instances[$0] }
-                .sorted { ($0.createdAt, $0.handle) < ($1.createdAt, $1.handle) }
-                .map { info(of: $0, status: state.controls.status) }
-        }
-    }
-
     /// Under the lock: shuts `record` down (PeerDistShutdown, or its lease running out); the effects
     /// wake its waiters and stop its work.
     func shutdownLocked(_ record: InstanceRecord, state: inout EngineState, detail: String, effects: inout Effects) {
@@ -124,7 +114,7 @@ extension PeerDistEngine {
         return major == 1 || (major == 2 && minor == 0)
     }
 
-    private func info(of record: InstanceRecord, status: ServiceStatus) -> InstanceInfo {
+    func info(of record: InstanceRecord, status: ServiceStatus) -> InstanceInfo {
         InstanceInfo(
             handle: record.handle, version: Self.supportedAPIVersion, status: status,
             minVersion: Self.contentInfoVersions.lowerBound, maxVersion: Self.contentInfoVersions.upperBound,

@@ -2,6 +2,39 @@
 extension EngineState {
     /// Policy disabled → 1260; unavailable → 4065 with `retryAfterSeconds`; unknown instance → 6.
     func instanceForCall(_ handle: String) throws(EngineError) -> InstanceRecord {
+        try checkControls()
+        return try instanceIgnoringStatus(handle)
+    }
+
+    /// `instanceForCall`, and an instance of another principal → 6, exactly as an unknown one.
+    func instanceForCall(_ handle: String, principal: String) throws(EngineError) -> InstanceRecord {
+        try checkControls()
+        return try instanceIgnoringStatus(handle, principal: principal)
+    }
+
+    /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown). A call
+    /// that finds its instance renews the instance's lease.
+    func instanceIgnoringStatus(_ handle: String) throws(EngineError) -> InstanceRecord {
+        let record = try existingInstance(handle)
+        record.lastActivity = clock.now
+        return record
+    }
+
+    /// Unknown instance, or one of another principal → 6, whatever the status. Only the owner's
+    /// call renews the lease.
+    func instanceIgnoringStatus(_ handle: String, principal: String) throws(EngineError) -> InstanceRecord {
+        let record = try existingInstance(handle)
+        guard record.principal == principal else { throw .invalidHandle("instance") }
+        record.lastActivity = clock.now
+        return record
+    }
+
+    private func existingInstance(_ handle: String) throws(EngineError) -> InstanceRecord {
+        guard let instance = instances[handle] else { throw .invalidHandle("instance") }
+        return instance
+    }
+
+    private func checkControls() throws(EngineError) {
         guard controls.policyEnabled else {
             throw EngineError(.accessDisabledByPolicy, "PeerDist is disabled by policy")
         }
@@ -10,15 +43,6 @@ extension EngineState {
                 .serviceUnavailable, "the PeerDist service is unavailable",
                 retryAfterSeconds: controls.retryAfterSeconds)
         }
-        return try instanceIgnoringStatus(handle)
-    }
-
-    /// Unknown instance → 6, whatever the status (startup, status, status waits, shutdown). A call
-    /// that finds its instance renews the instance's lease.
-    func instanceIgnoringStatus(_ handle: String) throws(EngineError) -> InstanceRecord {
-        guard let instance = instances[handle] else { throw .invalidHandle("instance") }
-        instance.lastActivity = clock.now
-        return instance
     }
 }
 

@@ -1,0 +1,141 @@
+import Foundation
+import ServerTesting
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Tokens and safe defaults as the operator meets them: the real binary, its exit status, its
+/// log, SIGHUP.
+@Suite(.serialized) struct AccessDaemonTests {
+    typealias Daemon = DaemonTests.Daemon
+
+    static let alice = "alice-token-0123456789"
+    static let bob = "bob-token-0123456789ab"
+    static let admin = "admin-token-0123456789"
+
+    static func tokensFile(_ text: String) throws -> String {
+        let path = DaemonTests.tempDir() + "/tokens"
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Reads stderr until a line containing `fragment` arrives (or the stream ends); returns all
+    /// that was read. Runs on a thread of its own.
+    static func readStderr(_ d: Daemon, until fragment: String) async -> String {
+        await DaemonTests.offPool {
+            var text = ""
+            let handle = d.stderr.fileHandleForReading
+            while !text.contains(fragment) {
+                let chunk = handle.availableData
+                if chunk.isEmpty { break }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            return text
+        }
+    }
+
+    static func status(_ c: RawHTTPClient, _ token: String?, _ path: String = "/instances") async throws -> Int {
+        try await c.request("GET", path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []).status
+    }
+
+    /// A non-loopback bind without a tokens file, or without an admin token, exits 2 before
+    /// binding and says what to do; with both, or with --allow-anonymous, it starts.
+    @Test func nonLoopbackBindWithoutTokensRefusesToStart() async throws {
+        let tokens = try Self.tokensFile("alice \(Self.alice)\n")
+        for (arguments, environment, missing) in [
+            (["--host", "0.0.0.0"], [String: String](), "--tokens-file and --admin-token"),
+            (["--host", "0.0.0.0", "--admin-token", Self.admin], [:], "--tokens-file"),
+            (["--host", "::", "--tokens-file", tokens], [:], "--admin-token"),
+            ([], ["PEERDIST_HOST": "0.0.0.0", "PEERDIST_TOKENS_FILE": tokens], "--admin-token"),
+        ] {
+            let d = try Daemon(arguments + ["--port", "0", "--data-dir", DaemonTests.tempDir()], environment: environment)
+            #expect(await d.waitExit() == 2, "\(arguments) \(environment)")
+            let text = await d.errorText()
+            #expect(text.contains("not a loopback address") && text.contains(missing) && text.contains("--allow-anonymous"), "\(text)")
+            #expect(await d.firstLine() == "")
+        }
+        // A bad tokens file is a configuration error too, and names the line, not the token.
+        let bad = try Self.tokensFile("alice \(Self.alice)\nbob\n")
+        let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", bad])
+        #expect(await d.waitExit() == 2)
+        let text = await d.errorText()
+        #expect(text.contains("line 2") && !text.contains(Self.alice), "\(text)")
+        // Allowed: tokens and an admin token, or the explicit opt-out (environment or flag).
+        for (arguments, environment) in [
+            (["--host", "0.0.0.0", "--tokens-file", tokens, "--admin-token", Self.admin], [String: String]()),
+            (["--host", "0.0.0.0", "--allow-anonymous"], [:]),
+            (["--host", "0.0.0.0"], ["PEERDIST_ALLOW_ANONYMOUS": "true"]),
+        ] {
+            let d = try Daemon(arguments + ["--port", "0", "--data-dir", DaemonTests.tempDir()], environment: environment)
+            let line = await d.firstLine()
+            #expect(line.hasPrefix("listening on 0.0.0.0:"), "\(arguments): \(line)")
+            kill(d.process.processIdentifier, SIGKILL)
+            _ = await d.waitExit()
+        }
+    }
+
+    /// SIGHUP reloads the tokens file on the connections already open; a bad file is refused
+    /// with a log line and the tokens in use stay. No token ever appears in the log; request
+    /// lines name the principal.
+    @Test func sighupReloadsTheTokensFile() async throws {
+        let path = try Self.tokensFile("alice \(Self.alice)\n")
+        let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", path,
+                            "--admin-token", Self.admin, "--log-format", "json"])
+        #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await Self.status(c, Self.alice) == 200)
+        #expect(try await Self.status(c, Self.bob) == 401)
+        #expect(try await Self.status(c, nil, "/healthz") == 200)
+
+        // A good file: Bob in, Alice out, on the same connection.
+        try "# rotated\nbob \(Self.bob)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        kill(d.process.processIdentifier, SIGHUP)
+        var log = await Self.readStderr(d, until: "tokens reloaded")
+        #expect(log.contains("tokens reloaded"))
+        #expect(try await Self.status(c, Self.bob) == 200)
+        #expect(try await Self.status(c, Self.alice) == 401)
+
+        // A bad file: refused, Bob stays.
+        try "bob \(Self.bob)\nbob \(Self.alice)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        kill(d.process.processIdentifier, SIGHUP)
+        log += await Self.readStderr(d, until: "tokens reload refused")
+        #expect(log.contains("tokens reload refused") && log.contains("line 2"), "\(log)")
+        #expect(try await Self.status(c, Self.bob) == 200)
+        #expect(try await Self.status(c, Self.alice) == 401)
+        // A missing file: refused too.
+        try FileManager.default.removeItem(atPath: path)
+        kill(d.process.processIdentifier, SIGHUP)
+        log += await Self.readStderr(d, until: "cannot read the tokens file")
+        #expect(try await Self.status(c, Self.bob) == 200)
+        c.close()
+
+        #expect(d.process.isRunning)
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
+        log += await d.errorText()
+        for token in [Self.alice, Self.bob, Self.admin] {
+            #expect(!log.contains(token), "a token was logged")
+        }
+        let objects = log.split(separator: "\n").compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let requests = objects.filter { $0["message"] as? String == "request" }
+        #expect(requests.contains { $0["principal"] as? String == "bob" && $0["status"] as? String == "200" })
+        #expect(requests.contains { $0["principal"] as? String == "alice" && $0["status"] as? String == "200" })
+        #expect(requests.contains { $0["principal"] as? String == "-" && $0["status"] as? String == "401" })
+    }
+
+    /// Without a tokens file, SIGHUP neither kills the daemon nor changes anything.
+    @Test func sighupWithoutTokensFileIsHarmless() async throws {
+        let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir()])
+        _ = await d.firstLine()
+        kill(d.process.processIdentifier, SIGHUP)
+        _ = await Self.readStderr(d, until: "nothing to reload")
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await Self.status(c, nil) == 200)
+        c.close()
+        #expect(d.process.isRunning)
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
+    }
+}
