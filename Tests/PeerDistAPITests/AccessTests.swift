@@ -28,6 +28,45 @@ import Testing
         return try await client.request(method, path, json: json, body: body, headers: headers)
     }
 
+    // MARK: - Quotas
+
+    /// Past a per-principal quota: 429 with Retry-After and problem+json 1816; another principal
+    /// is served as before, and the room comes back when the use ends.
+    @Test func quotaPastItsBoundIs429ForThatPrincipalOnly() async throws {
+        let f = try await APIFixture.start(
+            adminToken: Self.adminToken, tokens: try Self.tokens(),
+            limits: EngineLimits(maxInstancesPerPrincipal: 2, maxParkedWaitersPerPrincipal: 1))
+        let a = Self.aliceToken, b = Self.bobToken
+        let h1 = try #require(try await Self.call(f, a, "POST", "/instances").json["handle"] as? String)
+        #expect(try await Self.call(f, a, "POST", "/instances").status == 201)
+        let refused = try await Self.call(f, a, "POST", "/instances")
+        #expect(refused.status == 429)
+        #expect(refused.header("Retry-After") == "1")
+        #expect(refused.header("Content-Type") == "application/problem+json")
+        #expect(refused.json["code"] as? Int == 1816)
+        #expect(refused.json["error"] as? String == "ERROR_NOT_ENOUGH_QUOTA")
+        #expect(try await Self.call(f, b, "POST", "/instances").status == 201)
+        #expect(try await Self.call(f, a, "DELETE", "/instances/\(h1)").status == 200)
+        #expect(try await Self.call(f, a, "POST", "/instances").status == 201)
+
+        // One parked long-poll is Alice's quota: a second is 429 at once, Bob's parks.
+        let listed = try #require(try await Self.call(f, a, "GET", "/instances").json["instances"] as? [[String: Any]])
+        let second = try #require(listed.first?["handle"] as? String)
+        let poller = try await f.newClient()
+        try await poller.send(
+            "GET /instances/\(second)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        #expect(await eventually { f.engine.usage(of: "alice").parkedWaiters == 1 })
+        let again = try await Self.call(f, a, "GET", "/instances/\(second)/ports/default/completions?timeoutMs=30000")
+        #expect(again.status == 429)
+        #expect(again.json["code"] as? Int == 1816)
+        let hb = try #require(try await Self.call(f, b, "GET", "/instances").json["instances"] as? [[String: Any]]).first?["handle"] as? String
+        let bobPoll = try await Self.call(f, b, "GET", "/instances/\(try #require(hb))/ports/default/completions?timeoutMs=50")
+        #expect(bobPoll.status == 200)
+        #expect(bobPoll.json["timedOut"] as? Bool == true)
+        poller.close()
+        await f.stop()
+    }
+
     // MARK: - Isolation
 
     /// Bob tries every route under /instances/{h} with Alice's handles: each answer is exactly the
