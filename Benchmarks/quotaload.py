@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""One principal floods its quotas; another's cancel latency must not suffer (issue 10).
+
+  python3 Benchmarks/quotaload.py                  # 3 rounds of 400 cancels each
+  python3 Benchmarks/quotaload.py --rounds 5 --samples 1000
+
+Starts peerdistd (release build) with a tokens file (alice, bob) and an admin token, quotas as
+given below, and a fault delay that keeps appends and completes pending. Each round measures
+bob's cancel route, `DELETE /instances/{h}/content/{id}/operations/{op}` on a pending complete,
+first alone, then while alice, from another process, floods her quotas: she keeps starting
+instances, appending to a stream (each append stays pending) and parking completion long-polls,
+without pause, far past each quota, so that the server answers her 429 all along. Prints bob's
+p50 and p99 both ways and the ratio (goal: p99 loaded <= 1.5x unloaded), medians over rounds.
+Everything runs on 127.0.0.1 and stops by itself.
+"""
+import argparse, json, multiprocessing, os, socket, statistics, subprocess, sys, tempfile, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from httpclient import ROOT, Conn, Server, b64  # noqa: E402
+
+ALICE = "alice-bench-token-0123456789"
+BOB = "bob-bench-token-0123456789ab"
+ADMIN = "admin-bench-token-0123456789"
+QUOTAS = {"--max-instances-per-principal": 64, "--max-pending-per-principal": 2000, "--max-waiters-per-principal": 512}
+
+
+def auth(token):
+    return {"Authorization": f"Bearer {token}"}
+
+
+def flood(host, port, stop, counts):
+    """Alice: three loops hammering her quotas until `stop` is set (runs in its own process)."""
+    def instances():
+        c = Conn(host, port)
+        while not stop.is_set():
+            r = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE))
+            counts["instances_" + str(r.status)] = counts.get("instances_" + str(r.status), 0) + 1
+
+    def appends():
+        c = Conn(host, port)
+        h = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).json().get("handle")
+        if not h:
+            return
+        cid = b64(b"alice-flood")
+        s = c.request("POST", f"/instances/{h}/content/{cid}/streams", {"version": 2}, headers=auth(ALICE)).json()["stream"]
+        while not stop.is_set():
+            r = c.request("POST", f"/instances/{h}/content/{cid}/streams/{s}/data", b"x", headers=auth(ALICE))
+            counts["appends_" + str(r.status)] = counts.get("appends_" + str(r.status), 0) + 1
+
+    def long_polls():
+        c = Conn(host, port)
+        h = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).json().get("handle")
+        if not h:
+            return
+        held = []
+        raw = Conn.encode("GET", f"/instances/{h}/ports/default/completions?timeoutMs=55000", headers=auth(ALICE))
+        while not stop.is_set():
+            # A batch of polls at once; those answered within 50 ms (429 past the quota) close,
+            # the others are parked and kept.
+            batch = []
+            for _ in range(32):
+                s = socket.create_connection((host, port))
+                s.sendall(raw)
+                batch.append(s)
+            time.sleep(0.05)
+            for s in batch:
+                s.setblocking(False)
+                try:
+                    answer = s.recv(4096)
+                    status = answer.split(b" ", 2)[1].decode() if answer else "closed"
+                    counts["polls_" + status] = counts.get("polls_" + status, 0) + 1
+                    s.close()
+                except BlockingIOError:
+                    held.append(s)
+                    counts["polls_parked"] = counts.get("polls_parked", 0) + 1
+        for s in held:
+            s.close()
+
+    threads = [threading.Thread(target=f) for f in (instances, appends, long_polls)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+
+def flood_process(host, port, stop, out):
+    counts = {}
+    flood(host, port, stop, counts)
+    out.put(counts)
+
+
+def bob_cancels(host, port, samples):
+    """Bob's cancel latencies (seconds) on pending completes, each on a fresh stream."""
+    c = Conn(host, port)
+    h = c.request("POST", "/instances", {"version": 2}, headers=auth(BOB)).json()["handle"]
+    latencies = []
+    for i in range(samples):
+        cid = b64(f"bob-{i}".encode())
+        s = c.request("POST", f"/instances/{h}/content/{cid}/streams", {"version": 2}, headers=auth(BOB)).json()["stream"]
+        r = c.request("POST", f"/instances/{h}/content/{cid}/streams/{s}/complete?op=c{i}", headers=auth(BOB))
+        assert r.status == 202, r
+        t0 = time.perf_counter()
+        r = c.request("DELETE", f"/instances/{h}/content/{cid}/operations/c{i}", headers=auth(BOB))
+        latencies.append(time.perf_counter() - t0)
+        assert r.status == 200, r
+        c.request("DELETE", f"/instances/{h}/content/{cid}/streams/{s}", headers=auth(BOB))
+    c.request("DELETE", f"/instances/{h}", headers=auth(BOB))
+    return latencies
+
+
+def percentile(values, p):
+    v = sorted(values)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--samples", type=int, default=400)
+    a = ap.parse_args()
+    subprocess.run(["swift", "build", "-c", "release", "--product", "peerdistd"], cwd=ROOT, check=True)
+    tmp = tempfile.mkdtemp(prefix="peerdist-quota-")
+    tokens = os.path.join(tmp, "tokens")
+    with open(tokens, "w") as f:
+        f.write(f"alice {ALICE}\nbob {BOB}\n")
+    os.chmod(tokens, 0o600)
+    args = ["--tokens-file", tokens, "--admin-token", ADMIN, "--log-level", "warning"]
+    for flag, value in QUOTAS.items():
+        args += [flag, str(value)]
+    rows = []
+    for r in range(a.rounds):
+        server = Server(args=args)
+        try:
+            c = Conn(server.host, server.port)
+            faults = {"completionDelayMs": 600000, "kinds": ["publishAddToStream", "publishCompleteStream"]}
+            assert c.request("PUT", "/admin/faults", faults, headers=auth(ADMIN)).status == 200
+            bob_cancels(server.host, server.port, 50)  # warm-up
+            alone = bob_cancels(server.host, server.port, a.samples)
+            stop, out = multiprocessing.Event(), multiprocessing.Queue()
+            p = multiprocessing.Process(target=flood_process, args=(server.host, server.port, stop, out))
+            p.start()
+            time.sleep(3)  # let the flood reach its quotas
+            loaded = bob_cancels(server.host, server.port, a.samples)
+            stop.set()
+            counts = out.get(timeout=60)
+            p.join(30)
+            row = (percentile(alone, 50), percentile(alone, 99), percentile(loaded, 50), percentile(loaded, 99))
+            rows.append(row)
+            print(f"round {r + 1}: bob p50/p99 alone {row[0] * 1e3:.3f}/{row[1] * 1e3:.3f} ms, "
+                  f"while alice floods {row[2] * 1e3:.3f}/{row[3] * 1e3:.3f} ms; alice's answers {json.dumps(counts, sort_keys=True)}",
+                  file=sys.stderr)
+            refused = sum(v for k, v in counts.items() if k.endswith("_429"))
+            if not refused:
+                raise SystemExit("alice was never refused: the flood did not reach her quotas")
+        finally:
+            server.stop()
+    med = [statistics.median(x[i] for x in rows) for i in range(4)]
+    print(f"\nbob's cancel latency, medians of {a.rounds} rounds of {a.samples}: "
+          f"alone p50 {med[0] * 1e3:.3f} ms p99 {med[1] * 1e3:.3f} ms; "
+          f"alice flooding p50 {med[2] * 1e3:.3f} ms p99 {med[3] * 1e3:.3f} ms; "
+          f"p99 ratio {med[3] / med[1]:.2f}x (goal <= 1.5x)")
+    print(f"quotas: {' '.join(f'{k} {v}' for k, v in QUOTAS.items())}")
+
+
+if __name__ == "__main__":
+    main()
