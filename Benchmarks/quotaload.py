@@ -30,28 +30,27 @@ def auth(token):
 
 def flood(host, port, stop, counts):
     """Alice: three loops hammering her quotas until `stop` is set (runs in its own process)."""
+    def count(key):
+        counts[key] = counts.get(key, 0) + 1
+
+    setup = Conn(host, port)
+    # The instances the append and long-poll loops use, made before the instance loop fills her quota.
+    append_instance, poll_instance = (
+        setup.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).json()["handle"] for _ in range(2))
+
     def instances():
         c = Conn(host, port)
         while not stop.is_set():
-            r = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE))
-            counts["instances_" + str(r.status)] = counts.get("instances_" + str(r.status), 0) + 1
+            count("instances_" + str(c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).status))
 
     def appends():
-        c = Conn(host, port)
-        h = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).json().get("handle")
-        if not h:
-            return
-        cid = b64(b"alice-flood")
+        c, h, cid = Conn(host, port), append_instance, b64(b"alice-flood")
         s = c.request("POST", f"/instances/{h}/content/{cid}/streams", {"version": 2}, headers=auth(ALICE)).json()["stream"]
         while not stop.is_set():
-            r = c.request("POST", f"/instances/{h}/content/{cid}/streams/{s}/data", b"x", headers=auth(ALICE))
-            counts["appends_" + str(r.status)] = counts.get("appends_" + str(r.status), 0) + 1
+            count("appends_" + str(c.request("POST", f"/instances/{h}/content/{cid}/streams/{s}/data", b"x", headers=auth(ALICE)).status))
 
     def long_polls():
-        c = Conn(host, port)
-        h = c.request("POST", "/instances", {"version": 2}, headers=auth(ALICE)).json().get("handle")
-        if not h:
-            return
+        h = poll_instance
         held = []
         raw = Conn.encode("GET", f"/instances/{h}/ports/default/completions?timeoutMs=55000", headers=auth(ALICE))
         while not stop.is_set():
@@ -67,12 +66,11 @@ def flood(host, port, stop, counts):
                 s.setblocking(False)
                 try:
                     answer = s.recv(4096)
-                    status = answer.split(b" ", 2)[1].decode() if answer else "closed"
-                    counts["polls_" + status] = counts.get("polls_" + status, 0) + 1
+                    count("polls_" + (answer.split(b" ", 2)[1].decode() if answer else "closed"))
                     s.close()
                 except BlockingIOError:
                     held.append(s)
-                    counts["polls_parked"] = counts.get("polls_parked", 0) + 1
+                    count("polls_parked")
         for s in held:
             s.close()
 
