@@ -1284,22 +1284,22 @@ components:
       properties:
         contentLength:
           type: [integer, 'null']
+          format: uint64
           minimum: 0
-          maximum: 18446744073709551615
-          description: 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
-        version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
+          description: Unsigned 64-bit (at most 18446744073709551615). 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
+        version: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Content information version to compute, 1 or 2 (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
         hashAlgorithm: {type: [string, 'null'], enum: [SHA256, SHA384, SHA512, null], description: 'The V1 hash (default SHA256); V2 always uses truncated SHA-512. Others 400 `ERROR_INVALID_PARAMETER`.'}
         port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}
-        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Completion key (default 0).}
+        key: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Completion key, unsigned 64-bit (at most 18446744073709551615); default 0.'}
     ContentInfoRequest:
       type: object
       properties:
-        offset: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615}
-        length: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: 0 with offset 0 = the whole content}
+        offset: {type: [integer, 'null'], format: uint64, minimum: 0, description: Unsigned 64-bit (at most 18446744073709551615)}
+        length: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Unsigned 64-bit (at most 18446744073709551615); 0 with offset 0 = the whole content'}
         minVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 1; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
         maxVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 2; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
         port: {type: [string, 'null'], description: Default `default`}
-        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Default 0}
+        key: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Unsigned 64-bit (at most 18446744073709551615); default 0'}
     Publication:
       type: object
       required: [contentId, length, versions, publishedAt]
