@@ -847,6 +847,46 @@ paths:
         '403': {$ref: '#/components/responses/AdminForbidden'}
         '413': {$ref: '#/components/responses/PayloadTooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+  /admin/clock:
+    get:
+      operationId: getClock
+      summary: The engine's clock
+      description: |
+        `mode` is `system` unless peerdistd runs with `--clock manual` (refused with a
+        non-loopback `--host`). `nowMs` is the engine's time since the service started. Engine
+        time is what waits, long-polls (`timeoutMs`, `Prefer: wait`), retention and fault delays
+        measure; HTTP timeouts (head, body, idle, drain) always run on real time.
+      security: [{}, {adminToken: []}]
+      responses:
+        '200': {$ref: '#/components/responses/Clock'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+  /admin/clock/advance:
+    post:
+      operationId: advanceClock
+      summary: Move the manual clock forward
+      description: |
+        Moves engine time forward by `ms` and, before answering, runs everything that came due:
+        long-polls and waits that time out answer, ended operations past retention go, delayed
+        operations end. 409 `ERROR_NOT_SUPPORTED` under the system clock.
+      security: [{}, {adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ms]
+              properties:
+                ms: {type: integer, minimum: 0, maximum: 86400000}
+      responses:
+        '200': {$ref: '#/components/responses/Clock'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+        '409': {$ref: '#/components/responses/ClockNotManual'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
 
 components:
   securitySchemes:
@@ -1003,6 +1043,26 @@ components:
               kinds:
                 type: array
                 items: {$ref: '#/components/schemas/OperationKind'}
+    Clock:
+      description: The engine's clock
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [mode, nowMs]
+            properties:
+              mode: {type: string, enum: [system, manual]}
+              nowMs: {type: integer, minimum: 0, description: Engine time since the service started}
+    ClockNotManual:
+      description: The engine runs on the system clock (50 `ERROR_NOT_SUPPORTED`); start peerdistd with `--clock manual`
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 409}
+                  error: {const: ERROR_NOT_SUPPORTED}
     BadRequest:
       description: |
         Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version

@@ -1,5 +1,6 @@
 import CSystemShims
 import Dispatch
+import Foundation
 import HTTPServer
 import Logging
 import PeerDistAPI
@@ -30,7 +31,8 @@ struct Daemon: Sendable {
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
                     secretFile: resolved.secretFile, limits: limits,
-                    requestLog: { LogOutput.shared.enqueue(.request($0)) }),
+                    requestLog: { LogOutput.shared.enqueue(.request($0)) },
+                    manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {

@@ -68,11 +68,17 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Log line format: text or json. Env PEERDIST_LOG_FORMAT. Default text.")
     var logFormat: String?
 
+    @Option(help: "Engine clock: system, or manual (test harnesses: waits, long-polls, retention and fault delays move only by POST /admin/clock/advance; loopback --host only). Env PEERDIST_CLOCK. Default system.")
+    var clock: String?
+
     @Option(help: "Optional configuration file of 'key = value' lines; keys are the long option names without dashes (port, max-wait, …). Env PEERDIST_CONFIG. Precedence: flag, environment, file, default.")
     var config: String?
 
     /// Log line formats.
     enum LogFormat: String { case text, json }
+
+    /// Engine clocks.
+    enum ClockMode: String { case system, manual }
 
     /// The resolved settings.
     struct Resolved {
@@ -85,6 +91,7 @@ struct DaemonOptions: ParsableArguments {
         var maxWaiters = EngineLimits().maxWaitersPerPort
         var retention = EngineLimits().retention
         var secretFile: String?
+        var clock = ClockMode.system
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -124,7 +131,25 @@ struct DaemonOptions: ParsableArguments {
             throw ValidationError("--log-format must be text or json; got '\(format)'")
         }
         r.logFormat = parsedFormat
+        let clockName = clock ?? src.string("clock") ?? "system"
+        guard let parsedClock = ClockMode(rawValue: clockName.lowercased()) else {
+            throw ValidationError("--clock must be system or manual; got '\(clockName)'")
+        }
+        // A hand-driven clock lets any caller stall or expire every wait: test harnesses only.
+        if parsedClock == .manual, !Self.isLoopback(r.server.host) {
+            throw ValidationError("--clock manual needs a loopback --host (127.0.0.0/8 or ::1), got '\(r.server.host)'")
+        }
+        r.clock = parsedClock
         return r
+    }
+
+    /// Whether `host` is an IPv4 loopback address (127.0.0.0/8) or the IPv6 one (::1).
+    static func isLoopback(_ host: String) -> Bool {
+        var v4 = in_addr()
+        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
+        var v6 = in6_addr()
+        guard inet_pton(AF_INET6, host, &v6) == 1 else { return false }
+        return withUnsafeBytes(of: &v6) { bytes in bytes.dropLast().allSatisfy { $0 == 0 } && bytes.last == 1 }
     }
 
     private func positive(_ name: String, _ value: Int?) throws -> Int? {
@@ -181,7 +206,7 @@ enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
-        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
+        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file", "clock",
     ]
 
     /// Reads the file; nil path = no file.
