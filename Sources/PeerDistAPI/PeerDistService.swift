@@ -78,6 +78,11 @@ public final class PeerDistService: Sendable {
         )
     }
 
+    /// The HTTP server that serves this service's routes, observed by it (not started yet).
+    public func makeHTTPServer(configuration: ServerConfiguration, logger: Logger) -> HTTPServer {
+        HTTPServer(configuration: configuration, router: router, logger: logger, observer: self, errorRenderer: errorRenderer)
+    }
+
     /// The one place that turns errors into responses.
     public var errorRenderer: @Sendable (any Error) -> Response {
         { error in ErrorMapping.response(for: error) }

@@ -77,8 +77,11 @@ public final class PeerDistClient: Sendable {
         session = URLSession(configuration: sessionConfiguration)
         let transport = URLSessionTransport(configuration: .init(session: session))
         let auth = BearerMiddleware(token: configuration.token, adminToken: configuration.adminToken)
-        api = Client(serverURL: configuration.baseURL, transport: transport, middlewares: [auth])
-        checked = Client(serverURL: configuration.baseURL, transport: transport, middlewares: [auth, ProblemMiddleware()])
+        // The service writes dates as RFC 3339 with fractional seconds (`2026-12-01T12:00:00.123Z`).
+        let runtime = Configuration(dateTranscoder: .iso8601WithFractionalSeconds)
+        api = Client(serverURL: configuration.baseURL, configuration: runtime, transport: transport, middlewares: [auth])
+        checked = Client(serverURL: configuration.baseURL, configuration: runtime, transport: transport,
+                         middlewares: [auth, ProblemMiddleware()])
     }
 
     /// Creates a client of the service at `baseURL`.
@@ -147,7 +150,7 @@ public final class PeerDistClient: Sendable {
     }
 
     /// Whole milliseconds of a duration, rounded toward zero and clamped to `Int` (a negative one stays negative: the server refuses it with 87).
-    static func milliseconds(_ duration: Duration) -> Int {
+    public static func milliseconds(_ duration: Duration) -> Int {
         let (seconds, attoseconds) = duration.components
         let (ms, overflow) = seconds.multipliedReportingOverflow(by: 1_000)
         guard !overflow else { return seconds < 0 ? Int.min : Int.max }
@@ -190,8 +193,9 @@ extension PeerDistError {
     }
 }
 
-/// Sets `Authorization: Bearer` from the configuration.
+/// Sets `Authorization: Bearer` from the configuration, and sends `Prefer` as written.
 struct BearerMiddleware: ClientMiddleware {
+    static let prefer = HTTPField.Name("Prefer")!
     let token: String?
     let adminToken: String?
 
@@ -203,6 +207,11 @@ struct BearerMiddleware: ClientMiddleware {
         let isAdmin = request.path?.hasPrefix("/admin/") ?? false
         if let value = (isAdmin ? adminToken ?? token : token) {
             request.headerFields[.authorization] = "Bearer \(value)"
+        }
+        // swift-openapi-runtime percent-encodes header parameters as URI components, so the
+        // `Prefer` parameter would go out as `wait%3D10`, which RFC 7240 does not read as `wait=10`.
+        if let prefer = request.headerFields[Self.prefer], let decoded = prefer.removingPercentEncoding {
+            request.headerFields[Self.prefer] = decoded
         }
         return try await next(request, body, baseURL)
     }

@@ -43,10 +43,7 @@ struct Daemon: Sendable {
         LogOutput.shared.configure(format: resolved.logFormat, requestLabel: logger.label) { [metrics = service.metrics] in
             metrics.countDroppedLogLines($0)
         }
-        let server = HTTPServer(
-            configuration: resolved.server, router: service.router, logger: logger,
-            observer: service, errorRenderer: service.errorRenderer
-        )
+        let server = service.makeHTTPServer(configuration: resolved.server, logger: logger)
         let bound: (host: String, port: Int)
         do {
             bound = try server.start()
