@@ -345,3 +345,25 @@ private func peerDistError(_ body: () async throws -> Void) async -> PeerDistErr
         }
     }
 }
+
+/// The README's example, verbatim, so that it keeps compiling and passing.
+@Test func readmeExampleCancelAbortsAParkedWait() async throws {
+    try await PeerDistTestServer.with(.init(clock: .manual)) { server in
+        let instance = try await server.client.startInstance()
+        try await instance.publish("hello", bytes: Array("hello".utf8))
+
+        // Hold appends pending so that one can be waited on, then cancelled.
+        try await server.faults.delay(.seconds(60), kinds: [.publishAddToStream])
+        let stream = try await instance.openStream("slow", contentLength: 3)
+        _ = try await stream.append([1, 2, 3], operation: "append-1")
+
+        let armed = server.clock.pendingTimers
+        let wait = Task { try await instance.waitOperation("slow", "append-1", timeout: .seconds(30)) }
+        await server.clock.waitForPendingTimers(atLeast: armed + 1)  // the long-poll has parked
+
+        try await instance.cancel("slow", "append-1")
+        let ended = try await wait.value
+        #expect(ended.state == .canceled)
+        #expect(ended.resultCode == 995)  // ERROR_OPERATION_ABORTED
+    }
+}
