@@ -7,6 +7,8 @@ import PackageDescription
 //   PCCRC → PeerDistEngine ──────────────────┴→ PeerDistAPI → peerdistd
 // PeerDistEngine knows no HTTP; HTTPServer knows no PeerDist.
 // CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
+// PeerDistClient (generated from openapi.yaml + a thin layer; swift-openapi-runtime, URLSession)
+// knows nothing of the server; PeerDistTesting = PeerDistClient + the service assembly, in-process.
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
