@@ -370,3 +370,29 @@ private func peerDistError(_ body: () async throws -> Void) async -> PeerDistErr
         #expect(ended.resultCode == 995)  // ERROR_OPERATION_ABORTED
     }
 }
+
+/// Retention and status waits follow the manual clock too: nothing expires or times out until
+/// the clock passes its deadline, and then it does at once.
+@Test func retentionAndStatusWaitsFollowTheManualClock() async throws {
+    try await PeerDistTestServer.with(.init(clock: .manual, retention: .seconds(5))) { server in
+        let instance = try await server.client.startInstance()
+        let done = try await instance.publish("kept-for-5s", bytes: [1, 2, 3])
+        let before = server.clock.pendingTimers
+        let status = Task {
+            try await server.client.api.waitInstanceStatus(path: .init(h: instance.handle), query: .init(since: .available, timeoutMs: 20_000))
+                .ok.body.json
+        }
+        #expect(await server.clock.waitForPendingTimers(atLeast: before + 1))
+        try await server.clock.advance(by: .milliseconds(4_999))
+        // Still readable just before its retention ends ...
+        #expect(try await instance.waitOperation("kept-for-5s", done.id).state == .completed)
+        try await server.clock.advance(by: .milliseconds(1))
+        // ... and gone once the clock reaches it.
+        let gone = await peerDistError { _ = try await instance.waitOperation("kept-for-5s", done.id) }
+        #expect(gone?.code == 4059)
+        try await server.clock.advance(by: .seconds(15))
+        let change = try await status.value
+        #expect(change.changed == false)
+        #expect(change.status == .available)
+    }
+}
