@@ -7,6 +7,8 @@ import PackageDescription
 //   PCCRC → PeerDistEngine ──────────────────┴→ PeerDistAPI → peerdistd
 // PeerDistEngine knows no HTTP; HTTPServer knows no PeerDist.
 // CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
+// PeerDistClient (generated from openapi.yaml + a thin layer; swift-openapi-runtime, URLSession)
+// knows nothing of the server; PeerDistTesting = PeerDistClient + the service assembly, in-process.
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -20,6 +22,10 @@ let package = Package(
         .executable(name: "peerdistd", targets: ["peerdistd"]),
         // The fuzz targets' bodies, for FuzzTesting/ (libFuzzer) and FuzzRegressionTests.
         .library(name: "PeerDistFuzzing", targets: ["PeerDistFuzzing"]),
+        // A typed Swift client of openapi.yaml (generated, committed) over URLSession; no SwiftNIO.
+        .library(name: "PeerDistClient", targets: ["PeerDistClient"]),
+        // A live peerdistd service inside a test process, with a ready PeerDistClient.
+        .library(name: "PeerDistTesting", targets: ["PeerDistTesting"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -28,6 +34,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.1.0"),
+        // PeerDistClient only (the generator itself lives in Tools/openapi-generator).
+        .package(url: "https://github.com/apple/swift-openapi-runtime", from: "1.13.0"),
+        .package(url: "https://github.com/apple/swift-openapi-urlsession", from: "1.4.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.7.0"),
     ],
     targets: [
         // C shim for GNU-only calls (accept4, epoll) that Glibc does not import.
@@ -89,6 +99,23 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Generated/ is swift-openapi-generator's output for openapi.yaml (scripts/generate-client.sh;
+        // CI checks it is current); the rest is the hand-written layer harnesses use.
+        .target(
+            name: "PeerDistClient",
+            dependencies: [
+                .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
+                .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The daemon's service assembly on port 0 with a temporary data directory, in-process.
+        .target(
+            name: "PeerDistTesting",
+            dependencies: ["PeerDistClient", "PeerDistAPI", "PeerDistEngine", "HTTPServer", .product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
         // Test harness: server on port 0, raw HTTP/1.1 and HTTP/2 clients, manual clock, drip-feed verifier.
         .target(
             name: "ServerTesting",
@@ -119,6 +146,8 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // Every operation family through the generated client, against PeerDistTesting's server.
+        .testTarget(name: "PeerDistClientTests", dependencies: ["PeerDistClient", "PeerDistTesting"], swiftSettings: swiftSettings),
         // Runs the built peerdistd binary: configuration errors, restarts, signals.
         .testTarget(name: "PeerDistDaemonTests", dependencies: ["peerdistd", "ServerTesting"], swiftSettings: swiftSettings),
     ]

@@ -60,7 +60,7 @@ enum AdminRoutes {
 
     /// With an admin token configured, `Authorization: Bearer <token>` is required: 401 without
     /// it, 403 with another (both ERROR_ACCESS_DENIED).
-    private static func authorize(_ ctx: RouteContext, _ req: Request) throws {
+    static func authorize(_ ctx: RouteContext, _ req: Request) throws {
         try ctx.access.requireAdmin(req)
     }
 

@@ -39,6 +39,8 @@ enum ErrorMapping {
         case 4065: 503
         case 1816: 429
         case 996: 409
+        // Only POST /admin/clock/advance: the clock is the system clock.
+        case 50: 409
         default: 500
         }
     }

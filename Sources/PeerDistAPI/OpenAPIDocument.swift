@@ -904,6 +904,46 @@ paths:
         '403': {$ref: '#/components/responses/AdminForbidden'}
         '413': {$ref: '#/components/responses/PayloadTooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+  /admin/clock:
+    get:
+      operationId: getClock
+      summary: The engine's clock
+      description: |
+        `mode` is `system` unless peerdistd runs with `--clock manual` (refused with a
+        non-loopback `--host`). `nowMs` is the engine's time since the service started. Engine
+        time is what waits, long-polls (`timeoutMs`, `Prefer: wait`), retention and fault delays
+        measure; HTTP timeouts (head, body, idle, drain) always run on real time.
+      security: [{}, {adminToken: []}]
+      responses:
+        '200': {$ref: '#/components/responses/Clock'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+  /admin/clock/advance:
+    post:
+      operationId: advanceClock
+      summary: Move the manual clock forward
+      description: |
+        Moves engine time forward by `ms` and, before answering, runs everything that came due:
+        long-polls and waits that time out answer, ended operations past retention go, delayed
+        operations end. 409 `ERROR_NOT_SUPPORTED` under the system clock.
+      security: [{}, {adminToken: []}]
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema:
+              type: object
+              required: [ms]
+              properties:
+                ms: {type: integer, minimum: 0, maximum: 86400000}
+      responses:
+        '200': {$ref: '#/components/responses/Clock'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '403': {$ref: '#/components/responses/AdminForbidden'}
+        '409': {$ref: '#/components/responses/ClockNotManual'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
 
 components:
   securitySchemes:
@@ -1070,6 +1110,26 @@ components:
               kinds:
                 type: array
                 items: {$ref: '#/components/schemas/OperationKind'}
+    Clock:
+      description: The engine's clock
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [mode, nowMs]
+            properties:
+              mode: {type: string, enum: [system, manual]}
+              nowMs: {type: integer, minimum: 0, description: Engine time since the service started}
+    ClockNotManual:
+      description: The engine runs on the system clock (50 `ERROR_NOT_SUPPORTED`); start peerdistd with `--clock manual`
+      content:
+        application/problem+json:
+          schema:
+            allOf:
+              - $ref: '#/components/schemas/Problem'
+              - properties:
+                  status: {const: 409}
+                  error: {const: ERROR_NOT_SUPPORTED}
     BadRequest:
       description: |
         Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
@@ -1371,22 +1431,22 @@ components:
       properties:
         contentLength:
           type: [integer, 'null']
+          format: uint64
           minimum: 0
-          maximum: 18446744073709551615
-          description: 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
-        version: {type: [integer, 'null'], enum: [1, 2, null], description: 'Content information version to compute (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
+          description: Unsigned 64-bit (at most 18446744073709551615). 0 (default) = unknown; otherwise the bytes added must match it. Above the server's content limit → 413 `ERROR_INVALID_PARAMETER`.
+        version: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Content information version to compute, 1 or 2 (default 2); others 400 `ERROR_INVALID_PARAMETER`.'}
         hashAlgorithm: {type: [string, 'null'], enum: [SHA256, SHA384, SHA512, null], description: 'The V1 hash (default SHA256); V2 always uses truncated SHA-512. Others 400 `ERROR_INVALID_PARAMETER`.'}
         port: {type: [string, 'null'], description: Completion port of the stream's operations (default `default`).}
-        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Completion key (default 0).}
+        key: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Completion key, unsigned 64-bit (at most 18446744073709551615); default 0.'}
     ContentInfoRequest:
       type: object
       properties:
-        offset: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615}
-        length: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: 0 with offset 0 = the whole content}
+        offset: {type: [integer, 'null'], format: uint64, minimum: 0, description: Unsigned 64-bit (at most 18446744073709551615)}
+        length: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Unsigned 64-bit (at most 18446744073709551615); 0 with offset 0 = the whole content'}
         minVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 1; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
         maxVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 2; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
         port: {type: [string, 'null'], description: Default `default`}
-        key: {type: [integer, 'null'], minimum: 0, maximum: 18446744073709551615, description: Default 0}
+        key: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Unsigned 64-bit (at most 18446744073709551615); default 0'}
     Publication:
       type: object
       required: [contentId, length, versions, publishedAt]

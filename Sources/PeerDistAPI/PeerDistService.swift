@@ -24,11 +24,16 @@ public final class PeerDistService: Sendable {
         /// Where request lines go at `info`: a sink that formats and writes them off the worker
         /// queues (the daemon's buffered log output); nil = through the logger.
         public var requestLog: (@Sendable (RequestLogRecord) -> Void)?
+        /// The engine's clock when it is driven by hand (`--clock manual`): waits, long-polls,
+        /// retention and fault delays move only through `POST /admin/clock/advance`. nil = the
+        /// system clock. HTTP timeouts stay on real time either way.
+        public var manualClock: ManualClock?
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
-                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil) {
+                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil) {
+            self.manualClock = manualClock
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
@@ -58,7 +63,12 @@ public final class PeerDistService: Sendable {
         let secret = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
         var limits = settings.limits
         limits.maxWait = .milliseconds(settings.maxWaitMs)
-        try self.init(settings: settings, engine: PeerDistEngine(secret: secret, limits: limits), lifecycle: lifecycle, logger: logger)
+        let engine = if let clock = settings.manualClock {
+            PeerDistEngine(secret: secret, limits: limits, clock: clock, wallClock: clock)
+        } else {
+            PeerDistEngine(secret: secret, limits: limits)
+        }
+        try self.init(settings: settings, engine: engine, lifecycle: lifecycle, logger: logger)
     }
 
     /// Creates the service over a given engine (tests inject clocks and secrets this way).
@@ -73,12 +83,18 @@ public final class PeerDistService: Sendable {
         router = Router(
             OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds, metrics: metrics, engine: engine)
                 + InstanceRoutes.routes(ctx) + PortRoutes.routes(ctx) + OperationRoutes.routes(ctx)
-                + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx)
+                + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx) + ClockRoutes.routes(ctx)
         )
     }
 
     /// The filters `HTTPServer(filters:)` takes: authentication.
     public var filters: [any ExchangeFilter] { [access.filter] }
+
+    /// The HTTP server that serves this service's routes, observed by it (not started yet).
+    public func makeHTTPServer(configuration: ServerConfiguration, logger: Logger) -> HTTPServer {
+        HTTPServer(configuration: configuration, router: router, logger: logger, observer: self, filters: filters,
+                   errorRenderer: errorRenderer)
+    }
 
     /// The one place that turns errors into responses.
     public var errorRenderer: @Sendable (any Error) -> Response {

@@ -29,7 +29,8 @@ struct Daemon: Sendable {
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
                     tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
-                    requestLog: { LogOutput.shared.enqueue(.request($0)) }),
+                    requestLog: { LogOutput.shared.enqueue(.request($0)) },
+                    manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {
@@ -40,10 +41,7 @@ struct Daemon: Sendable {
         LogOutput.shared.configure(format: resolved.logFormat, requestLabel: logger.label) { [metrics = service.metrics] in
             metrics.countDroppedLogLines($0)
         }
-        let server = HTTPServer(
-            configuration: resolved.server, router: service.router, logger: logger,
-            observer: service, filters: service.filters, errorRenderer: service.errorRenderer
-        )
+        let server = service.makeHTTPServer(configuration: resolved.server, logger: logger)
         SignalWaiter.shared.onHangup { [resolved, logger, access = service.access] in
             Self.reloadTokens(path: resolved.tokensFile, into: access, logger: logger)
         }

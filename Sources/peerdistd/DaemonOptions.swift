@@ -92,11 +92,17 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: "Log line format: text or json. Env PEERDIST_LOG_FORMAT. Default text.")
     var logFormat: String?
 
+    @Option(help: "Engine clock: system, or manual (test harnesses: waits, long-polls, retention and fault delays move only by POST /admin/clock/advance; loopback --host only). Env PEERDIST_CLOCK. Default system.")
+    var clock: String?
+
     @Option(help: "Optional configuration file of 'key = value' lines; keys are the long option names without dashes (port, max-wait, …). Env PEERDIST_CONFIG. Precedence: flag, environment, file, default.")
     var config: String?
 
     /// Log line formats.
     enum LogFormat: String { case text, json }
+
+    /// Engine clocks.
+    enum ClockMode: String { case system, manual }
 
     /// The resolved settings.
     struct Resolved {
@@ -110,6 +116,7 @@ struct DaemonOptions: ParsableArguments {
         var secretFile: String?
         var tokensFile: String?
         var allowAnonymous = false
+        var clock = ClockMode.system
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -159,7 +166,6 @@ struct DaemonOptions: ParsableArguments {
         r.tokensFile = tokensFile ?? src.string("tokens-file")
         if let path = r.tokensFile, path.isEmpty { r.tokensFile = nil }
         r.allowAnonymous = try allowAnonymous || src.bool("allow-anonymous") == true
-        try Self.checkExposure(r)
         let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -170,6 +176,17 @@ struct DaemonOptions: ParsableArguments {
             throw ValidationError("--log-format must be text or json; got '\(format)'")
         }
         r.logFormat = parsedFormat
+        let clockName = clock ?? src.string("clock") ?? "system"
+        guard let parsedClock = ClockMode(rawValue: clockName.lowercased()) else {
+            throw ValidationError("--clock must be system or manual; got '\(clockName)'")
+        }
+        // A hand-driven clock lets any caller stall or expire every wait: test harnesses only.
+        if parsedClock == .manual, !Self.isLoopback(r.server.host) {
+            throw ValidationError("--clock manual needs a loopback --host (127.0.0.0/8 or ::1), got '\(r.server.host)'")
+        }
+        r.clock = parsedClock
+        // Last, once every value is known to be well formed.
+        try Self.checkExposure(r)
         return r
     }
 
@@ -271,7 +288,7 @@ enum ConfigFile {
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
-        "tokens-file", "allow-anonymous",
+        "tokens-file", "allow-anonymous", "clock",
     ]
 
     /// Reads the file; nil path = no file.

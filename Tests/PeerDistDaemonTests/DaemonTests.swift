@@ -92,6 +92,10 @@ import Testing
         ([], ["PEERDIST_BODY_TIMEOUT": "nan"]),
         ([], ["PEERDIST_MAX_CONNECTIONS": "0"]),
         (["--log-format", "xml"], [:]),
+        (["--clock", "fast"], [:]),
+        (["--clock", "manual", "--host", "0.0.0.0"], [:]),
+        (["--clock", "manual", "--host", "::"], [:]),
+        ([], ["PEERDIST_CLOCK": "manual", "PEERDIST_HOST": "10.0.0.1"]),
         ([], ["PEERDIST_CONFIG": "/nonexistent/peerdist.conf"]),
     ])
     func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) async throws {
@@ -130,6 +134,62 @@ import Testing
         #expect(waited >= .milliseconds(1_900) && waited < .seconds(10))
         d.process.terminate()
         #expect(await d.waitExit() == 0)
+    }
+
+    /// --clock manual refuses a non-loopback bind with a message naming the flag.
+    @Test func manualClockNeedsALoopbackHost() async throws {
+        let d = try Daemon(["--clock", "manual", "--host", "0.0.0.0", "--port", "0", "--data-dir", Self.tempDir()])
+        #expect(await d.waitExit() == 2)
+        #expect(await d.errorText().contains("--clock manual needs a loopback --host"))
+    }
+
+    /// --clock manual on ::1 or 127.0.0.0/8: a 30 s long-poll ends only when the clock is advanced
+    /// past it, in milliseconds of real time; the system clock (the default) cannot be advanced.
+    @Test func manualClockDrivesLongPolls() async throws {
+        let d = try Daemon(["--clock", "manual", "--host", "127.0.0.1", "--port", "0", "--data-dir", Self.tempDir()])
+        #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await c.request("GET", "/admin/clock").text == #"{"mode":"manual","nowMs":0}"#)
+        let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
+        let poller = try await RawHTTPClient.connect(port: d.port)
+        let started = ContinuousClock.now
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Parked (the metrics gauge says so) before the clock moves.
+        var parked = false
+        for _ in 0..<500 where !parked {
+            let metrics = try await c.request("GET", "/metrics").text
+            parked = Self.parkedWaiters(metrics) == 1
+            if !parked { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        #expect(parked)
+        let almost = try await c.request("POST", "/admin/clock/advance", json: #"{"ms":29999}"#)
+        #expect(almost.json["nowMs"] as? Int == 29_999)
+        let metrics = try await c.request("GET", "/metrics").text
+        #expect(Self.parkedWaiters(metrics) == 1, "not due yet")
+        let due = try await c.request("POST", "/admin/clock/advance", json: #"{"ms":1}"#)
+        #expect(due.json["nowMs"] as? Int == 30_000)
+        let answer = try await poller.readResponse()
+        #expect(answer.status == 200)
+        #expect(answer.json["timedOut"] as? Bool == true)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
+
+        let system = try Daemon(["--port", "0", "--data-dir", Self.tempDir()])
+        #expect(await system.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        let s = try await RawHTTPClient.connect(port: system.port)
+        #expect(try await s.request("GET", "/admin/clock").json["mode"] as? String == "system")
+        let refused = try await s.request("POST", "/admin/clock/advance", json: #"{"ms":1}"#)
+        #expect(refused.status == 409)
+        #expect(refused.json["code"] as? Int == 50)
+        system.process.terminate()
+        #expect(await system.waitExit() == 0)
+    }
+
+    /// The `peerdist_parked_waiters` gauge of a /metrics text.
+    static func parkedWaiters(_ metrics: String) -> Double? {
+        metrics.split(separator: "\n").first { $0.hasPrefix("peerdist_parked_waiters ") }
+            .flatMap { Double($0.dropFirst("peerdist_parked_waiters ".count)) }
     }
 
     /// --log-format json: one parseable line per request with its fields.
@@ -196,7 +256,8 @@ import Testing
         #expect(await d.waitExit() == 0)
         for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
-                     "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous"] {
+                     "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
+                     "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -1,5 +1,8 @@
 /// Read-only views for tests (`@testable import`) and metrics.
 extension PeerDistEngine {
+    /// The engine clock's current instant (`GET /admin/clock`).
+    public var clockNow: EngineInstant { clock.now }
+
     /// Callers parked on one operation.
     func operationWaiterCount(instance: String, operation: String) -> Int {
         state.withLock { $0.instances[instance]?.operation(id: operation)?.waiters.count ?? 0 }
