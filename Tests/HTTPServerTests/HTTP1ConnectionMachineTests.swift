@@ -139,6 +139,22 @@ import Testing
         #expect(String(decoding: received, as: UTF8.self) == "abcdefghijkl")
     }
 
+    /// A handler that refuses a streamed body early is answered at once; the rest of the body is
+    /// skipped (the write-stall timer still guards the answer), and the connection serves on.
+    @Test func earlyAnswerSkipsTheBody() {
+        let d = Driver()
+        d.writesComplete = false
+        d.feed("POST /streamed HTTP/1.1\r\nHost: t\r\nContent-Length: 10\r\n\r\nabc")
+        d.answer(0, ProblemResponse.make(.http(413, "no")))
+        #expect(d.statuses == [413])
+        _ = d.take()
+        d.feed("defghij")
+        #expect(d.take() == ["timer writeStall 30s"])
+        d.completeWrites()
+        d.feed(Self.get)
+        #expect(d.statuses == [413, 200])
+    }
+
     // MARK: - 100-continue
 
     /// A buffered handler's body is asked for at once; a streamed one's only when its handler
@@ -287,6 +303,38 @@ import Testing
         busy.answer(0, .json(200, "{}"))
         #expect(busy.output.contains("Connection: close\r\n"))
         #expect(busy.take().contains("closeAfterFlush"))
+    }
+
+    /// The drain timeout (the server's, past which it closes what is left): a handler that does
+    /// not stop for drain is cancelled when its connection closes, and its late answer is not sent.
+    @Test func drainTimeoutClosesWhatIsLeft() {
+        let d = Driver(routes: [.async(.post, "/work") { _ in .json(200, "{}") }])
+        d.feed("POST /work HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n")
+        d.drain()
+        #expect(d.cancelled.isEmpty)  // not interruptible: it may finish in the drain time
+        _ = d.take()
+        d.machine.close(now: d.now)
+        #expect(d.take() == ["close", "cancel"])
+        d.answer(0, .json(200, "{}"))
+        #expect(d.take() == ["undelivered"])
+        #expect(d.written.isEmpty)
+    }
+
+    /// While a request is served, later pipelined bytes wait; past their bound reading pauses,
+    /// and resumes once the request is answered.
+    @Test func pipelinedInputBounded() {
+        let d = Driver {
+            $0.maxPipelinedBytes = 64
+            $0.parserLimits = HTTPWireLimits(maxHeadBytes: 128, maxHeaderCount: 16, maxTargetLength: 64, maxTrailerBytes: 64)
+        }
+        d.feed("GET /wait HTTP/1.1\r\nHost: t\r\n\r\n")
+        d.feed(String(repeating: Self.get, count: 6))  // 192 bytes: not past 64 + 128
+        #expect(!d.take().contains("pause"))
+        d.feed(Self.get)
+        #expect(d.take().contains("pause"))
+        d.answer(0, .json(200, "{}"))
+        #expect(d.take().contains("resume"))
+        #expect(d.statuses == Array(repeating: 200, count: 8))
     }
 
     // MARK: - The peer
