@@ -115,18 +115,14 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             response.onWritten?(false)
         case .writeStalled:
             core.logger.warning("write stalled: closing", metadata: ["conn": "\(connection.id)"])
-        case .handOff(let handOff):
-            let handler: HTTP2ConnectionHandler
-            switch handOff {
-            case .priorKnowledge(let session, let received):
-                handler = HTTP2ConnectionHandler(connection: connection, core: core, session: session)
-                core.connection(handedOverTo: handler)
-                handler.start(received: received)
-            case .upgrade(let session, let head, let received):
-                handler = HTTP2ConnectionHandler(connection: connection, core: core, session: session)
-                core.connection(handedOverTo: handler)
-                handler.startUpgraded(request: head, received: received)
-            }
+        case .handOff(.priorKnowledge(let session, let received)):
+            let handler = HTTP2ConnectionHandler(connection: connection, core: core, session: session)
+            core.connection(handedOverTo: handler)
+            handler.start(received: received)
+        case .handOff(.upgrade(let session, let head, let received)):
+            let handler = HTTP2ConnectionHandler(connection: connection, core: core, session: session)
+            core.connection(handedOverTo: handler)
+            handler.startUpgraded(request: head, received: received)
         }
     }
 
