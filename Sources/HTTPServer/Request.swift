@@ -38,14 +38,15 @@ public struct Request: Sendable {
     public let receivedAt: ContinuousClock.Instant
 
     /// Creates a request from its parts (the protocol has checked them).
-    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64) {
+    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64,
+                 receivedAt: ContinuousClock.Instant = .now) {
         self.method = method
         self.target = target
         self.version = version
         self.headers = headers
         self.acceptsGzip = acceptsGzip
         self.connectionID = connectionID
-        self.receivedAt = .now
+        self.receivedAt = receivedAt
         let target = Self.originForm(target)
         if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             path = target[..<q]
@@ -57,9 +58,9 @@ public struct Request: Sendable {
     }
 
     /// Creates a request from an HTTP/1.1 head.
-    init(head: RequestHead, connectionID: UInt64) {
+    init(head: RequestHead, connectionID: UInt64, receivedAt: ContinuousClock.Instant = .now) {
         self.init(method: head.method, target: head.target, version: head.version, headers: head.fields,
-                  acceptsGzip: head.acceptsGzip, connectionID: connectionID)
+                  acceptsGzip: head.acceptsGzip, connectionID: connectionID, receivedAt: receivedAt)
     }
 
     /// Creates a request for in-process tests.

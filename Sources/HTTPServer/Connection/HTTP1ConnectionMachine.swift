@@ -1,0 +1,981 @@
+import HTTP2Wire
+import HTTPWire
+
+/// What the HTTP/1.1 machine asks its driver to do. The driver performs each at once, in order,
+/// and reports back through the machine's events (a write's completion, a timer, a handler's answer).
+enum HTTP1Action {
+    /// Queue these bytes; with a completion, report it through `writeCompleted`.
+    case write([UInt8], HTTP1WriteCompletion?)
+    /// Close once everything queued has been sent.
+    case closeAfterFlush
+    /// Close now; report it through `connectionClosed` (it may come back during this action).
+    case close
+    case pauseReading
+    case resumeReading
+    /// Arm the connection's one timer at this deadline (replacing the one armed); when it fires,
+    /// report it through `timerFired`, saying whether the kernel took any byte since it was armed.
+    case setTimer(at: ContinuousClock.Instant, HTTP1Timeout)
+    case clearTimer
+    /// Tell the registry the connection is waiting for a request with no byte of it received (or
+    /// no longer is). A connection refused leaving idle (evicted at the cap) is to be closed.
+    case setIdle(Bool)
+    /// Run this route's handler; give its answer to `handlerFinished` with this exchange id.
+    case invoke(UInt64, Route, Request)
+    /// The client is gone, or the server drains: cancel this exchange's handler if it still runs.
+    case cancelHandler(UInt64)
+    /// An answer was queued (metrics and the request log).
+    case responded(Request, status: Int, bodyBytes: Int)
+    /// An answer came too late to be sent: what it carried goes back (`onWritten(false)`).
+    case undelivered(Response)
+    /// The client took no byte of a response for the write timeout (logged; `close` follows).
+    case writeStalled
+    /// The connection speaks HTTP/2 from now on: give it to an HTTP/2 handler. The machine is done.
+    case handOff(HTTP1HandOff)
+}
+
+/// What a response's write completion carries back.
+struct HTTP1WriteCompletion {
+    let exchange: UInt64
+    /// The response's commit-or-requeue, called with whether its body reached the kernel.
+    let onWritten: (@Sendable (Bool) -> Void)?
+    /// Whether the response carried its body (not HEAD, 204, 304): one not sent is not delivered.
+    let sendsBody: Bool
+}
+
+/// Which timeout a deadline stands for.
+enum HTTP1Timeout: Equatable {
+    /// The head (from accept, or from the first byte of a later request): `headerTimeout`.
+    case head
+    /// Keep-alive between requests: `idleTimeout`.
+    case idle
+    /// The body: `bodyTimeout` since the last read, and the minimum data rate checked each second.
+    case body
+    /// A response the client does not take: `writeTimeout` without progress.
+    case writeStall
+}
+
+/// How the connection becomes HTTP/2.
+enum HTTP1HandOff {
+    /// The client preface came instead of a request line; `received` begins with it.
+    case priorKnowledge(HTTP2ServerSession, received: [UInt8])
+    /// `Upgrade: h2c` (RFC 7540 §3.2): answer 101, then this request is stream 1.
+    case upgrade(HTTP2ServerSession, RequestHead, received: [UInt8])
+}
+
+/// What a request body's consumer asks, from any thread: the driver hops to the connection's
+/// queue and gives it to the machine.
+enum HTTP1Wakeup: Sendable {
+    /// The handler began reading the body (time for `100 Continue`).
+    case bodyWanted(UInt64)
+    /// The handler drained the body's buffer (reading may resume).
+    case bodyDrained(UInt64)
+}
+
+/// The HTTP/1.1 protocol of one connection (RFC 9112), sans I/O: bytes and events in, actions
+/// out. Parses heads, frames and delivers bodies, serves one request at a time (pipelined
+/// requests wait in the input buffer and are answered in order), decides persistence, sends
+/// `100 Continue`, expresses every timeout as a deadline, answers what it cannot parse, and
+/// detects h2c. It performs no I/O, holds no queue, starts no task and reads no clock: each
+/// event brings the time. It uses the exchange layer's pure parts (routing, filters, body
+/// policy) directly; everything with an effect is an action, performed by `perform` before the
+/// machine goes on, so a handler that answers inline is served exactly as if it waited.
+///
+/// Not thread-safe: one driver calls it (the connection's queue).
+final class HTTP1ConnectionMachine {
+    private let configuration: ServerConfiguration
+    private let runner: ExchangeRunner
+    private let bodies: RequestBodyPolicy
+    private let connectionID: UInt64
+    /// The Date field's value now (the driver's cache; a fixed text in tests).
+    private let date: () -> String
+    /// Performs an action (the driver), at once.
+    var perform: (HTTP1Action) -> Void = { _ in }
+    /// Carries a body consumer's wakeup to the machine (the driver, through its queue).
+    var wake: @Sendable (HTTP1Wakeup) -> Void = { _ in }
+
+    /// The time the current event brought.
+    private var now: ContinuousClock.Instant
+    private var parser: RequestHeadParser
+    /// Bytes received and not yet consumed (a partial head, or pipelined requests).
+    private var input = InputBuffer()
+    private var state = State.idle(headStarted: false)
+    private var draining = false
+    /// The peer finished sending (EOF) while body bytes it sent still wait in `input`.
+    private var peerFinished = false
+    /// What the registry was last told: waiting for a request, no byte of it received.
+    private var registeredIdle = false
+    /// Whether a request has begun on this connection (HTTP/2 is taken only before the first).
+    private var begunAny = false
+    /// `closeAfterFlush` was asked.
+    private var closing = false
+    /// What the armed timer stands for (one timer per connection: arming replaces it).
+    private var armed: Armed?
+    private var exchangeSerial: UInt64 = 0
+
+    private enum Armed {
+        case head, idle
+        case body(UInt64)
+        case writeStall(UInt64)
+    }
+
+    private enum State {
+        /// Waiting for (the rest of) a request head.
+        case idle(headStarted: Bool)
+        /// A request is being served.
+        case busy(Exchange)
+        /// The connection is closing or closed (or was handed to HTTP/2).
+        case closed
+    }
+
+    /// Where the bytes of a request body go.
+    private enum BodySink {
+        case buffer([UInt8])
+        case stream(BodyStream)
+        case discard(allowance: Int)
+    }
+
+    /// Remaining framing of a request body.
+    private enum BodyFramingState {
+        case done
+        case length(remaining: UInt64)
+        case chunked(ChunkedDecoder)
+    }
+
+    /// One request/response exchange.
+    private final class Exchange {
+        let id: UInt64
+        var request: Request
+        /// The HTTP/1.1 head: framing, persistence, `Expect`.
+        let head: RequestHead
+        var route: Route?
+        var keepAlive: Bool
+        var framing: BodyFramingState
+        var sink: BodySink
+        var responseQueued = false
+        var responseWritten = false
+        var readPausedByBody = false
+        /// Set when a body grew past a limit (the 413 to answer).
+        var bodyTooLarge: HTTPError?
+        /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
+        var inflater: GzipDecoder?
+        /// Whether `100 Continue` was sent.
+        var continueSent = false
+        /// Body bytes received, when the first arrived, when the last did, and how long reading
+        /// was paused for the handler's sake (not the client's fault): for the minimum data rate.
+        var bodyBytesRead: UInt64 = 0
+        var firstBodyByteAt: ContinuousClock.Instant?
+        var lastBodyReadAt: ContinuousClock.Instant
+        var pausedSince: ContinuousClock.Instant?
+        var pausedTotal: Duration = .zero
+        /// When the minimum data rate is next checked.
+        var nextRateCheck: ContinuousClock.Instant?
+
+        init(id: UInt64, request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink,
+             now: ContinuousClock.Instant) {
+            self.id = id
+            self.request = request
+            self.head = head
+            self.keepAlive = keepAlive
+            self.framing = framing
+            self.sink = sink
+            self.lastBodyReadAt = now
+        }
+
+        var bodyDone: Bool { if case .done = framing { true } else { false } }
+        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
+    }
+
+    init(configuration: ServerConfiguration, runner: ExchangeRunner, bodies: RequestBodyPolicy, connectionID: UInt64,
+         now: ContinuousClock.Instant, date: @escaping () -> String) {
+        self.configuration = configuration
+        self.runner = runner
+        self.bodies = bodies
+        self.connectionID = connectionID
+        self.now = now
+        self.date = date
+        self.parser = RequestHeadParser(limits: configuration.parserLimits)
+    }
+
+    /// Whether a request is being served (its answer or its body still pending).
+    var isServing: Bool {
+        if case .busy = state { return true }
+        return false
+    }
+
+    /// Whether the machine is done: closed, closing, or handed to HTTP/2.
+    var isClosed: Bool {
+        if case .closed = state { return true }
+        return false
+    }
+
+    /// Whether the connection is open and not on its way to closing, as far as the machine asked.
+    private var isOpen: Bool { !isClosed && !closing }
+
+    private func nextExchangeID() -> UInt64 {
+        exchangeSerial &+= 1
+        return exchangeSerial
+    }
+
+    // MARK: - Events
+
+    /// The connection was accepted. The head timeout runs from now: a connection that sends
+    /// nothing is closed after `headerTimeout`, not held for the idle timeout.
+    func start(now: ContinuousClock.Instant) {
+        self.now = now
+        state = .idle(headStarted: true)
+        setIdle(true)
+        setTimer(at: now + configuration.headerTimeout, .head)
+    }
+
+    /// Bytes arrived (only valid during the call).
+    func bytesRead(_ bytes: UnsafeRawBufferPointer, now: ContinuousClock.Instant) {
+        self.now = now
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            setIdle(false)
+            if isClosed { return }  // evicted at the cap: what arrived is not served
+            input.append(bytes)
+            processInput()
+        case .busy(let exchange):
+            if exchange.bodyDone {
+                input.append(bytes)
+                limitPipelinedInput()
+            } else if input.isEmpty {
+                // The common case of a large upload: frame the body straight from the read
+                // buffer and keep only what is left over.
+                let result = frame(exchange, bytes)
+                if case .consumed(let n) = result, n < bytes.count { input.append(UnsafeRawBufferPointer(rebasing: bytes[n...])) }
+                framed(exchange, result)
+                if case .busy(let current) = state, current === exchange, !input.isEmpty {
+                    feedBody(exchange)
+                } else if exchange.bodyDone {
+                    limitPipelinedInput()
+                }
+            } else {
+                input.append(bytes)
+                feedBody(exchange)
+            }
+        }
+    }
+
+    /// The peer finished sending (EOF, or a reset).
+    func peerFinishedSending(now: ContinuousClock.Instant) {
+        self.now = now
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            close()
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            if !exchange.bodyDone && inputMayCompleteBody(exchange) {
+                // The whole body may be in `input` (reading was paused for the handler, then the
+                // client finished sending): it is delivered as the handler takes it.
+                peerFinished = true
+                return
+            }
+            abandon(exchange)
+        }
+    }
+
+    /// The connection closed; nothing more will come.
+    func connectionClosed(now: ContinuousClock.Instant) {
+        self.now = now
+        if case .busy(let exchange) = state {
+            perform(.cancelHandler(exchange.id))
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+        }
+        state = .closed
+        input.removeAll()
+    }
+
+    /// The armed timer fired; `wroteSinceArmed` says whether the kernel took a byte since it was armed.
+    func timerFired(now: ContinuousClock.Instant, wroteSinceArmed: Bool) {
+        self.now = now
+        guard let fired = armed else { return }
+        armed = nil
+        switch fired {
+        case .head: headTimedOut()
+        case .idle: close()
+        case .body(let id): bodyTimerFired(id)
+        case .writeStall(let id): writeStallTimerFired(id, wroteSinceArmed: wroteSinceArmed)
+        }
+    }
+
+    /// A write with a completion finished: all sent (`ok`) or the connection closed first.
+    func writeCompleted(_ completion: HTTP1WriteCompletion, ok: Bool, now: ContinuousClock.Instant) {
+        self.now = now
+        guard ok, case .busy(let exchange) = state, exchange.id == completion.exchange else { return }
+        exchange.responseWritten = true
+        completeIfDone(exchange)
+    }
+
+    /// An exchange's handler answered.
+    func handlerFinished(_ id: UInt64, _ response: Response, now: ContinuousClock.Instant) {
+        self.now = now
+        guard case .busy(let exchange) = state, exchange.id == id else {
+            perform(.undelivered(response))
+            return
+        }
+        respond(response, to: exchange)
+    }
+
+    /// A body consumer's wakeup, back on the driver's queue.
+    func wakeup(_ wakeup: HTTP1Wakeup, now: ContinuousClock.Instant) {
+        self.now = now
+        guard case .busy(let exchange) = state else { return }
+        switch wakeup {
+        case .bodyWanted(let id) where id == exchange.id: handlerWantsBody(exchange)
+        case .bodyDrained(let id) where id == exchange.id: resumeBodyReading(exchange)
+        default: return
+        }
+    }
+
+    /// Graceful drain: idle connections close now, busy ones after their response; long-polls
+    /// are interrupted so that they answer at once.
+    func drain(now: ContinuousClock.Instant) {
+        self.now = now
+        draining = true
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            close()
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            if exchange.responseWritten {
+                close()  // answered; only an unread body was left to skip
+            } else if exchange.route?.interruptibleOnDrain == true {
+                perform(.cancelHandler(exchange.id))
+            }
+        }
+    }
+
+    /// Closes now (eviction at the cap, the server closing everything, a timeout).
+    func close(now: ContinuousClock.Instant) {
+        self.now = now
+        close()
+    }
+
+    // MARK: - Actions
+
+    private func close() {
+        if case .closed = state { return }
+        perform(.close)
+        connectionClosed(now: now)  // already done if the driver reported the close during the action
+    }
+
+    private func closeAfterFlush() {
+        closing = true
+        perform(.closeAfterFlush)
+    }
+
+    private func setTimer(at deadline: ContinuousClock.Instant, _ timer: Armed) {
+        armed = timer
+        let kind: HTTP1Timeout = switch timer {
+        case .head: .head
+        case .idle: .idle
+        case .body: .body
+        case .writeStall: .writeStall
+        }
+        perform(.setTimer(at: deadline, kind))
+    }
+
+    private func clearTimer() {
+        armed = nil
+        perform(.clearTimer)
+    }
+
+    private func setIdle(_ idle: Bool) {
+        guard idle != registeredIdle else { return }
+        registeredIdle = idle
+        perform(.setIdle(idle))
+    }
+
+    /// Gives the connection to HTTP/2, with the bytes not yet consumed; the machine is then done.
+    private func handOver(_ handOff: ([UInt8]) -> HTTP1HandOff) {
+        let received = input.withUnsafeBytes { Array($0) }
+        input.removeAll()
+        setIdle(false)
+        state = .closed
+        clearTimer()
+        perform(.handOff(handOff(received)))
+    }
+
+    private func headTimedOut() {
+        guard case .idle = state else { return }
+        if input.isEmpty {
+            close()  // nothing was sent: nothing to answer
+        } else {
+            fail(.http(408, "request head not received in time", closeConnection: true))
+        }
+    }
+
+    /// Whether the buffered input could hold the rest of the body: enough bytes for a declared
+    /// length, or what ends like the last chunk of a chunked body.
+    private func inputMayCompleteBody(_ exchange: Exchange) -> Bool {
+        switch exchange.framing {
+        case .done: return true
+        case .length(let remaining): return UInt64(input.count) >= remaining
+        case .chunked(var decoder):
+            // A dry run of the decoder over what is buffered: does the body end in it?
+            let progress = input.withUnsafeBytes { buffered in try? decoder.decode(buffered) { _ in } }
+            return progress?.finished ?? true
+        }
+    }
+
+    /// The client is gone, or half-closed. Before its body was complete: the body fails and the
+    /// connection closes. After: a handler that only waits (a long-poll, a `Prefer: wait`) stops
+    /// waiting on its behalf, one that works on a request it has in full (an append) finishes, and
+    /// the answer is written if the socket takes it; the connection then closes.
+    private func abandon(_ exchange: Exchange) {
+        guard exchange.bodyDone else {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            perform(.cancelHandler(exchange.id))
+            close()
+            return
+        }
+        if exchange.route?.interruptibleOnDrain == true { perform(.cancelHandler(exchange.id)) }
+        if exchange.responseQueued { closeAfterFlush() }
+    }
+
+    // MARK: - Heads
+
+    /// Whether `processInput` is running (answering a request can finish it and ask for the next).
+    private var processingInput = false
+    private var processAgain = false
+
+    /// Parses as many requests as the buffered input holds, one at a time. A request answered
+    /// inline asks for the next one from inside this call; that request is taken by this loop
+    /// rather than by recursion, so thousands of pipelined requests use constant stack.
+    private func processInput() {
+        if processingInput {
+            processAgain = true
+            return
+        }
+        processingInput = true
+        defer { processingInput = false }
+        repeat {
+            processAgain = false
+            processNextHead()
+        } while processAgain
+    }
+
+    private func processNextHead() {
+        guard case .idle = state else { return }
+        if input.isEmpty {
+            if case .idle(headStarted: false) = state { setIdle(true) }
+            return
+        }
+        if !begunAny {
+            // h2c by prior knowledge: the client preface instead of a request line.
+            switch input.withUnsafeBytes({ HTTP2Upgrade.looksLikePreface($0) }) {
+            case true?:
+                let session = HTTP2ServerSession(limits: configuration.http2Limits)
+                handOver { .priorKnowledge(session, received: $0) }
+                return
+            case nil:
+                headStarted()
+                return
+            case false?:
+                break
+            }
+        }
+        let result: RequestHeadParser.Result
+        do {
+            result = try input.withUnsafeBytes { buf throws(HTTP1ParseError) in try parser.parse(buf) }
+        } catch {
+            fail(HTTPError.from(error))
+            return
+        }
+        switch result {
+        case .needMore:
+            headStarted()
+        case .complete(let head, let consumed):
+            input.consume(consumed)
+            begin(head)
+        }
+    }
+
+    /// The first bytes of a head arrived: the head timeout runs from now.
+    private func headStarted() {
+        guard case .idle(headStarted: false) = state else { return }
+        state = .idle(headStarted: true)
+        setTimer(at: now + configuration.headerTimeout, .head)
+    }
+
+    private func begin(_ head: RequestHead) {
+        clearTimer()
+        if !begunAny, case .none = head.framing, let settings = HTTP2Upgrade.settingsPayload(from: head.fields),
+           let session = HTTP2ServerSession(upgradeWithSettings: settings, headRequest: head.method == .head, limits: configuration.http2Limits) {
+            // Upgrade: h2c (RFC 7540 §3.2): 101, then HTTP/2 with this request as stream 1.
+            handOver { .upgrade(session, head, received: $0) }
+            return
+        }
+        begunAny = true
+        var request = Request(head: head, connectionID: connectionID, receivedAt: now)
+        let keepAlive = head.keepAlive && !draining
+        var framing: BodyFramingState
+        switch head.framing {
+        case .none, .length(0): framing = .done
+        case .length(let n): framing = .length(remaining: n)
+        case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
+        }
+        let exchange = Exchange(id: nextExchangeID(), request: request, head: head, keepAlive: keepAlive, framing: framing,
+                                sink: .discard(allowance: configuration.maxDrainBytes), now: now)
+        state = .busy(exchange)
+        let routing = runner.route(&request)
+        exchange.request = request
+        switch routing {
+        case .answer(let response):
+            respond(response, to: exchange)
+        case .route(let route):
+            exchange.route = route
+            prepareBody(exchange, route: route)
+        }
+        if case .busy(let current) = state, current === exchange, !exchange.bodyDone {
+            feedBody(exchange)
+        } else {
+            limitPipelinedInput()
+        }
+    }
+
+    /// Chooses where the body goes and starts the handler when it can start.
+    private func prepareBody(_ exchange: Exchange, route: Route) {
+        let head = exchange.head
+        if !exchange.bodyDone {
+            switch bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
+            case .identity:
+                break
+            case .inflate(let decoder):
+                exchange.inflater = decoder
+            case .refused(let answer):
+                respond(answer, to: exchange)
+                return
+            }
+        }
+        switch route.bodyMode {
+        case .buffered:
+            if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
+                var refusal = bodies.tooLarge
+                refusal.closeConnection = true
+                respond(ProblemResponse.make(refusal), to: exchange)
+                return
+            }
+            if exchange.bodyDone {
+                exchange.request.body = .empty
+                run(exchange)
+                return
+            }
+            sendContinueIfExpected(exchange)
+            exchange.sink = .buffer([])
+            armBodyTimer(exchange)
+        case .streamed:
+            if case .none = head.framing {
+                respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)
+                return
+            }
+            var declared: UInt64?
+            if case .length(let n) = head.framing, exchange.inflater == nil { declared = n }
+            // The stream's callbacks carry only the exchange's id: a stream that outlives its
+            // exchange wakes nothing.
+            let wake = self.wake
+            let id = exchange.id
+            let stream = BodyStream(
+                declaredLength: declared, capacity: configuration.streamingBodyBuffer,
+                // `100 Continue` only once the handler asks for the body: a request refused
+                // from its head gets none (RFC 9110 §10.1.1).
+                onFirstRead: { wake(.bodyWanted(id)) },
+                resumeProducer: { wake(.bodyDrained(id)) }
+            )
+            exchange.sink = .stream(stream)
+            exchange.request.body = .stream(stream)
+            if exchange.bodyDone {
+                stream.finish()
+            } else {
+                armBodyTimer(exchange)
+            }
+            run(exchange)
+        }
+    }
+
+    private func handlerWantsBody(_ exchange: Exchange) {
+        guard !exchange.responseQueued, !exchange.bodyDone else { return }
+        sendContinueIfExpected(exchange)
+    }
+
+    private func sendContinueIfExpected(_ exchange: Exchange) {
+        guard exchange.head.expectsContinue, !exchange.continueSent else { return }
+        exchange.continueSent = true
+        perform(.write(Array("HTTP/1.1 100 Continue\r\n\r\n".utf8), nil))
+    }
+
+    // MARK: - Bodies
+
+    /// Moves body bytes from `input` into the exchange's sink.
+    private func feedBody(_ exchange: Exchange) {
+        while !input.isEmpty, !exchange.bodyDone, !exchange.readPausedByBody {
+            guard case .busy(let current) = state, current === exchange else { return }
+            let result = input.withUnsafeBytes { frame(exchange, $0) }
+            if case .consumed(let n) = result { input.consume(n) }
+            framed(exchange, result)
+            if case .consumed(0) = result { break }
+        }
+        if exchange.bodyDone {
+            limitPipelinedInput()
+        } else if peerFinished && input.isEmpty, case .busy(let current) = state, current === exchange {
+            abandon(exchange)  // the client finished sending before its body did
+        }
+    }
+
+    /// What framing one slice of body bytes gave.
+    private enum FrameResult {
+        case consumed(Int)
+        case failed(HTTP1ParseError)
+    }
+
+    /// Frames one slice of body bytes into the sink. Touches nothing but the exchange, so it
+    /// may run on bytes borrowed from `input`; `framed` then acts on the result.
+    private func frame(_ exchange: Exchange, _ buf: UnsafeRawBufferPointer) -> FrameResult {
+        guard !exchange.readPausedByBody else { return .consumed(0) }
+        do {
+            switch exchange.framing {
+            case .done:
+                return .consumed(0)
+            case .length(let remaining):
+                let take = Int(min(UInt64(buf.count), remaining))
+                try deliver(UnsafeRawBufferPointer(rebasing: buf[0..<take]), to: exchange)
+                exchange.framing = remaining == UInt64(take) ? .done : .length(remaining: remaining - UInt64(take))
+                return .consumed(take)
+            case .chunked(var decoder):
+                let progress = try decoder.decode(buf) { data throws(HTTP1ParseError) in try deliver(data, to: exchange) }
+                exchange.framing = progress.finished ? .done : .chunked(decoder)
+                return .consumed(progress.consumed)
+            }
+        } catch {
+            return .failed(error)
+        }
+    }
+
+    /// Acts on a framing result: an error answers (or closes), the end of the body finishes it,
+    /// progress re-arms the body timer.
+    private func framed(_ exchange: Exchange, _ result: FrameResult) {
+        guard case .busy(let current) = state, current === exchange else { return }
+        switch result {
+        case .failed(let error):
+            exchange.keepAlive = false
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.framing = .done
+            input.removeAll()
+            if exchange.responseQueued {
+                close()
+            } else if let refusal = exchange.bodyTooLarge {
+                fail(refusal)
+            } else {
+                fail(HTTPError.from(error))
+            }
+        case .consumed(let n):
+            if n > 0 {
+                if exchange.firstBodyByteAt == nil { exchange.firstBodyByteAt = now }
+                exchange.lastBodyReadAt = now
+                exchange.bodyBytesRead &+= UInt64(n)
+            }
+            if exchange.bodyDone {
+                bodyFinished(exchange)
+            } else if !exchange.readPausedByBody {
+                armBodyTimer(exchange)
+            }
+            // While reading is paused for the handler, the body timer armed at the last read
+            // still runs: a handler that takes nothing for `bodyTimeout` does not pin the connection.
+        }
+    }
+
+    private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
+        guard !data.isEmpty else { return }
+        if let inflater = exchange.inflater, !exchange.isDiscarding {
+            try inflate(exchange, inflater) { inflater.decode(data, emit: $0) }
+            return
+        }
+        try deliverDecoded(data, to: exchange)
+    }
+
+    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
+    /// it stops when the sink pauses reading, and goes on from `resumeBodyReading`.
+    private func inflate(
+        _ exchange: Exchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
+    ) throws(HTTP1ParseError) {
+        var sinkError: HTTP1ParseError?
+        let failure = step { plain in
+            do throws(HTTP1ParseError) {
+                try deliverDecoded(plain, to: exchange)
+            } catch {
+                sinkError = error
+                return false
+            }
+            return !exchange.readPausedByBody
+        }
+        if let sinkError { throw sinkError }
+        switch failure {
+        case nil:
+            return
+        case .tooLarge?:
+            exchange.bodyTooLarge = bodies.inflatesTooFar
+            throw .badRequest("request body too large")
+        case .malformed?:
+            throw .badRequest("malformed gzip request body")
+        }
+    }
+
+    private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
+        switch exchange.sink {
+        case .buffer(var bytes):
+            if bytes.count + data.count > configuration.maxBodySize {
+                exchange.sink = .discard(allowance: 0)
+                exchange.bodyTooLarge = bodies.tooLarge
+                throw .badRequest("request body too large")
+            }
+            exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
+            bytes.append(contentsOf: data)
+            exchange.sink = .buffer(bytes)
+        case .stream(let stream):
+            if !stream.push(Array(data)) {
+                // Reading pauses for the handler's sake: the client is not stalling, so the time
+                // paused does not count against its minimum data rate.
+                exchange.readPausedByBody = true
+                exchange.pausedSince = now
+                perform(.pauseReading)
+            }
+        case .discard(let allowance):
+            guard data.count <= allowance else { throw .badRequest("unread request body too large to skip") }
+            exchange.sink = .discard(allowance: allowance - data.count)
+        }
+    }
+
+    private func bodyFinished(_ exchange: Exchange) {
+        // Inflating paused for the handler: the body ends once what it holds is delivered.
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
+        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            fail(.http(400, "the gzip request body ends before its gzip member does"))
+            return
+        }
+        if exchange.responseQueued && !exchange.responseWritten {
+            armWriteStallTimer(exchange)
+        } else {
+            clearTimer()
+        }
+        switch exchange.sink {
+        case .buffer(let bytes):
+            exchange.request.body = .buffered(bytes)
+            exchange.sink = .discard(allowance: 0)
+            run(exchange)
+        case .stream(let stream):
+            stream.finish()
+        case .discard:
+            break
+        }
+        completeIfDone(exchange)
+    }
+
+    private func resumeBodyReading(_ exchange: Exchange) {
+        guard exchange.readPausedByBody else { return }
+        exchange.readPausedByBody = false
+        if let since = exchange.pausedSince {
+            exchange.pausedTotal += now - since
+            exchange.pausedSince = nil
+        }
+        exchange.lastBodyReadAt = now
+        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
+            do {
+                try inflate(exchange, inflater) { inflater.resume(emit: $0) }
+            } catch {
+                framed(exchange, .failed(error))
+                return
+            }
+            guard !exchange.readPausedByBody else { return }  // full again: the stream calls back
+            if exchange.bodyDone {
+                bodyFinished(exchange)
+                return
+            }
+        }
+        perform(.resumeReading)
+        armBodyTimer(exchange)
+        feedBody(exchange)
+    }
+
+    /// Arms the body timer: due at `bodyTimeout` after the last read, or sooner, every second,
+    /// to check the minimum data rate.
+    private func armBodyTimer(_ exchange: Exchange) {
+        var due = exchange.lastBodyReadAt + configuration.bodyTimeout
+        if configuration.minBodyDataRate > 0 {
+            // A fixed cadence: reads must not keep pushing the check back.
+            let check = exchange.nextRateCheck ?? now + .seconds(1)
+            exchange.nextRateCheck = check
+            due = min(due, check)
+        }
+        setTimer(at: due, .body(exchange.id))
+    }
+
+    private func bodyTimerFired(_ id: UInt64) {
+        guard case .busy(let exchange) = state, exchange.id == id, !exchange.bodyDone else { return }
+        if let check = exchange.nextRateCheck, check <= now { exchange.nextRateCheck = now + .seconds(1) }
+        if now - exchange.lastBodyReadAt >= configuration.bodyTimeout {
+            bodyTimedOut(exchange, "request body not received in time")
+        } else if !exchange.readPausedByBody, isBelowMinimumRate(exchange) {
+            bodyTimedOut(exchange, "request body arrives slower than \(configuration.minBodyDataRate) bytes/s")
+        } else {
+            armBodyTimer(exchange)
+        }
+    }
+
+    /// Kestrel's MinRequestBodyDataRate: after a grace period from the first body byte, the
+    /// average rate over the time the client was being read (pauses for the handler excluded)
+    /// must reach the minimum.
+    private func isBelowMinimumRate(_ exchange: Exchange) -> Bool {
+        guard configuration.minBodyDataRate > 0, let first = exchange.firstBodyByteAt else { return false }
+        let active = now - first - exchange.pausedTotal
+        guard active > configuration.minBodyDataRateGrace else { return false }
+        let seconds = Double(active.components.seconds) + Double(active.components.attoseconds) / 1e18
+        return Double(exchange.bodyBytesRead) < Double(configuration.minBodyDataRate) * seconds
+    }
+
+    private func bodyTimedOut(_ exchange: Exchange, _ why: String) {
+        if case .stream(let stream) = exchange.sink { stream.fail() }
+        perform(.cancelHandler(exchange.id))
+        if exchange.responseQueued { close() } else { fail(.http(408, why, closeConnection: true)) }
+    }
+
+    /// While a request is served, bytes of later requests wait; past a bound, stop reading.
+    private func limitPipelinedInput() {
+        if input.count > configuration.maxPipelinedBytes + configuration.parserLimits.maxHeadBytes {
+            perform(.pauseReading)
+        }
+    }
+
+    // MARK: - Handlers and responses
+
+    private func run(_ exchange: Exchange) {
+        guard let route = exchange.route else { return }
+        perform(.invoke(exchange.id, route, exchange.request))
+        if draining && route.interruptibleOnDrain { perform(.cancelHandler(exchange.id)) }
+    }
+
+    private func respond(_ response: Response, to exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, !exchange.responseQueued else {
+            perform(.undelivered(response))
+            return
+        }
+        var response = response
+        runner.willRespond(&response, to: exchange.request)
+        exchange.responseQueued = true
+        if draining || response.closeConnection { exchange.keepAlive = false }
+        if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
+            // The handler refused a streamed body it did not read: skip it only if it is small.
+            exchange.sink = .discard(allowance: configuration.maxDrainBytes)
+        }
+        if !exchange.bodyDone, exchange.head.expectsContinue, !exchange.continueSent {
+            // Answered before asking for the body: the client may never send it, so the
+            // connection cannot be reused (RFC 9110 §10.1.1).
+            exchange.keepAlive = false
+        }
+        var headers = response.headers
+        headers.remove("Connection")
+        var head: [UInt8] = []
+        head.reserveCapacity(160 + response.body.count)
+        let isHead = exchange.request.method == .head
+        ResponseHeadSerializer.write(
+            status: response.status, fields: headers, contentLength: response.body.count,
+            keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
+            date: date(), into: &head
+        )
+        let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
+        if sendsBody { head.append(contentsOf: response.body) }
+        perform(.write(head, HTTP1WriteCompletion(exchange: exchange.id, onWritten: response.onWritten, sendsBody: sendsBody)))
+        if !exchange.responseWritten && isOpen {
+            armWriteStallTimer(exchange)
+        }
+        if !exchange.keepAlive { closeAfterFlush() }
+        perform(.responded(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0))
+    }
+
+    /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
+    /// any progress re-arms it.
+    private func armWriteStallTimer(_ exchange: Exchange) {
+        setTimer(at: now + configuration.writeTimeout, .writeStall(exchange.id))
+    }
+
+    private func writeStallTimerFired(_ id: UInt64, wroteSinceArmed: Bool) {
+        guard case .busy(let exchange) = state, exchange.id == id, !exchange.responseWritten else { return }
+        if wroteSinceArmed {
+            armWriteStallTimer(exchange)
+        } else {
+            perform(.writeStalled)
+            close()
+        }
+    }
+
+    /// The exchange ends when the response is out and the body fully read.
+    private func completeIfDone(_ exchange: Exchange) {
+        guard case .busy(let current) = state, current === exchange, exchange.responseWritten else { return }
+        guard exchange.bodyDone else {
+            // Draining: nothing more will be read on this connection (`drain` closes one whose
+            // answer was already written; this is one whose write finished after it).
+            if draining {
+                if case .stream(let stream) = exchange.sink { stream.fail() }
+                close()
+                return
+            }
+            // Answered early: skip the rest of the body if small enough, else close.
+            if case .stream(let stream) = exchange.sink { stream.fail() }
+            if case .discard = exchange.sink {} else { exchange.sink = .discard(allowance: configuration.maxDrainBytes) }
+            if exchange.readPausedByBody {
+                exchange.readPausedByBody = false
+                exchange.lastBodyReadAt = now
+                perform(.resumeReading)
+            }
+            armBodyTimer(exchange)
+            feedBody(exchange)
+            return
+        }
+        guard exchange.keepAlive, isOpen else {
+            closeAfterFlush()
+            return
+        }
+        parser.reset()
+        state = .idle(headStarted: false)
+        setTimer(at: now + configuration.idleTimeout, .idle)
+        perform(.resumeReading)
+        processInput()
+    }
+
+    /// Answers with an error and closes after it.
+    private func fail(_ error: HTTPError) {
+        var error = error
+        error.closeConnection = true
+        switch state {
+        case .closed:
+            return
+        case .idle:
+            // A HEAD request refused before its head was parsed still gets no body.
+            let isHead = input.withUnsafeBytes { $0.starts(with: "HEAD ".utf8) }
+            let request = runner.unparsedRequest(method: isHead ? .head : .get, connectionID: connectionID)
+            let exchange = Exchange(id: nextExchangeID(), request: request,
+                                    head: RequestHead(method: request.method, target: request.target),
+                                    keepAlive: false, framing: .done, sink: .discard(allowance: 0), now: now)
+            state = .busy(exchange)
+            respond(ProblemResponse.make(error), to: exchange)
+        case .busy(let exchange):
+            exchange.keepAlive = false
+            exchange.framing = .done
+            if exchange.responseQueued {
+                close()
+            } else {
+                perform(.cancelHandler(exchange.id))
+                respond(ProblemResponse.make(error), to: exchange)
+            }
+        }
+        input.removeAll()
+    }
+}
