@@ -49,7 +49,9 @@ let package = Package(
         // libnghttp2 from the system (Debian libnghttp2-dev), with a shim for what Swift imports awkwardly.
         .systemLibrary(name: "CNGHTTP2", pkgConfig: "libnghttp2", providers: [.apt(["libnghttp2-dev"])]),
         // Sans-I/O HTTP/2 server session over nghttp2: bytes in, events and bytes out. No sockets, no Dispatch.
-        .target(name: "HTTP2Wire", dependencies: ["CNGHTTP2", "HTTPWire"], swiftSettings: swiftSettings),
+        .target(name: "HTTP2Wire", dependencies: ["CNGHTTP2", "HTTPWire", "Base64URL"], swiftSettings: swiftSettings),
+        // Base64url without padding: the one codec (identifiers, handles, page tokens, HTTP2-Settings).
+        .target(name: "Base64URL", swiftSettings: swiftSettings),
         // Non-blocking POSIX sockets driven by Dispatch sources on a few serial queues.
         .target(name: "Transport", dependencies: ["CSystemShims"], swiftSettings: swiftSettings),
         // Connections, keep-alive, limits, timeouts, routing, problem+json.
@@ -71,7 +73,7 @@ let package = Package(
         .target(
             name: "PeerDistEngine",
             dependencies: [
-                "PCCRC",
+                "PCCRC", "Base64URL",
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "HeapModule", package: "swift-collections"),
                 .product(name: "Crypto", package: "swift-crypto"),
@@ -82,7 +84,7 @@ let package = Package(
         .target(
             name: "PeerDistAPI",
             dependencies: [
-                "HTTPServer", "PeerDistEngine", "PCCRC",
+                "HTTPServer", "PeerDistEngine", "PCCRC", "Base64URL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -104,6 +106,7 @@ let package = Package(
         .target(
             name: "PeerDistClient",
             dependencies: [
+                "Base64URL",
                 .product(name: "OpenAPIRuntime", package: "swift-openapi-runtime"),
                 .product(name: "OpenAPIURLSession", package: "swift-openapi-urlsession"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

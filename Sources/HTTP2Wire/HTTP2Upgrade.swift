@@ -1,3 +1,4 @@
+import Base64URL
 import HTTPWire
 
 /// Detecting HTTP/2 on a cleartext connection: the prior-knowledge preface, and the HTTP/1.1
@@ -27,39 +28,9 @@ public enum HTTP2Upgrade {
               connection.contains("upgrade"), connection.contains("http2-settings")
         else { return nil }
         let settings = fields.values("http2-settings")
-        guard settings.count == 1, let payload = decodeBase64URL(settings[0].trimmingASCIIWhitespace()),
+        guard settings.count == 1, let payload = Base64URL.decode(settings[0].trimmingASCIIWhitespace(), allowingPadding: true),
               payload.count % 6 == 0, payload.count <= 6 * 64
         else { return nil }
         return payload
-    }
-
-    /// base64url without padding (RFC 4648 §5); a trailing `=` padding is tolerated.
-    static func decodeBase64URL(_ text: String) -> [UInt8]? {
-        var out: [UInt8] = []
-        var accumulator: UInt32 = 0
-        var bits = 0
-        var sawPadding = false
-        for c in text.utf8 {
-            let v: UInt32
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): v = UInt32(c - UInt8(ascii: "A"))
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): v = UInt32(c - UInt8(ascii: "a")) + 26
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt32(c - UInt8(ascii: "0")) + 52
-            case UInt8(ascii: "-"): v = 62
-            case UInt8(ascii: "_"): v = 63
-            case UInt8(ascii: "="): sawPadding = true; continue
-            default: return nil
-            }
-            guard !sawPadding else { return nil }
-            accumulator = (accumulator << 6) | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(truncatingIfNeeded: accumulator >> UInt32(bits)))
-                accumulator &= (1 << UInt32(bits)) - 1
-            }
-        }
-        guard bits < 6 else { return nil }  // one leftover character cannot encode a byte
-        return out
     }
 }

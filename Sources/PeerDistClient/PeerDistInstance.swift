@@ -1,3 +1,4 @@
+import Base64URL
 import Foundation
 import HTTPTypes
 import OpenAPIRuntime
@@ -25,9 +26,7 @@ public struct ContentID: Sendable, Hashable, ExpressibleByStringLiteral, CustomS
 
     /// The identifier of these bytes (1 to 1,024 of them).
     public init(bytes: some Sequence<UInt8>) {
-        encoded = Data(bytes).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        encoded = Base64URL.encode(Array(bytes))
     }
 
     /// The identifier of this text's UTF-8 bytes.

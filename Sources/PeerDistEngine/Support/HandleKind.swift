@@ -1,3 +1,5 @@
+import Base64URL
+
 /// The kinds of handle the engine makes and their readable prefixes (API.md, Conventions).
 /// A handle is the prefix plus 128 random bits in base64url without padding.
 public enum HandleKind: String, Sendable, CaseIterable {
