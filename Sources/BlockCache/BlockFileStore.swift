@@ -23,6 +23,12 @@ struct BlockFileStore {
     /// Creates the folders if missing and empties `tmp/`.
     init(root: String) throws {
         self.root = root
+        // The data directory and its parents, then the cache's own folders.
+        var prefix = ""
+        for component in root.split(separator: "/", omittingEmptySubsequences: true).dropLast() {
+            prefix += (prefix.isEmpty && !root.hasPrefix("/") ? "" : "/") + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(prefix)") }
+        }
         for dir in [root, root + "/blocks", root + "/tmp"] {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(dir)") }
         }

@@ -1,11 +1,11 @@
 internal import CSQLite
 
-/// An error from SQLite: the result code and the connection's message.
+/// An error from SQLite (its result code) or from the file system (errno), with its message.
 struct StorageError: Error, CustomStringConvertible {
     let code: Int32
     let message: String
 
-    var description: String { "SQLite error \(code): \(message)" }
+    var description: String { "\(message) (\(code))" }
 }
 
 /// One SQLite connection with a cache of prepared statements.
