@@ -9,6 +9,7 @@ import PackageDescription
 // CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
 // PeerDistClient (generated from openapi.yaml + a thin layer; swift-openapi-runtime, URLSession)
 // knows nothing of the server; PeerDistTesting = PeerDistClient + the service assembly, in-process.
+// CSQLite + PCCRC → BlockCache: the verified block cache, for the retrieval side to use.
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -67,6 +68,27 @@ let package = Package(
         .target(
             name: "PCCRC",
             dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // SQLite from the system (Debian libsqlite3-dev), for the block cache's index.
+        .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The persistent, verified, bounded block cache (SQLite index beside content-addressed
+        // block files). Knows no HTTP and no engine operations.
+        .target(
+            name: "BlockCache",
+            dependencies: ["CSQLite", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Inserts into a block cache until killed: BlockCacheTests kill -9 it mid-insert.
+        .executableTarget(
+            name: "BlockCacheCrashChild",
+            dependencies: ["BlockCache", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings
+        ),
+        // Throughput and memory of the block cache, for Benchmarks/cache_bench.sh.
+        .executableTarget(
+            name: "BlockCacheBench",
+            dependencies: ["BlockCache", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // PeerDist domain: instances, operations, completion ports, publishing. Knows no HTTP.
@@ -139,6 +161,9 @@ let package = Package(
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "CNGHTTP2"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "BlockCacheTests", dependencies: ["BlockCache", "BlockCacheCrashChild", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: swiftSettings),
         .testTarget(name: "PCCRCTests", dependencies: ["PCCRC"], resources: [.copy("Vectors")], swiftSettings: swiftSettings),
         .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),
         .testTarget(

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build needs when they are missing (Debian 12 with Swift 6.3).
 set -euo pipefail
-needed=(zlib1g-dev libnghttp2-dev)
+needed=(zlib1g-dev libnghttp2-dev libsqlite3-dev)
 missing=()
 for package in "${needed[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed"; then

@@ -1,0 +1,191 @@
+import Dispatch
+import Synchronization
+
+/// One persistent, verified, bounded cache of V1 blocks and V2 segments for the whole service.
+///
+/// Entries are keyed by segment ID (HoHoDk) and block index, so identical data under different
+/// content is stored once. An entry is readable only after its bytes hashed to the digest the
+/// caller gave; every read hashes them again and compares with the digest the reader expects,
+/// and bytes that changed on disk are dropped and reported as a miss (`corruptOnRead`).
+///
+/// Threads: every call is `async` and returns at once to its caller's executor; SQLite and file
+/// I/O run on the cache's own serial I/O queue, and hashing on its own concurrent verify queue,
+/// never on the caller's thread (a socket worker, say).
+///
+/// Layout on disk (in `configuration.directory`): `index.sqlite` (WAL) holds the entries, tags,
+/// recency and the staged pieces of incomplete entries; `blocks/` holds one file per distinct
+/// digest, written under `tmp/` and renamed into place before its row commits.
+public final class BlockCache: Sendable {
+    // MARK: - Properties
+
+    private let io = DispatchQueue(label: "BlockCache.io")
+    private let verify = DispatchQueue(label: "BlockCache.verify", attributes: .concurrent)
+    private let state: StoreBox
+    private let stats: StatisticsBox
+    /// The configuration the cache was opened with.
+    public let configuration: BlockCacheConfiguration
+
+    // MARK: - Init
+
+    private init(configuration: BlockCacheConfiguration, store: CacheStore, stats: StatisticsBox) {
+        self.configuration = configuration
+        self.state = StoreBox(store)
+        self.stats = stats
+    }
+
+    /// Opens (or creates) the cache in `configuration.directory`, on a queue of its own.
+    /// - Throws: `BlockCacheOpenError` when the folder or the database cannot be opened.
+    public static func open(_ configuration: BlockCacheConfiguration) async throws -> BlockCache {
+        let stats = StatisticsBox()
+        let opener = DispatchQueue(label: "BlockCache.open")
+        let opened: Result<UncheckedSend<CacheStore>, BlockCacheOpenError> = await withCheckedContinuation { continuation in
+            opener.async {
+                do {
+                    let store = try CacheStore(configuration: configuration, stats: stats)
+                    continuation.resume(returning: .success(UncheckedSend(store)))
+                } catch {
+                    continuation.resume(returning: .failure(BlockCacheOpenError(description: "\(error)")))
+                }
+            }
+        }
+        return BlockCache(configuration: configuration, store: try opened.get().value, stats: stats)
+    }
+
+    // MARK: - API
+
+    /// Verifies `bytes` against `digest` and stores them under `key`, tagged with `tag`.
+    public func insert(_ key: BlockKey, digest: BlockDigest, bytes: [UInt8], tag: ContentTag?) async -> InsertOutcome {
+        await insert([BlockInsertion(key: key, digest: digest, bytes: bytes, tag: tag)])[0]
+    }
+
+    /// Verifies each insertion and stores those that pass, in one transaction. Outcomes are in
+    /// the order of `items`.
+    public func insert(_ items: [BlockInsertion]) async -> [InsertOutcome] {
+        guard !items.isEmpty else { return [] }
+        let verdicts: [Bool] = await onVerify {
+            var verdicts = [Bool](repeating: false, count: items.count)
+            for (index, item) in items.enumerated() {
+                verdicts[index] = item.bytes.count <= item.digest.function.maximumEntryLength && EntryHasher.matches(item.bytes, item.digest)
+            }
+            return verdicts
+        }
+        let failed = verdicts.filter { !$0 }.count
+        if failed > 0 { stats.update { $0.rejectedOnEntry += Int64(failed) } }
+        let passing = zip(items, verdicts).filter(\.1).map(\.0)
+        let stored = await onIO { store -> [InsertOutcome]? in
+            guard let store else { return nil }
+            return passing.isEmpty ? [] : store.insert(passing)
+        }
+        guard let storedOutcomes = stored else { return items.map { _ in .refused(.closed) } }
+        var iterator = storedOutcomes.makeIterator()
+        return verdicts.map { ok in ok ? (iterator.next() ?? .refused(.storageFailure)) : .refused(.digestMismatch) }
+    }
+
+    /// Adds a piece of an entry whose bytes arrive in parts (a V2 segment, or a V1 block split
+    /// across AddData calls). Pieces are kept unverified and are never readable; the piece that
+    /// completes `length` bytes makes the cache verify the whole against `digest` and either store
+    /// it or drop every piece.
+    /// - Parameters:
+    ///   - offset: where `bytes` go inside the entry (0 ..< length).
+    ///   - length: the entry's full length (the segment's or the block's).
+    public func stage(_ key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?) async
+        -> StageOutcome
+    {
+        await onIO { store in store?.stage(key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag) }
+            ?? .refused(.closed)
+    }
+
+    /// The verified bytes of `key`, or nil when it is not cached under `digest` or its bytes no
+    /// longer hash to it (the entry is then dropped and counted in `corruptOnRead`).
+    public func read(_ key: BlockKey, digest: BlockDigest) async -> [UInt8]? {
+        guard let (id, bytes) = await onIO({ store in store?.load(key, expected: digest) }).map({ ($0.id, $0.bytes) }) else {
+            stats.update { $0.misses += 1 }
+            return nil
+        }
+        let good = await onVerify { EntryHasher.matches(bytes, digest) }
+        if good {
+            stats.update { $0.hits += 1 }
+            io.async { [state] in state.store?.touch(id) }
+            return bytes
+        }
+        stats.update { $0.misses += 1 }
+        await onIO { store in store?.dropCorrupt(id: id, expected: digest) }
+        return nil
+    }
+
+    /// Whether `key` has a readable entry, from the index alone (the bytes are verified only by
+    /// `read`, which may still miss).
+    public func contains(_ key: BlockKey) async -> Bool {
+        await sizes(of: [key])[0] != nil
+    }
+
+    /// The length of each key's entry, nil where not cached, from the index alone, in one hop.
+    public func sizes(of keys: [BlockKey]) async -> [Int?] {
+        await onIO { store in store?.sizes(keys) } ?? keys.map { _ in nil }
+    }
+
+    /// Removes `tag` from everything added under it: entries (and staged pieces) left with no
+    /// other tag, and never added untagged, are deleted. Returns the readable entries deleted.
+    public func flush(tag: ContentTag) async -> Int {
+        await onIO { store in store?.flush(tag: tag) } ?? 0
+    }
+
+    /// The counters, without touching the disk.
+    public func statistics() -> BlockCacheStatistics {
+        stats.snapshot()
+    }
+
+    /// Writes what is pending and closes the database; later calls miss or are refused `.closed`.
+    public func close() async {
+        await onIO { [state] store in
+            store?.close()
+            state.store = nil
+        }
+    }
+
+    // MARK: - Private
+
+    private func onIO<T: Sendable>(_ body: @escaping @Sendable (CacheStore?) -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            io.async { [state] in continuation.resume(returning: body(state.store)) }
+        }
+    }
+
+    private func onVerify<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            verify.async { continuation.resume(returning: body()) }
+        }
+    }
+}
+
+/// The store, touched only on the cache's I/O queue.
+///
+/// Safety (`@unchecked Sendable`): `store` is read and written only inside blocks submitted to
+/// `BlockCache.io`, a serial queue, so no two threads ever touch it (or the store) at once.
+private final class StoreBox: @unchecked Sendable {
+    var store: CacheStore?
+
+    init(_ store: CacheStore) { self.store = store }
+}
+
+/// Moves a value created on one queue to another.
+///
+/// Safety (`@unchecked Sendable`): used once, to hand the freshly opened store from the opening
+/// queue to the cache, after which only the I/O queue touches it.
+private struct UncheckedSend<T>: @unchecked Sendable {
+    let value: T
+    init(_ value: T) { self.value = value }
+}
+
+/// The counters, behind a mutex.
+final class StatisticsBox: Sendable {
+    private let value = Mutex(BlockCacheStatistics())
+
+    func update(_ body: (inout BlockCacheStatistics) -> Void) {
+        value.withLock { body(&$0) }
+    }
+
+    func snapshot() -> BlockCacheStatistics {
+        value.withLock { $0 }
+    }
+}

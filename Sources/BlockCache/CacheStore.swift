@@ -1,0 +1,519 @@
+/// The cache's state on disk: the SQLite index (`index.sqlite`, WAL) beside the block files.
+///
+/// Every method runs on the `BlockCache`'s I/O queue; nothing here is thread-safe.
+/// Readable entries are the rows of `entries` whose file exists and hashes to their digest; a row
+/// commits only after its file is in place, and rows go before files on removal, so after a
+/// crash the worst left behind is a file without a row (removed at the next open).
+final class CacheStore {
+    // MARK: - Schema
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS entries(
+            id INTEGER PRIMARY KEY,
+            segment BLOB NOT NULL,
+            block INTEGER NOT NULL,
+            algo INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            size INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            anonymous INTEGER NOT NULL DEFAULT 0,
+            UNIQUE(segment, block));
+        CREATE INDEX IF NOT EXISTS entries_used ON entries(used);
+        CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
+        CREATE TABLE IF NOT EXISTS entry_tags(
+            tag BLOB NOT NULL, entry INTEGER NOT NULL, PRIMARY KEY(tag, entry)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS entry_tags_entry ON entry_tags(entry);
+        CREATE TABLE IF NOT EXISTS staged(
+            id INTEGER PRIMARY KEY,
+            segment BLOB NOT NULL,
+            block INTEGER NOT NULL,
+            algo INTEGER NOT NULL,
+            digest BLOB NOT NULL,
+            size INTEGER NOT NULL,
+            used INTEGER NOT NULL,
+            anonymous INTEGER NOT NULL DEFAULT 0,
+            UNIQUE(segment, block));
+        CREATE INDEX IF NOT EXISTS staged_used ON staged(used);
+        CREATE TABLE IF NOT EXISTS staged_tags(
+            tag BLOB NOT NULL, staged INTEGER NOT NULL, PRIMARY KEY(tag, staged)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS staged_tags_staged ON staged_tags(staged);
+        CREATE TABLE IF NOT EXISTS staged_pieces(
+            staged INTEGER NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
+            PRIMARY KEY(staged, offset)) WITHOUT ROWID;
+        """
+
+    /// Pending recency updates are written once this many reads have hit.
+    static let maxPendingTouches = 512
+    /// Entries removed per eviction query.
+    static let evictionBatch = 64
+
+    // MARK: - Properties
+
+    private let db: SQLiteDatabase
+    private var files: BlockFileStore
+    private let capacity: Int64
+    private let stagingCapacity: Int64
+    private let stats: StatisticsBox
+    /// The recency clock: every insert and hit takes the next value.
+    private var tick: Int64 = 0
+    /// Hits not yet written to `entries.used` (entry id → tick).
+    private var pendingTouches: [Int64: Int64] = [:]
+    private var bytes: Int64 = 0
+    private var entries: Int64 = 0
+    private var stagedBytes: Int64 = 0
+
+    // MARK: - Init
+
+    init(configuration: BlockCacheConfiguration, stats: StatisticsBox) throws {
+        files = try BlockFileStore(root: configuration.directory)
+        db = try SQLiteDatabase(path: configuration.directory + "/index.sqlite")
+        capacity = configuration.capacityBytes
+        stagingCapacity = configuration.stagingCapacityBytes
+        self.stats = stats
+        try db.execute("PRAGMA journal_mode=WAL")
+        // NORMAL in WAL mode: a commit survives a process kill; after a power cut the database
+        // is still consistent, and a file whose bytes did not reach the disk fails its digest.
+        try db.execute("PRAGMA synchronous=NORMAL")
+        try db.execute("PRAGMA busy_timeout=5000")
+        try db.execute(Self.schema)
+        try loadTotals()
+        try removeOrphanFiles()
+        publish()
+    }
+
+    // MARK: - API: entries
+
+    /// Stores already-verified insertions in one transaction, then evicts past the capacity.
+    func insert(_ items: [BlockInsertion]) -> [InsertOutcome] {
+        var outcomes: [InsertOutcome] = []
+        var removed: [FileRef] = []
+        do {
+            try db.transaction {
+                try writeTouches()
+                for item in items {
+                    outcomes.append(try insertOne(item, extraTags: [], anonymous: item.tag == nil))
+                }
+                removed = try evictPastCapacity()
+            }
+        } catch {
+            try? loadTotals()
+            publish()
+            return items.map { _ in .refused(.storageFailure) }
+        }
+        removeUnreferenced(removed)
+        publish()
+        return outcomes
+    }
+
+    /// Looks `key` up: the entry's id and its bytes as on disk (unverified), or nil for a miss.
+    /// An entry cached under another digest than `expected` is a miss.
+    func load(_ key: BlockKey, expected: BlockDigest) -> (id: Int64, bytes: [UInt8])? {
+        let found = try? lookup(key)
+        db.resetAll()
+        guard let row = found, row.algo == expected.function.storageCode, row.digest == expected.bytes else {
+            return nil
+        }
+        let file = FileRef(code: row.algo, digest: row.digest)
+        guard let bytes = files.read(name: file.name, expectedLength: Int(row.size)) else {
+            // Gone or truncated: the same as bytes that changed.
+            dropCorrupt(id: row.id, file: file)
+            return nil
+        }
+        return (row.id, bytes)
+    }
+
+    /// Records a verified read of entry `id` for the recency order.
+    func touch(_ id: Int64) {
+        tick += 1
+        pendingTouches[id] = tick
+        if pendingTouches.count >= Self.maxPendingTouches {
+            try? db.transaction { try writeTouches() }
+        }
+    }
+
+    /// Drops entry `id` (and every entry sharing its file) because its bytes did not verify.
+    func dropCorrupt(id: Int64, expected: BlockDigest) {
+        dropCorrupt(id: id, file: FileRef(code: expected.function.storageCode, digest: expected.bytes))
+    }
+
+    /// The lengths of the cached entries of `keys` (nil where not cached). Reads the index only.
+    func sizes(_ keys: [BlockKey]) -> [Int?] {
+        defer { db.resetAll() }
+        return keys.map { key in (try? lookup(key)).flatMap { $0.map { Int($0.size) } } }
+    }
+
+    /// Removes `tag` from everything added under it; entries and staged entries left with no tag
+    /// (and never added untagged) are removed. Returns how many readable entries went.
+    func flush(tag: ContentTag) -> Int {
+        var removedNames: [FileRef] = []
+        var count = 0
+        do {
+            try db.transaction {
+                try writeTouches()
+                var ids: [Int64] = []
+                let select = try db.statement("SELECT entry FROM entry_tags WHERE tag = ?")
+                try select.bind(1, tag.bytes)
+                while try select.step() { ids.append(select.int64(0)) }
+                try db.statement("DELETE FROM entry_tags WHERE tag = ?").bind(1, tag.bytes).run()
+                for id in ids {
+                    let remaining = try db.statement("SELECT 1 FROM entry_tags WHERE entry = ? LIMIT 1").bind(1, id)
+                    if try remaining.step() { continue }
+                    let row = try db.statement("SELECT algo, digest, size, anonymous FROM entries WHERE id = ?").bind(1, id)
+                    guard try row.step(), row.int64(3) == 0 else { continue }
+                    removedNames.append(FileRef(code: row.int64(0), digest: row.bytes(1)))
+                    let size = row.int64(2)
+                    try deleteEntry(id, size: size)
+                    count += 1
+                }
+                var stagedIDs: [Int64] = []
+                let stagedSelect = try db.statement("SELECT staged FROM staged_tags WHERE tag = ?").bind(1, tag.bytes)
+                while try stagedSelect.step() { stagedIDs.append(stagedSelect.int64(0)) }
+                try db.statement("DELETE FROM staged_tags WHERE tag = ?").bind(1, tag.bytes).run()
+                for id in stagedIDs {
+                    if try db.statement("SELECT 1 FROM staged_tags WHERE staged = ? LIMIT 1").bind(1, id).step() { continue }
+                    let row = try db.statement("SELECT anonymous FROM staged WHERE id = ?").bind(1, id)
+                    guard try row.step(), row.int64(0) == 0 else { continue }
+                    try deleteStaged(id)
+                }
+            }
+        } catch {
+            try? loadTotals()
+            publish()
+            return count
+        }
+        removeUnreferenced(removedNames)
+        publish()
+        return count
+    }
+
+    /// Writes pending recency updates and closes the database.
+    func close() {
+        try? db.transaction { try writeTouches() }
+        db.close()
+    }
+
+    // MARK: - API: staging
+
+    /// Adds a piece of a not yet complete entry; once its pieces cover `length` bytes the entry is
+    /// verified against `digest` and either stored (readable) or dropped with every piece.
+    func stage(key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?) -> StageOutcome {
+        guard length > 0, length <= digest.function.maximumEntryLength, !bytes.isEmpty,
+            offset >= 0, offset <= length, bytes.count <= length - offset
+        else { return .refused(.invalidLength) }
+        guard Int64(length) <= stagingCapacity, Int64(length) <= capacity else { return .refused(.largerThanCapacity) }
+        var outcome: StageOutcome = .refused(.storageFailure)
+        var removed: [FileRef] = []
+        do {
+            try db.transaction {
+                try writeTouches()
+                outcome = try stageOne(key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag)
+                if outcome == .stored { removed = try evictPastCapacity() }
+                try evictStagingPastCapacity()
+            }
+        } catch {
+            try? loadTotals()
+            publish()
+            return .refused(.storageFailure)
+        }
+        removeUnreferenced(removed)
+        publish()
+        return outcome
+    }
+
+    // MARK: - Private: entries
+
+    /// A block file: the function's code and the digest, which name it.
+    private struct FileRef: Hashable {
+        let code: Int64
+        let digest: [UInt8]
+        var name: String { BlockFileStore.name(code: code, digest: digest) }
+    }
+
+    private struct Row {
+        let id: Int64
+        let algo: Int64
+        let digest: [UInt8]
+        let size: Int64
+    }
+
+    private func lookup(_ key: BlockKey) throws -> Row? {
+        let statement = try db.statement("SELECT id, algo, digest, size FROM entries WHERE segment = ? AND block = ?")
+        try statement.bind(1, key.segment.bytes).bind(2, Int64(key.index))
+        guard try statement.step() else { return nil }
+        return Row(id: statement.int64(0), algo: statement.int64(1), digest: statement.bytes(2), size: statement.int64(3))
+    }
+
+    /// Inserts one verified entry (inside a transaction). The file is written before the row.
+    private func insertOne(_ item: BlockInsertion, extraTags: [[UInt8]], anonymous: Bool) throws -> InsertOutcome {
+        let size = Int64(item.bytes.count)
+        guard size > 0, item.bytes.count <= item.digest.function.maximumEntryLength else { return .refused(.invalidLength) }
+        let code = item.digest.function.storageCode
+        var tags = extraTags
+        if let tag = item.tag { tags.append(tag.bytes) }
+        if let existing = try lookup(item.key) {
+            guard existing.algo == code, existing.digest == item.digest.bytes, existing.size == size else {
+                return .refused(.conflictingDigest)
+            }
+            try addTags(tags, anonymous: anonymous, entry: existing.id)
+            tick += 1
+            pendingTouches[existing.id] = tick
+            return .alreadyPresent
+        }
+        guard size <= capacity else { return .refused(.largerThanCapacity) }
+        try files.write(name: BlockFileStore.name(code: code, digest: item.digest.bytes), bytes: item.bytes)
+        tick += 1
+        let insert = try db.statement(
+            "INSERT INTO entries(segment, block, algo, digest, size, used, anonymous) VALUES (?, ?, ?, ?, ?, ?, ?)")
+        try insert.bind(1, item.key.segment.bytes).bind(2, Int64(item.key.index)).bind(3, code)
+            .bind(4, item.digest.bytes).bind(5, size).bind(6, tick).bind(7, anonymous ? 1 : 0)
+        try insert.run()
+        let id = db.lastInsertRowID
+        try addTags(tags, anonymous: false, entry: id)
+        bytes += size
+        entries += 1
+        return .stored
+    }
+
+    private func addTags(_ tags: [[UInt8]], anonymous: Bool, entry: Int64) throws {
+        for tag in tags {
+            try db.statement("INSERT OR IGNORE INTO entry_tags(tag, entry) VALUES (?, ?)").bind(1, tag).bind(2, entry).run()
+        }
+        if anonymous {
+            try db.statement("UPDATE entries SET anonymous = 1 WHERE id = ?").bind(1, entry).run()
+        }
+    }
+
+    private func deleteEntry(_ id: Int64, size: Int64) throws {
+        try db.statement("DELETE FROM entry_tags WHERE entry = ?").bind(1, id).run()
+        try db.statement("DELETE FROM entries WHERE id = ?").bind(1, id).run()
+        pendingTouches[id] = nil
+        bytes -= size
+        entries -= 1
+    }
+
+    /// Evicts least recently used entries until the bytes fit; returns their file names.
+    private func evictPastCapacity() throws -> [FileRef] {
+        var names: [FileRef] = []
+        while bytes > capacity {
+            let select = try db.statement("SELECT id, algo, digest, size FROM entries ORDER BY used LIMIT ?")
+            try select.bind(1, Int64(Self.evictionBatch))
+            var victims: [Row] = []
+            while try select.step() {
+                victims.append(Row(id: select.int64(0), algo: select.int64(1), digest: select.bytes(2), size: select.int64(3)))
+            }
+            guard !victims.isEmpty else { break }
+            for victim in victims where bytes > capacity {
+                try deleteEntry(victim.id, size: victim.size)
+                names.append(FileRef(code: victim.algo, digest: victim.digest))
+                stats.update { $0.evictions += 1 }
+            }
+        }
+        return names
+    }
+
+    /// Removes the files of `names` that no entry refers to any more (after the rows committed).
+    private func removeUnreferenced(_ refs: [FileRef]) {
+        for file in Set(refs) where !isReferenced(file) {
+            files.remove(name: file.name)
+        }
+    }
+
+    private func isReferenced(_ file: FileRef) -> Bool {
+        defer { db.resetAll() }
+        guard let statement = try? db.statement("SELECT 1 FROM entries WHERE digest = ? AND algo = ? LIMIT 1"),
+            (try? statement.bind(1, file.digest).bind(2, file.code)) != nil
+        else { return true }
+        return (try? statement.step()) ?? true
+    }
+
+    private func dropCorrupt(id: Int64, file: FileRef) {
+        stats.update { $0.corruptOnRead += 1 }
+        do {
+            try db.transaction {
+                try writeTouches()
+                // Every entry on this file is as bad as the one read.
+                let select = try db.statement("SELECT id, size FROM entries WHERE (digest = ? AND algo = ?) OR id = ?")
+                try select.bind(1, file.digest).bind(2, file.code).bind(3, id)
+                var victims: [(Int64, Int64)] = []
+                while try select.step() { victims.append((select.int64(0), select.int64(1))) }
+                for (victim, size) in victims { try deleteEntry(victim, size: size) }
+            }
+        } catch {
+            try? loadTotals()
+        }
+        removeUnreferenced([file])
+        publish()
+    }
+
+    private func writeTouches() throws {
+        guard !pendingTouches.isEmpty else { return }
+        let update = try db.statement("UPDATE entries SET used = ? WHERE id = ?")
+        for (id, used) in pendingTouches {
+            update.reset()
+            try update.bind(1, used).bind(2, id)
+            try update.run()
+        }
+        pendingTouches = [:]
+    }
+
+    // MARK: - Private: staging
+
+    private func stageOne(key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes piece: [UInt8], tag: ContentTag?) throws
+        -> StageOutcome
+    {
+        let code = digest.function.storageCode
+        if let existing = try lookup(key) {
+            guard existing.algo == code, existing.digest == digest.bytes, existing.size == Int64(length) else {
+                return .refused(.conflictingDigest)
+            }
+            try addTags(tag.map { [$0.bytes] } ?? [], anonymous: tag == nil, entry: existing.id)
+            return .alreadyPresent
+        }
+        tick += 1
+        let stagedID: Int64
+        let find = try db.statement("SELECT id, algo, digest, size FROM staged WHERE segment = ? AND block = ?")
+        try find.bind(1, key.segment.bytes).bind(2, Int64(key.index))
+        if try find.step() {
+            stagedID = find.int64(0)
+            guard find.int64(1) == code, find.bytes(2) == digest.bytes, find.int64(3) == Int64(length) else {
+                return .refused(.conflictingDigest)
+            }
+            try db.statement("UPDATE staged SET used = ? WHERE id = ?").bind(1, tick).bind(2, stagedID).run()
+        } else {
+            let insert = try db.statement("INSERT INTO staged(segment, block, algo, digest, size, used) VALUES (?, ?, ?, ?, ?, ?)")
+            try insert.bind(1, key.segment.bytes).bind(2, Int64(key.index)).bind(3, code).bind(4, digest.bytes)
+                .bind(5, Int64(length)).bind(6, tick)
+            try insert.run()
+            stagedID = db.lastInsertRowID
+        }
+        if let tag {
+            try db.statement("INSERT OR IGNORE INTO staged_tags(tag, staged) VALUES (?, ?)").bind(1, tag.bytes).bind(2, stagedID).run()
+        } else {
+            try db.statement("UPDATE staged SET anonymous = 1 WHERE id = ?").bind(1, stagedID).run()
+        }
+
+        // Assemble what is staged with the new piece (later bytes win where they overlap).
+        var buffer = [UInt8](repeating: 0, count: length)
+        var covered = CoveredRanges()
+        var before = 0
+        let pieces = try db.statement("SELECT offset, data FROM staged_pieces WHERE staged = ? ORDER BY offset").bind(1, stagedID)
+        while try pieces.step() {
+            let start = pieces.int64(0)
+            let data = pieces.bytes(1)
+            // A piece that does not fit was not written by this code: ignore it.
+            guard start >= 0, start <= Int64(length), data.count <= length - Int(start), !data.isEmpty else { continue }
+            buffer.replaceSubrange(Int(start)..<Int(start) + data.count, with: data)
+            covered.add(Int(start)..<Int(start) + data.count)
+            before += data.count
+        }
+        buffer.replaceSubrange(offset..<offset + piece.count, with: piece)
+        covered.add(offset..<offset + piece.count)
+
+        if covered.ranges == [0..<length] {
+            let tags = try stagedTags(stagedID)
+            let anonymous = try db.statement("SELECT anonymous FROM staged WHERE id = ?").bind(1, stagedID)
+            let wasAnonymous = try anonymous.step() && anonymous.int64(0) != 0
+            try deleteStaged(stagedID)
+            guard EntryHasher.matches(buffer, digest) else {
+                stats.update { $0.rejectedOnEntry += 1 }
+                return .refused(.digestMismatch)
+            }
+            let item = BlockInsertion(key: key, digest: digest, bytes: buffer, tag: nil)
+            let outcome = try insertOne(item, extraTags: tags, anonymous: wasAnonymous)
+            switch outcome {
+            case .stored, .alreadyPresent: return .stored
+            case .refused(let why): return .refused(why)
+            }
+        }
+        // Rewrite the pieces as the merged runs.
+        try db.statement("DELETE FROM staged_pieces WHERE staged = ?").bind(1, stagedID).run()
+        var after = 0
+        for range in covered.ranges {
+            try db.statement("INSERT INTO staged_pieces(staged, offset, data) VALUES (?, ?, ?)")
+                .bind(1, stagedID).bind(2, Int64(range.lowerBound)).bind(3, Array(buffer[range])).run()
+            after += range.count
+        }
+        stagedBytes += Int64(after - before)
+        return .staged(coveredBytes: after)
+    }
+
+    private func stagedTags(_ id: Int64) throws -> [[UInt8]] {
+        var tags: [[UInt8]] = []
+        let select = try db.statement("SELECT tag FROM staged_tags WHERE staged = ?").bind(1, id)
+        while try select.step() { tags.append(select.bytes(0)) }
+        return tags
+    }
+
+    private func deleteStaged(_ id: Int64) throws {
+        let size = try db.statement("SELECT COALESCE(SUM(length(data)), 0) FROM staged_pieces WHERE staged = ?").bind(1, id)
+        if try size.step() { stagedBytes -= size.int64(0) }
+        try db.statement("DELETE FROM staged_pieces WHERE staged = ?").bind(1, id).run()
+        try db.statement("DELETE FROM staged_tags WHERE staged = ?").bind(1, id).run()
+        try db.statement("DELETE FROM staged WHERE id = ?").bind(1, id).run()
+    }
+
+    private func evictStagingPastCapacity() throws {
+        while stagedBytes > stagingCapacity {
+            let oldest = try db.statement("SELECT id FROM staged ORDER BY used LIMIT 1")
+            guard try oldest.step() else { break }
+            try deleteStaged(oldest.int64(0))
+            stats.update { $0.stagingEvictions += 1 }
+        }
+    }
+
+    // MARK: - Private: open
+
+    private func loadTotals() throws {
+        let totals = try db.statement("SELECT COALESCE(SUM(size), 0), COUNT(*), COALESCE(MAX(used), 0) FROM entries")
+        if try totals.step() {
+            bytes = totals.int64(0)
+            entries = totals.int64(1)
+            tick = max(tick, totals.int64(2))
+        }
+        let staged = try db.statement("SELECT COALESCE(SUM(length(data)), 0) FROM staged_pieces")
+        if try staged.step() { stagedBytes = staged.int64(0) }
+        let stagedTick = try db.statement("SELECT COALESCE(MAX(used), 0) FROM staged")
+        if try stagedTick.step() { tick = max(tick, stagedTick.int64(0)) }
+    }
+
+    /// Deletes block files no entry refers to (left by a crash between file and row).
+    private func removeOrphanFiles() throws {
+        var wanted = Set<String>()
+        let select = try db.statement("SELECT algo, digest FROM entries")
+        while try select.step() { wanted.insert(BlockFileStore.name(code: select.int64(0), digest: select.bytes(1))) }
+        for name in files.allNames() where !wanted.contains(name) {
+            files.remove(name: name)
+        }
+    }
+
+    private func publish() {
+        let (bytes, entries, stagedBytes) = (bytes, entries, stagedBytes)
+        stats.update {
+            $0.bytes = bytes
+            $0.entries = entries
+            $0.stagedBytes = stagedBytes
+        }
+    }
+}
+
+@available(*, unavailable) extension CacheStore: Sendable {}
+
+/// Disjoint, sorted, merged half-open ranges.
+struct CoveredRanges {
+    private(set) var ranges: [Range<Int>] = []
+
+    mutating func add(_ range: Range<Int>) {
+        guard !range.isEmpty else { return }
+        var merged = range
+        var kept: [Range<Int>] = []
+        for existing in ranges {
+            if existing.upperBound < merged.lowerBound || existing.lowerBound > merged.upperBound {
+                kept.append(existing)
+            } else {
+                merged = min(existing.lowerBound, merged.lowerBound)..<max(existing.upperBound, merged.upperBound)
+            }
+        }
+        kept.append(merged)
+        ranges = kept.sorted { $0.lowerBound < $1.lowerBound }
+    }
+}

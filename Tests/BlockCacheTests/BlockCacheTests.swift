@@ -1,0 +1,339 @@
+import BlockCache
+import Crypto
+import Foundation
+import PCCRC
+import Testing
+
+@Suite struct BlockCacheTests {
+    static let block = 65_536
+
+    func open(_ dir: TemporaryDirectory, capacity: Int64 = 1 << 30, staging: Int64 = 64 << 20) async throws -> BlockCache {
+        try await BlockCache.open(BlockCacheConfiguration(directory: dir.path, capacityBytes: capacity, stagingCapacityBytes: staging))
+    }
+
+    @Test func verifiedInsertReadsBack() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(Self.block, seed: 1)
+        let key = BlockKey(segment: Fixture.segment(1), index: 3)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
+        #expect(await cache.contains(key))
+        #expect(await cache.sizes(of: [key, BlockKey(segment: Fixture.segment(1), index: 4)]) == [Self.block, nil])
+        // The other V1 functions, with 48- and 64-byte segment IDs, and a short last block.
+        let short = Array(data.prefix(1000))
+        let d384 = BlockDigest(.v1(.sha384), SHA384.hash(data: short).withUnsafeBytes { Array($0) })!
+        let d512 = BlockDigest(.v1(.sha512), SHA512.hash(data: short).withUnsafeBytes { Array($0) })!
+        let k384 = BlockKey(segment: Fixture.segment(2, size: 48), index: 0)
+        let k512 = BlockKey(segment: Fixture.segment(2, size: 64), index: 0)
+        #expect(await cache.insert(k384, digest: d384, bytes: short, tag: nil) == .stored)
+        #expect(await cache.insert(k512, digest: d512, bytes: short, tag: nil) == .stored)
+        #expect(await cache.read(k384, digest: d384) == short)
+        #expect(await cache.read(k512, digest: d512) == short)
+        // A second insert of the same key is recognised, not stored twice.
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .alreadyPresent)
+        let stats = cache.statistics()
+        #expect(stats.entries == 3)
+        #expect(stats.bytes == Int64(Self.block + 2000))
+        #expect(stats.hits == 3)
+        #expect(stats.misses == 0)
+        // A read with another digest than the stored one is a miss.
+        #expect(await cache.read(key, digest: Fixture.sha256(short)) == nil)
+        #expect(cache.statistics().misses == 1)
+        await cache.close()
+    }
+
+    @Test func wrongDigestIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(Self.block, seed: 2)
+        var tampered = data
+        tampered[100] ^= 1
+        let key = BlockKey(segment: Fixture.segment(3), index: 0)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: tampered, tag: Fixture.tag(1)) == .refused(.digestMismatch))
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
+        #expect(await cache.read(key, digest: Fixture.sha256(tampered)) == nil)
+        #expect(!(await cache.contains(key)))
+        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        // Too long for a V1 block.
+        let long = Fixture.bytes(Self.block + 1, seed: 2)
+        #expect(await cache.insert(key, digest: Fixture.sha256(long), bytes: long, tag: nil) == .refused(.digestMismatch))
+        let stats = cache.statistics()
+        #expect(stats.rejectedOnEntry == 2)
+        #expect(stats.entries == 0)
+        // The key cached under one digest refuses another.
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(tampered), bytes: tampered, tag: nil) == .refused(.conflictingDigest))
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
+        await cache.close()
+    }
+
+    @Test func v2SegmentIsStagedThenVerified() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let segment = Fixture.bytes(100_000, seed: 3)
+        let hod = Fixture.hashOfData(segment)
+        let key = BlockKey(segment: Fixture.segment(4), index: 0)
+        // Out of order and overlapping.
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 60_000, bytes: Array(segment[60_000...]), tag: nil)
+            == .staged(coveredBytes: 40_000))
+        #expect(await cache.read(key, digest: hod) == nil)
+        #expect(!(await cache.contains(key)))
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 0, bytes: Array(segment[0..<30_000]), tag: nil)
+            == .staged(coveredBytes: 70_000))
+        #expect(cache.statistics().stagedBytes == 70_000)
+        #expect(await cache.read(key, digest: hod) == nil)
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 20_000, bytes: Array(segment[20_000..<65_000]), tag: nil)
+            == .stored)
+        #expect(await cache.read(key, digest: hod) == segment)
+        #expect(cache.statistics().stagedBytes == 0)
+        #expect(cache.statistics().entries == 1)
+
+        // A segment whose pieces do not hash to its HoD is dropped whole when complete.
+        let other = Fixture.bytes(50_000, seed: 4)
+        let otherHoD = Fixture.hashOfData(other)
+        let otherKey = BlockKey(segment: Fixture.segment(5), index: 0)
+        var bad = Array(other[25_000...])
+        bad[0] ^= 0x80
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 0, bytes: Array(other[..<25_000]), tag: nil)
+            == .staged(coveredBytes: 25_000))
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: bad, tag: nil)
+            == .refused(.digestMismatch))
+        #expect(await cache.read(otherKey, digest: otherHoD) == nil)
+        #expect(cache.statistics().stagedBytes == 0)
+        #expect(cache.statistics().rejectedOnEntry == 1)
+        // The good bytes can then be staged again from scratch.
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: Array(other[25_000...]), tag: nil)
+            == .staged(coveredBytes: 25_000))
+        // A piece past the entry's length, or an entry longer than 128 KiB, is refused.
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 49_999, bytes: [1, 2], tag: nil)
+            == .refused(.invalidLength))
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 131_073, offset: 0, bytes: [1], tag: nil) == .refused(.invalidLength))
+        await cache.close()
+    }
+
+    @Test func bytesChangedOnDiskAreAMiss() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(Self.block, seed: 5)
+        let key = BlockKey(segment: Fixture.segment(6), index: 0)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        let files = Fixture.blockFiles(dir.path)
+        #expect(files.count == 1)
+        // Flip one byte in place, same length.
+        let handle = try #require(FileHandle(forUpdatingAtPath: files[0]))
+        try handle.seek(toOffset: 4096)
+        let original = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: 4096)
+        try handle.write(contentsOf: Data([original[0] ^ 0x01]))
+        try handle.close()
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
+        var stats = cache.statistics()
+        #expect(stats.corruptOnRead == 1)
+        #expect(stats.verificationFailures == 1)
+        #expect(stats.misses == 1)
+        #expect(stats.hits == 0)
+        // Dropped: no longer listed, its file gone, and a second read is a plain miss.
+        #expect(!(await cache.contains(key)))
+        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
+        #expect(cache.statistics().corruptOnRead == 1)
+
+        // A truncated file and a deleted file count the same way.
+        let second = BlockKey(segment: Fixture.segment(6), index: 1)
+        let third = BlockKey(segment: Fixture.segment(6), index: 2)
+        let data2 = Fixture.bytes(Self.block, seed: 6)
+        let data3 = Fixture.bytes(Self.block, seed: 7)
+        #expect(await cache.insert(second, digest: Fixture.sha256(data2), bytes: data2, tag: nil) == .stored)
+        #expect(await cache.insert(third, digest: Fixture.sha256(data3), bytes: data3, tag: nil) == .stored)
+        let both = Fixture.blockFiles(dir.path)
+        #expect(both.count == 2)
+        for file in both {
+            if file.hasSuffix(hex(Fixture.sha256(data2).bytes)) {
+                #expect(truncate(file, 1000) == 0)
+            } else {
+                #expect(unlink(file) == 0)
+            }
+        }
+        #expect(await cache.read(second, digest: Fixture.sha256(data2)) == nil)
+        #expect(await cache.read(third, digest: Fixture.sha256(data3)) == nil)
+        stats = cache.statistics()
+        #expect(stats.corruptOnRead == 3)
+        #expect(stats.entries == 0)
+        #expect(stats.bytes == 0)
+        await cache.close()
+    }
+
+    @Test func evictsLeastRecentlyUsedAtTheBound() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir, capacity: Int64(3 * Self.block))
+        let blocks = (0..<5).map { Fixture.bytes(Self.block, seed: 10 + UInt64($0)) }
+        let keys = (0..<5).map { BlockKey(segment: Fixture.segment(7), index: UInt32($0)) }
+        for i in 0..<3 {
+            #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: nil) == .stored)
+        }
+        // Use 0, so 1 is now the least recently used.
+        #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
+        #expect(await cache.insert(keys[3], digest: Fixture.sha256(blocks[3]), bytes: blocks[3], tag: nil) == .stored)
+        #expect(await cache.sizes(of: keys) == [Self.block, nil, Self.block, Self.block, nil])
+        // Then 2 is the oldest.
+        #expect(await cache.insert(keys[4], digest: Fixture.sha256(blocks[4]), bytes: blocks[4], tag: nil) == .stored)
+        #expect(await cache.sizes(of: keys) == [Self.block, nil, nil, Self.block, Self.block])
+        let stats = cache.statistics()
+        #expect(stats.evictions == 2)
+        #expect(stats.entries == 3)
+        #expect(stats.bytes == Int64(3 * Self.block))
+        #expect(Fixture.blockFiles(dir.path).count == 3)
+        // An entry larger than the whole capacity is refused rather than emptying the cache.
+        let small = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path + "-small", capacityBytes: 1000))
+        defer { try? FileManager.default.removeItem(atPath: dir.path + "-small") }
+        #expect(await small.insert(keys[0], digest: Fixture.sha256(blocks[0]), bytes: blocks[0], tag: nil) == .refused(.largerThanCapacity))
+        await small.close()
+        await cache.close()
+    }
+
+    @Test func survivesReopening() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let blocks = (0..<3).map { Fixture.bytes(Self.block, seed: 20 + UInt64($0)) }
+        let keys = (0..<3).map { BlockKey(segment: Fixture.segment(8), index: UInt32($0)) }
+        do {
+            let cache = try await open(dir, capacity: Int64(3 * Self.block))
+            for i in 0..<3 {
+                #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: Fixture.tag(9)) == .stored)
+            }
+            // Recency survives too: 0 used last, so 1 goes first after the restart.
+            #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
+            await cache.close()
+        }
+        let cache = try await open(dir, capacity: Int64(3 * Self.block))
+        #expect(cache.statistics().entries == 3)
+        #expect(cache.statistics().bytes == Int64(3 * Self.block))
+        #expect(await cache.sizes(of: keys) == [Self.block, Self.block, Self.block])
+        let extra = Fixture.bytes(Self.block, seed: 29)
+        #expect(await cache.insert(BlockKey(segment: Fixture.segment(8), index: 9), digest: Fixture.sha256(extra), bytes: extra, tag: nil) == .stored)
+        #expect(await cache.sizes(of: keys) == [Self.block, nil, Self.block])
+        #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
+        #expect(await cache.read(keys[2], digest: Fixture.sha256(blocks[2])) == blocks[2])
+        // Tags survive: flushing the tag removes what is left of them.
+        #expect(await cache.flush(tag: Fixture.tag(9)) == 2)
+        await cache.close()
+    }
+
+    @Test func flushRemovesExactlyWhatItsTagAdded() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let (a, b) = (Fixture.tag(1), Fixture.tag(2))
+        let data = (0..<5).map { Fixture.bytes(1000, seed: 30 + UInt64($0)) }
+        let keys = (0..<5).map { BlockKey(segment: Fixture.segment(9), index: UInt32($0)) }
+        func put(_ i: Int, _ tag: ContentTag?) async -> InsertOutcome {
+            await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: tag)
+        }
+        #expect(await put(0, a) == .stored)  // a only
+        #expect(await put(1, b) == .stored)  // b only
+        #expect(await put(2, a) == .stored)  // a and b
+        #expect(await put(2, b) == .alreadyPresent)
+        #expect(await put(3, nil) == .stored)  // untagged, then a
+        #expect(await put(3, a) == .alreadyPresent)
+        #expect(await put(4, a) == .stored)  // a, then untagged
+        #expect(await put(4, nil) == .alreadyPresent)
+        // A staged piece under a.
+        let segment = Fixture.bytes(2000, seed: 39)
+        let stagedKey = BlockKey(segment: Fixture.segment(10), index: 0)
+        let hod = Fixture.hashOfData(segment)
+        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 0, bytes: Array(segment[..<1000]), tag: a)
+            == .staged(coveredBytes: 1000))
+
+        #expect(await cache.flush(tag: a) == 1)
+        #expect(await cache.sizes(of: keys) == [nil, 1000, 1000, 1000, 1000])
+        #expect(cache.statistics().stagedBytes == 0)
+        // The staged half went with it: the other half alone does not complete the segment.
+        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 1000, bytes: Array(segment[1000...]), tag: b)
+            == .staged(coveredBytes: 1000))
+        // Flushing a again removes nothing.
+        #expect(await cache.flush(tag: a) == 0)
+        #expect(await cache.flush(tag: b) == 2)
+        #expect(await cache.sizes(of: keys) == [nil, nil, nil, 1000, 1000])
+        #expect(cache.statistics().entries == 2)
+        #expect(cache.statistics().stagedBytes == 0)
+        await cache.close()
+    }
+
+    @Test func identicalDataUnderTwoSegmentsSharesOneFile() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(Self.block, seed: 40)
+        let k1 = BlockKey(segment: Fixture.segment(11), index: 0)
+        let k2 = BlockKey(segment: Fixture.segment(12), index: 5)
+        #expect(await cache.insert(k1, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(1)) == .stored)
+        #expect(await cache.insert(k2, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(2)) == .stored)
+        #expect(Fixture.blockFiles(dir.path).count == 1)
+        #expect(await cache.flush(tag: Fixture.tag(1)) == 1)
+        #expect(Fixture.blockFiles(dir.path).count == 1)
+        #expect(await cache.read(k2, digest: Fixture.sha256(data)) == data)
+        #expect(await cache.flush(tag: Fixture.tag(2)) == 1)
+        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        await cache.close()
+    }
+
+    @Test func concurrentInsertsAndReads() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let tasks = 32
+        let perTask = 8
+        let failures = await withTaskGroup(of: Int.self) { group in
+            for t in 0..<tasks {
+                group.addTask {
+                    var failures = 0
+                    for i in 0..<perTask {
+                        let data = Fixture.bytes(16_384, seed: UInt64(t * 1000 + i))
+                        let key = BlockKey(segment: Fixture.segment(UInt8(t)), index: UInt32(i))
+                        if await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(UInt8(t % 4))) != .stored {
+                            failures += 1
+                        }
+                        if await cache.read(key, digest: Fixture.sha256(data)) != data { failures += 1 }
+                        // Read a neighbour's block: either not there yet or exactly its bytes.
+                        let other = (t + 1) % tasks
+                        let otherData = Fixture.bytes(16_384, seed: UInt64(other * 1000 + i))
+                        let got = await cache.read(BlockKey(segment: Fixture.segment(UInt8(other)), index: UInt32(i)), digest: Fixture.sha256(otherData))
+                        if let got, got != otherData { failures += 1 }
+                    }
+                    return failures
+                }
+            }
+            return await group.reduce(0, +)
+        }
+        #expect(failures == 0)
+        let stats = cache.statistics()
+        #expect(stats.entries == Int64(tasks * perTask))
+        #expect(stats.bytes == Int64(tasks * perTask * 16_384))
+        #expect(stats.hits + stats.misses == Int64(2 * tasks * perTask))
+        #expect(stats.hits >= Int64(tasks * perTask))
+        #expect(stats.corruptOnRead == 0)
+        await cache.close()
+    }
+
+    @Test func closedCacheRefusesAndMisses() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        await cache.close()
+        let data = Fixture.bytes(100, seed: 50)
+        let key = BlockKey(segment: Fixture.segment(13), index: 0)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .refused(.closed))
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
+        #expect(!(await cache.contains(key)))
+    }
+
+    private func hex(_ bytes: [UInt8]) -> String {
+        bytes.map { String(format: "%02x", $0) }.joined()
+    }
+}

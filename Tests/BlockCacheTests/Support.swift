@@ -1,0 +1,78 @@
+import BlockCache
+import Crypto
+import Foundation
+import PCCRC
+
+/// A fresh folder under the temporary directory, removed by `remove()`.
+struct TemporaryDirectory {
+    let path: String
+
+    init() {
+        path = NSTemporaryDirectory() + "blockcache-test-\(UUID().uuidString)"
+        try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    }
+
+    func remove() {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}
+
+enum Fixture {
+    /// Deterministic bytes (xorshift) from a seed.
+    static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {
+        var state = mix(seed ^ 0x5EED)
+        return (0..<count).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+    }
+
+    /// splitmix64 of `x` (a bijection), never 0, as xorshift needs.
+    static func mix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9E37_79B9_7F4A_7C15
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return max(z ^ (z >> 31), 1)
+    }
+
+    static func segment(_ n: UInt8, size: Int = 32) -> SegmentID {
+        SegmentID([UInt8](repeating: n, count: size))!
+    }
+
+    static func tag(_ n: UInt8) -> ContentTag {
+        ContentTag([UInt8](repeating: n, count: 16))!
+    }
+
+    static func sha256(_ bytes: [UInt8]) -> BlockDigest {
+        BlockDigest(.v1(.sha256), SHA256.hash(data: bytes).withUnsafeBytes { Array($0) })!
+    }
+
+    static func hashOfData(_ bytes: [UInt8]) -> BlockDigest {
+        BlockDigest(.v2, SHA512.hash(data: bytes).withUnsafeBytes { Array($0.prefix(32)) })!
+    }
+
+    /// Every block file of a cache folder.
+    static func blockFiles(_ dir: String) -> [String] {
+        let root = dir + "/blocks"
+        let shards = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
+        return shards.flatMap { shard in
+            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + shard)) ?? []).map { root + "/" + shard + "/" + $0 }
+        }
+    }
+
+    /// The blocks the crash child writes (the same formula as `BlockCacheCrashChild`).
+    static func childInsertion(batch: UInt32, index: UInt32) -> (key: BlockKey, digest: BlockDigest, bytes: [UInt8]) {
+        var seg = [UInt8](repeating: 0xC5, count: 32)
+        withUnsafeBytes(of: batch.littleEndian) { seg.replaceSubrange(0..<4, with: $0) }
+        var state = mix(UInt64(batch) << 32 | UInt64(index))
+        let data: [UInt8] = (0..<65_536).map { _ in
+            state ^= state << 13
+            state ^= state >> 7
+            state ^= state << 17
+            return UInt8(truncatingIfNeeded: state)
+        }
+        return (BlockKey(segment: SegmentID(seg)!, index: index), sha256(data), data)
+    }
+}
