@@ -70,7 +70,8 @@ final class HTTP1MachineDriver {
             if let completion {
                 if writesComplete { machine.writeCompleted(completion, ok: true, now: now) } else { pendingWrites.append(completion) }
             }
-        case .invoke(let id, let route, let request):
+        case .invoke(let exchange, let route):
+            let (id, request) = (exchange.id, exchange.request)
             invoked.append((id, request))
             if syncHandlersInline, case .sync(let handler) = route.handler {
                 let response = (try? handler(request)) ?? Response(status: 500)
@@ -151,7 +152,7 @@ final class HTTP1MachineDriver {
             return ms.truncatingRemainder(dividingBy: 1000) == 0 ? "timer \(kind) \(Int(ms / 1000))s" : "timer \(kind) \(Int(ms))ms"
         case .clearTimer: return "clearTimer"
         case .setIdle(let idle): return idle ? "idle" : "busy"
-        case .invoke(_, _, let request): return "invoke \(request.method) \(request.path)"
+        case .invoke(let exchange, _): return "invoke \(exchange.request.method) \(exchange.request.path)"
         case .cancelHandler: return "cancel"
         case .responded(_, let status, _): return "responded \(status)"
         case .undelivered: return "undelivered"

@@ -27,8 +27,10 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         )
         // The machine is this handler's alone and performs actions only during the handler's own
         // calls into it, so the handler is alive whenever this runs: no reference counting per
-        // action (a checked `unowned` costs two atomic operations on the side-table path each).
-        machine.perform = { [unowned(unsafe) self] action in self.perform(action) }
+        // action (a checked `unowned` costs two atomic operations on the side-table path each, and
+        // even `unowned(unsafe)` retained the handler around every call).
+        let driver = Unmanaged.passUnretained(self)
+        machine.perform = { action in driver._withUnsafeGuaranteedRef { $0.perform(action) } }
         let queue = connection.queue
         machine.wake = { [weak self] wakeup in
             guard let self else { return }
@@ -99,18 +101,19 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .setIdle(let idle):
             // Refused leaving idle: chosen for eviction at the cap, so what arrived is not served.
             if !core.connection(self, isIdle: idle) && !idle { machine.close(now: .now) }
-        case .invoke(let id, let route, let request):
+        case .invoke(let exchange, let route):
+            let id = exchange.id
             var body: BodyStream?
-            if case .stream(let stream) = request.body { body = stream }
+            if case .stream(let stream) = exchange.request.body { body = stream }
             running = (id, nil, body)
-            let handle = core.runner.invoke(route, request, on: connection.queue) { response in
+            let handle = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
                 self.handlerFinished(id, response)
             }
             if running?.exchange == id { running?.handle = handle }  // unless it answered inline
         case .cancelHandler(let id):
             if let running, running.exchange == id { running.handle?.cancel() }
-        case .responded(let request, let status, let bodyBytes):
-            core.runner.didRespond(to: request, status: status, bodyBytes: bodyBytes)
+        case .responded(let exchange, let status, let bodyBytes):
+            core.runner.didRespond(to: exchange.request, status: status, bodyBytes: bodyBytes)
         case .undelivered(let response):
             response.onWritten?(false)
         case .writeStalled:

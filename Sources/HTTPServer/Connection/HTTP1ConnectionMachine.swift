@@ -19,12 +19,13 @@ enum HTTP1Action {
     /// Tell the registry the connection is waiting for a request with no byte of it received (or
     /// no longer is). A connection refused leaving idle (evicted at the cap) is to be closed.
     case setIdle(Bool)
-    /// Run this route's handler; give its answer to `handlerFinished` with this exchange id.
-    case invoke(UInt64, Route, Request)
+    /// Run this route's handler on the exchange's request; give its answer to `handlerFinished`
+    /// with the exchange's id.
+    case invoke(HTTP1ConnectionMachine.Exchange, Route)
     /// The client is gone, or the server drains: cancel this exchange's handler if it still runs.
     case cancelHandler(UInt64)
     /// An answer was queued (metrics and the request log).
-    case responded(Request, status: Int, bodyBytes: Int)
+    case responded(HTTP1ConnectionMachine.Exchange, status: Int, bodyBytes: Int)
     /// An answer came too late to be sent: what it carried goes back (`onWritten(false)`).
     case undelivered(Response)
     /// The client took no byte of a response for the write timeout (logged; `close` follows).
@@ -128,29 +129,32 @@ final class HTTP1ConnectionMachine {
     }
 
     /// Where the bytes of a request body go.
-    private enum BodySink {
+    fileprivate enum BodySink {
         case buffer([UInt8])
         case stream(BodyStream)
         case discard(allowance: Int)
     }
 
     /// Remaining framing of a request body.
-    private enum BodyFramingState {
+    fileprivate enum BodyFramingState {
         case done
         case length(remaining: UInt64)
         case chunked(ChunkedDecoder)
     }
 
     /// One request/response exchange.
-    private final class Exchange {
+    /// One request and what the machine knows of it. Actions carry it by reference, not its
+    /// request by value: a `Request` copied into an action and out again costs a retain of every
+    /// field each time. The driver reads only `id` and `request`; the rest is the machine's.
+    final class Exchange {
         let id: UInt64
         var request: Request
         /// The HTTP/1.1 head: framing, persistence, `Expect`.
         let head: RequestHead
         var route: Route?
         var keepAlive: Bool
-        var framing: BodyFramingState
-        var sink: BodySink
+        fileprivate var framing: BodyFramingState
+        fileprivate var sink: BodySink
         var responseQueued = false
         var responseWritten = false
         var readPausedByBody = false
@@ -170,8 +174,8 @@ final class HTTP1ConnectionMachine {
         /// When the minimum data rate is next checked.
         var nextRateCheck: ContinuousClock.Instant?
 
-        init(id: UInt64, request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink,
-             now: ContinuousClock.Instant) {
+        fileprivate init(id: UInt64, request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink,
+                         now: ContinuousClock.Instant) {
             self.id = id
             self.request = request
             self.head = head
@@ -858,7 +862,7 @@ final class HTTP1ConnectionMachine {
 
     private func run(_ exchange: Exchange) {
         guard let route = exchange.route else { return }
-        perform(.invoke(exchange.id, route, exchange.request))
+        perform(.invoke(exchange, route))
         if draining && route.interruptibleOnDrain { perform(.cancelHandler(exchange.id)) }
     }
 
@@ -897,7 +901,7 @@ final class HTTP1ConnectionMachine {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { closeAfterFlush() }
-        perform(.responded(exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0))
+        perform(.responded(exchange, status: response.status, bodyBytes: sendsBody ? response.body.count : 0))
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
