@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """One principal floods its quotas; another's cancel latency must not suffer (issue 10).
 
-  python3 Benchmarks/quotaload.py                  # 3 rounds of 400 cancels each
+  python3 Benchmarks/quotaload.py                  # 3 rounds of 1,000 cancels each
   python3 Benchmarks/quotaload.py --rounds 5 --samples 1000
 
 Starts peerdistd (release build) with a tokens file (alice, bob) and an admin token, quotas as
@@ -54,14 +54,15 @@ def flood(host, port, stop, counts):
         held = []
         raw = Conn.encode("GET", f"/instances/{h}/ports/default/completions?timeoutMs=55000", headers=auth(ALICE))
         while not stop.is_set():
-            # A batch of polls at once; those answered within 50 ms (429 past the quota) close,
-            # the others are parked and kept.
+            # A batch of polls at once; those answered within 250 ms (429 past the quota, which
+            # the server holds for --too-many-requests-delay, 100 ms by default) close, the others
+            # are parked and kept.
             batch = []
-            for _ in range(32):
+            for _ in range(64):
                 s = socket.create_connection((host, port))
                 s.sendall(raw)
                 batch.append(s)
-            time.sleep(0.05)
+            time.sleep(0.25)
             for s in batch:
                 s.setblocking(False)
                 try:
@@ -106,6 +107,14 @@ def bob_cancels(host, port, samples):
     return latencies
 
 
+def parked(c):
+    text = c.request("GET", "/metrics").body.decode()
+    for line in text.splitlines():
+        if line.startswith("peerdist_parked_waiters"):
+            return float(line.split()[-1])
+    return 0
+
+
 def percentile(values, p):
     v = sorted(values)
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
@@ -114,7 +123,7 @@ def percentile(values, p):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--samples", type=int, default=400)
+    ap.add_argument("--samples", type=int, default=1000)
     a = ap.parse_args()
     subprocess.run(["swift", "build", "-c", "release", "--product", "peerdistd"], cwd=ROOT, check=True)
     tmp = tempfile.mkdtemp(prefix="peerdist-quota-")
@@ -137,7 +146,13 @@ def main():
             stop, out = multiprocessing.Event(), multiprocessing.Queue()
             p = multiprocessing.Process(target=flood_process, args=(server.host, server.port, stop, out))
             p.start()
-            time.sleep(3)  # let the flood reach its quotas
+            # Measure once the flood holds its long-poll quota (and so, by then, the others).
+            deadline = time.time() + 60
+            while parked(c) < QUOTAS["--max-waiters-per-principal"]:
+                if time.time() > deadline:
+                    raise SystemExit("the flood did not reach its long-poll quota")
+                time.sleep(0.1)
+            time.sleep(1)
             loaded = bob_cancels(server.host, server.port, a.samples)
             stop.set()
             counts = out.get(timeout=60)

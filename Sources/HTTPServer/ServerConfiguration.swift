@@ -35,6 +35,11 @@ public struct ServerConfiguration: Sendable {
     public var minBodyDataRate: Int = 240
     /// Time a request body is given before its minimum data rate is checked.
     public var minBodyDataRateGrace: Duration = .seconds(5)
+    /// A 429 answer is held this long before it is sent: a client that retries at once, ignoring
+    /// `Retry-After`, is slowed to a few requests a second per connection instead of being
+    /// refused at full speed, so a principal hammering its quota costs the others little CPU.
+    /// Zero sends 429s at once.
+    public var tooManyRequestsDelay: Duration = .milliseconds(100)
     /// Time an idle keep-alive connection is kept open between requests.
     public var idleTimeout: Duration = .seconds(60)
     /// Write-stall timeout: a response the client takes no byte of for this long drops the

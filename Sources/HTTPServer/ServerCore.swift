@@ -39,7 +39,7 @@ final class ServerCore: Sendable {
         self.configuration = configuration
         self.runner = ExchangeRunner(
             router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
-            observer: observer, errorRenderer: errorRenderer
+            tooManyRequestsDelay: configuration.tooManyRequestsDelay, observer: observer, errorRenderer: errorRenderer
         )
         self.bodies = RequestBodyPolicy(configuration)
         self.logger = logger

@@ -41,6 +41,9 @@ struct DaemonOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Slowest request body in bytes per second, averaged after a 5 s grace (408 below); 0 = no minimum. Env PEERDIST_MIN_BODY_RATE. Default \(ServerConfiguration().minBodyDataRate)."))
     var minBodyRate: Int?
 
+    @Option(help: "Milliseconds a 429 answer is held before it is sent, slowing a client that retries without honouring Retry-After; 0 = at once. Env PEERDIST_TOO_MANY_REQUESTS_DELAY. Default \(Int(ServerConfiguration().tooManyRequestsDelay / .milliseconds(1))).")
+    var tooManyRequestsDelay: Int?
+
     @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default \(ServerConfiguration().idleTimeout.components.seconds).")
     var idleTimeout: Double?
 
@@ -138,6 +141,10 @@ struct DaemonOptions: ParsableArguments {
         r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? src.double("header-timeout")) ?? r.server.headerTimeout
         r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? src.double("body-timeout")) ?? r.server.bodyTimeout
         r.server.minBodyDataRate = try nonNegative("--min-body-rate", minBodyRate ?? src.int("min-body-rate")) ?? r.server.minBodyDataRate
+        if let delay = try nonNegative("--too-many-requests-delay", tooManyRequestsDelay ?? src.int("too-many-requests-delay")) {
+            guard delay <= 60_000 else { throw ValidationError("--too-many-requests-delay must be 0 to 60000 milliseconds, got \(delay)") }
+            r.server.tooManyRequestsDelay = .milliseconds(delay)
+        }
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
@@ -288,7 +295,7 @@ enum ConfigFile {
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
-        "tokens-file", "allow-anonymous", "clock",
+        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",
     ]
 
     /// Reads the file; nil path = no file.

@@ -52,6 +52,7 @@ final class HTTP1MachineDriver {
         var configuration = ServerConfiguration()
         configure(&configuration)
         let runner = ExchangeRunner(router: Router(routes), filters: [], compressionMinimumBytes: configuration.compressionMinimumBytes,
+                                    tooManyRequestsDelay: configuration.tooManyRequestsDelay,
                                     observer: nil, errorRenderer: HTTPServer.defaultErrorRenderer)
         now = .now
         machine = HTTP1ConnectionMachine(configuration: configuration, runner: runner, bodies: RequestBodyPolicy(configuration),

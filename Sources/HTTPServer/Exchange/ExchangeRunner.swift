@@ -14,6 +14,8 @@ final class ExchangeRunner: Sendable {
     /// the observer.
     private let filters: [any ExchangeFilter]
     private let errorRenderer: @Sendable (any Error) -> Response
+    /// How long a handler's 429 is held before it is delivered (`ServerConfiguration`).
+    private let tooManyRequestsDelay: Duration
 
     /// What routing decided.
     enum Routing {
@@ -23,9 +25,10 @@ final class ExchangeRunner: Sendable {
         case answer(Response)
     }
 
-    init(router: Router, filters: [any ExchangeFilter], compressionMinimumBytes: Int,
+    init(router: Router, filters: [any ExchangeFilter], compressionMinimumBytes: Int, tooManyRequestsDelay: Duration,
          observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
         self.router = router
+        self.tooManyRequestsDelay = tooManyRequestsDelay
         self.errorRenderer = errorRenderer
         var chain: [any ExchangeFilter] = [requestIDs, TargetFormFilter()]
         chain += filters
@@ -58,10 +61,12 @@ final class ExchangeRunner: Sendable {
     }
 
     /// Runs the handler. `deliver` gets its answer exactly once, on `queue`: inline, during
-    /// this call, when the handler answered without waiting.
+    /// this call, when the handler answered without waiting (a 429 comes `tooManyRequestsDelay`
+    /// later instead).
     /// - Returns: a handler that waits, to call off when its client goes away.
     func invoke(_ route: Route, _ request: Request, on queue: DispatchQueue,
                 deliver: @escaping @Sendable (Response) -> Void) -> RunningHandler? {
+        let deliver = holdingTooManyRequests(deliver, on: queue)
         switch route.handler {
         case .sync(let handler):
             let response: Response
@@ -84,6 +89,19 @@ final class ExchangeRunner: Sendable {
             do { callOff = try handler(request, Responder(answer.take)) } catch { answer.take(.failure(error)) }
             if answer.callReturned() { return nil }
             return callOff.map { RunningHandler(callOff: $0) }
+        }
+    }
+
+    /// `deliver`, but a 429 goes `tooManyRequestsDelay` later, on `queue`.
+    private func holdingTooManyRequests(_ deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue)
+        -> @Sendable (Response) -> Void
+    {
+        guard tooManyRequestsDelay > .zero else { return deliver }
+        let (seconds, attoseconds) = tooManyRequestsDelay.components
+        let delay = DispatchTimeInterval.nanoseconds(Int(min(seconds, 3_600)) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
+        return { response in
+            guard response.status == 429 else { return deliver(response) }
+            queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
         }
     }
 
