@@ -10,7 +10,7 @@ import Glibc
 
 /// Every setting of `peerdistd`: a flag, with a `PEERDIST_*` environment variable as fallback,
 /// then the embedded default. An invalid value stops the process before it binds.
-struct DaemonOptions: ParsableArguments {
+struct DaemonOptions: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "peerdistd",
         abstract: "PeerDist: the Windows BranchCache Peer Distribution API over HTTP.",

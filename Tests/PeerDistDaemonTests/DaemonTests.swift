@@ -254,10 +254,13 @@ import Testing
         let d = try Daemon(["--help"])
         let text = await Self.offPool { String(decoding: d.stdout.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self) }
         #expect(await d.waitExit() == 0)
+        // Named as the binary, not after the options type.
+        #expect(text.contains("USAGE: peerdistd <options>"), "\(text.prefix(300))")
         for flag in ["--host", "--port", "--data-dir", "--max-connections", "--max-body-size", "--header-timeout",
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
-                     "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal"] {
+                     "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal",
+                     "--too-many-requests-delay"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }
