@@ -54,25 +54,29 @@ extension PeerDistEngine {
 
     /// 1816 (HTTP 429 with `Retry-After`) when one more `quota` would take `principal` past its bound.
     func checkQuota(_ quota: Quota, of principal: String, in state: EngineState) throws(EngineError) {
-        let usage = state.usage(of: principal)
+        // Only the count this quota needs is summed: the calls that start operations or park
+        // waiters pay for one field, not for the whole usage (ports' waiters included).
         let (used, bound, what): (Int, Int, String)
         switch quota {
         case .instance:
-            (used, bound, what) = (usage.instances, limits.maxInstancesPerPrincipal, "instances open")
+            (used, bound, what) = (state.total(of: principal) { _ in 1 }, limits.maxInstancesPerPrincipal, "instances open")
         case .pendingOperation:
-            (used, bound, what) = (usage.pendingOperations, limits.maxPendingOperationsPerPrincipal, "operations pending")
+            (used, bound, what) = (
+                state.total(of: principal, \.pendingOperations), limits.maxPendingOperationsPerPrincipal, "operations pending"
+            )
         case .upload(let bytes):
             let bound = limits.maxUploadBytesInFlightPerPrincipal
-            guard usage.uploadBytesInFlight <= bound - min(bytes, bound) else {
+            let inFlight = state.total(of: principal, \.uploadBytesInFlight)
+            guard inFlight <= bound - min(bytes, bound) else {
                 throw .quota(
-                    "the caller has \(usage.uploadBytesInFlight) upload bytes in flight; \(bytes) more would pass its quota of \(bound)",
+                    "the caller has \(inFlight) upload bytes in flight; \(bytes) more would pass its quota of \(bound)",
                     retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
             return
         case .parkedWaiter:
-            (used, bound, what) = (usage.parkedWaiters, limits.maxParkedWaitersPerPrincipal, "long-polls parked")
+            (used, bound, what) = (state.total(of: principal, \.parkedWaiters), limits.maxParkedWaitersPerPrincipal, "long-polls parked")
         case .handle:
-            (used, bound, what) = (usage.openHandles, limits.maxOpenHandlesPerPrincipal, "handles open")
+            (used, bound, what) = (state.total(of: principal, \.openHandles), limits.maxOpenHandlesPerPrincipal, "handles open")
         }
         guard used < bound else {
             throw .quota("the caller has \(used) \(what), its quota", retryAfterSeconds: limits.quotaRetryAfterSeconds)
@@ -121,15 +125,14 @@ extension PeerDistEngine {
 extension EngineState {
     /// A principal's usage, summed over its instances.
     func usage(of principal: String) -> PrincipalUsage {
-        var usage = PrincipalUsage()
-        for handle in instancesByPrincipal[principal] ?? [] {
-            guard let record = instances[handle] else { continue }
-            usage.instances += 1
-            usage.pendingOperations += record.pendingOperations
-            usage.uploadBytesInFlight += record.uploadBytesInFlight
-            usage.parkedWaiters += record.parkedWaiters
-            usage.openHandles += record.openHandles
-        }
-        return usage
+        PrincipalUsage(
+            instances: total(of: principal) { _ in 1 }, pendingOperations: total(of: principal, \.pendingOperations),
+            parkedWaiters: total(of: principal, \.parkedWaiters), openHandles: total(of: principal, \.openHandles),
+            uploadBytesInFlight: total(of: principal, \.uploadBytesInFlight))
+    }
+
+    /// One count summed over a principal's instances.
+    func total(of principal: String, _ count: (InstanceRecord) -> Int) -> Int {
+        (instancesByPrincipal[principal] ?? []).reduce(0) { sum, handle in sum + (instances[handle].map(count) ?? 0) }
     }
 }
