@@ -14,8 +14,8 @@ final class ExchangeRunner: Sendable {
     /// the observer.
     private let filters: [any ExchangeFilter]
     private let errorRenderer: @Sendable (any Error) -> Response
-    /// How long a handler's 429 is held before it is delivered (`ServerConfiguration`).
-    private let tooManyRequestsDelay: Duration
+    /// How long a handler's 429 is held before it is delivered (`ServerConfiguration`); nil = not held.
+    private let tooManyRequestsDelay: DispatchTimeInterval?
 
     /// What routing decided.
     enum Routing {
@@ -28,7 +28,9 @@ final class ExchangeRunner: Sendable {
     init(router: Router, filters: [any ExchangeFilter], compressionMinimumBytes: Int, tooManyRequestsDelay: Duration,
          observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
         self.router = router
-        self.tooManyRequestsDelay = tooManyRequestsDelay
+        let (seconds, attoseconds) = tooManyRequestsDelay.components
+        self.tooManyRequestsDelay = tooManyRequestsDelay > .zero
+            ? .nanoseconds(Int(min(seconds, 3_600)) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)) : nil
         self.errorRenderer = errorRenderer
         var chain: [any ExchangeFilter] = [requestIDs, TargetFormFilter()]
         chain += filters
@@ -66,12 +68,11 @@ final class ExchangeRunner: Sendable {
     /// - Returns: a handler that waits, to call off when its client goes away.
     func invoke(_ route: Route, _ request: Request, on queue: DispatchQueue,
                 deliver: @escaping @Sendable (Response) -> Void) -> RunningHandler? {
-        let deliver = holdingTooManyRequests(deliver, on: queue)
         switch route.handler {
         case .sync(let handler):
             let response: Response
             do { response = try handler(request) } catch { response = render(error) }
-            deliver(response)
+            hand(response, to: deliver, on: queue)
             return nil
         case .async(let handler):
             return start(handler, request, on: queue, deliver: deliver)
@@ -79,12 +80,12 @@ final class ExchangeRunner: Sendable {
             let immediate: Response?
             do { immediate = try inline(request) } catch { immediate = render(error) }
             if let immediate {
-                deliver(immediate)
+                hand(immediate, to: deliver, on: queue)
                 return nil
             }
             return start(waiting, request, on: queue, deliver: deliver)
         case .parked(let handler):
-            let answer = ParkedAnswer(queue: queue, deliver: deliver, render: render)
+            let answer = ParkedAnswer(queue: queue, deliver: { [self] in hand($0, to: deliver, on: queue) }, render: render)
             var callOff: (@Sendable () -> Void)?
             do { callOff = try handler(request, Responder(answer.take)) } catch { answer.take(.failure(error)) }
             if answer.callReturned() { return nil }
@@ -92,17 +93,11 @@ final class ExchangeRunner: Sendable {
         }
     }
 
-    /// `deliver`, but a 429 goes `tooManyRequestsDelay` later, on `queue`.
-    private func holdingTooManyRequests(_ deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue)
-        -> @Sendable (Response) -> Void
-    {
-        guard tooManyRequestsDelay > .zero else { return deliver }
-        let (seconds, attoseconds) = tooManyRequestsDelay.components
-        let delay = DispatchTimeInterval.nanoseconds(Int(min(seconds, 3_600)) * 1_000_000_000 + Int(attoseconds / 1_000_000_000))
-        return { response in
-            guard response.status == 429 else { return deliver(response) }
-            queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
-        }
+    /// Gives `response` to `deliver`, on `queue` (where this is called): now, or a 429
+    /// `tooManyRequestsDelay` later.
+    private func hand(_ response: Response, to deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue) {
+        guard response.status == 429, let delay = tooManyRequestsDelay else { return deliver(response) }
+        queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
     }
 
     private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, _ request: Request,
@@ -110,7 +105,7 @@ final class ExchangeRunner: Sendable {
         let task = Task { [self] in
             let response: Response
             do { response = try await handler(request) } catch { response = render(error) }
-            queue.async { deliver(response) }
+            queue.async { [self] in hand(response, to: deliver, on: queue) }
         }
         return RunningHandler { task.cancel() }
     }
