@@ -3,58 +3,128 @@ import HTTPWire
 /// A request as a handler sees it, whatever protocol carried it: method, target, fields, decoded
 /// path parameters, the query and the body. Framing and persistence stay with the protocol.
 public struct Request: Sendable {
+    /// The fields, in one reference-counted box: a request is copied into the exchange, the
+    /// handler's closure and the filters, and each copy is one retain instead of one per field
+    /// (and one value-witness call, `receivedAt`'s type being of resilient layout). Copied on
+    /// write: only a uniquely referenced box is mutated.
+    private final class Storage: @unchecked Sendable {
+        // Safety: mutated only through `Request.unique()`, which copies a box that is shared.
+        let method: HTTPMethod
+        let target: String
+        let version: HTTPVersion
+        let headers: HTTPFields
+        let acceptsGzip: Bool
+        let path: Substring
+        let query: Substring?
+        let connectionID: UInt64
+        let receivedAt: ContinuousClock.Instant
+        var parameters: [String: String] = [:]
+        var routeTemplate = ""
+        var body: RequestBody = .empty
+        var id = ""
+        var principal: String?
+        var isPrivileged = false
+
+        init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
+             path: Substring, query: Substring?, connectionID: UInt64, receivedAt: ContinuousClock.Instant) {
+            self.method = method
+            self.target = target
+            self.version = version
+            self.headers = headers
+            self.acceptsGzip = acceptsGzip
+            self.path = path
+            self.query = query
+            self.connectionID = connectionID
+            self.receivedAt = receivedAt
+        }
+
+        func copy() -> Storage {
+            let copy = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
+                               path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
+            copy.parameters = parameters
+            copy.routeTemplate = routeTemplate
+            copy.body = body
+            copy.id = id
+            copy.principal = principal
+            copy.isPrivileged = isPrivileged
+            return copy
+        }
+    }
+
+    private var storage: Storage
+
+    private mutating func unique() -> Storage {
+        if !isKnownUniquelyReferenced(&storage) { storage = storage.copy() }
+        return storage
+    }
+
     /// The method.
-    public let method: HTTPMethod
+    public var method: HTTPMethod { storage.method }
     /// The request-target as sent (for HTTP/2, the `:path`).
-    public let target: String
+    public var target: String { storage.target }
     /// The protocol version (1.0, 1.1 or 2.0).
-    public let version: HTTPVersion
+    public var version: HTTPVersion { storage.version }
     /// The header fields in order (for HTTP/2, `:authority` appears as `Host`).
-    public let headers: HTTPFields
+    public var headers: HTTPFields { storage.headers }
     /// Whether the client accepts a gzip-coded answer.
-    public let acceptsGzip: Bool
+    public var acceptsGzip: Bool { storage.acceptsGzip }
     /// The path part of the target, still percent-encoded.
-    public let path: Substring
+    public var path: Substring { storage.path }
     /// The query part of the target (after `?`), still encoded; nil when absent.
-    public let query: Substring?
+    public var query: Substring? { storage.query }
     /// Path parameters of the matched route template, percent-decoded.
-    public internal(set) var parameters: [String: String] = [:]
+    public internal(set) var parameters: [String: String] {
+        get { storage.parameters }
+        set { unique().parameters = newValue }
+    }
     /// The route template that matched, e.g. `/instances/{h}` (for logs and metrics).
-    public internal(set) var routeTemplate: String = ""
+    public internal(set) var routeTemplate: String {
+        get { storage.routeTemplate }
+        set { unique().routeTemplate = newValue }
+    }
     /// The body: buffered bytes for routes that buffer, a stream for routes that stream.
-    public internal(set) var body: RequestBody = .empty
+    public internal(set) var body: RequestBody {
+        get { storage.body }
+        set { unique().body = newValue }
+    }
     /// The connection's id, for logs.
-    public let connectionID: UInt64
+    public var connectionID: UInt64 { storage.connectionID }
     /// The request id: the client's `X-Request-Id` when it is usable, else one the server made.
     /// Sent back in `X-Request-Id`.
-    public internal(set) var id: String = ""
+    public internal(set) var id: String {
+        get { storage.id }
+        set { unique().id = newValue }
+    }
     /// Who sent the request, as an authentication filter established it (the name its credential
     /// stands for); nil when no filter named one.
-    public var principal: String?
+    public var principal: String? {
+        get { storage.principal }
+        set { unique().principal = newValue }
+    }
     /// Whether the request carries the server's administrative credential, as an authentication
     /// filter established it.
-    public var isPrivileged: Bool = false
+    public var isPrivileged: Bool {
+        get { storage.isPrivileged }
+        set { unique().isPrivileged = newValue }
+    }
     /// When the head was parsed.
-    public let receivedAt: ContinuousClock.Instant
+    public var receivedAt: ContinuousClock.Instant { storage.receivedAt }
 
     /// Creates a request from its parts (the protocol has checked them).
     package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64,
                  receivedAt: ContinuousClock.Instant = .now) {
-        self.method = method
-        self.target = target
-        self.version = version
-        self.headers = headers
-        self.acceptsGzip = acceptsGzip
-        self.connectionID = connectionID
-        self.receivedAt = receivedAt
-        let target = Self.originForm(target)
-        if let q = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
-            path = target[..<q]
-            query = target[target.index(after: q)...]
+        let form = Self.originForm(target)
+        let path: Substring
+        let query: Substring?
+        if let q = form.utf8.firstIndex(of: UInt8(ascii: "?")) {
+            path = form[..<q]
+            query = form[form.index(after: q)...]
         } else {
-            path = target
+            path = form
             query = nil
         }
+        storage = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
+                          path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
     }
 
     /// Creates a request from an HTTP/1.1 head.

@@ -1,7 +1,9 @@
 import HTTPWire
 
 /// One route: a method, a path template such as `/instances/{h}/ports/{p}`, and its handler.
-public struct Route: Sendable {
+/// Immutable, and shared by reference: every exchange that matches it holds it, and a class is
+/// one reference count to pass around instead of one for each of its fields.
+public final class Route: Sendable {
     /// How the handler runs.
     public enum Handler: Sendable {
         /// Runs inline on the connection's worker queue: for handlers that never wait.
