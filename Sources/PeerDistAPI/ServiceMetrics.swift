@@ -18,8 +18,20 @@ public final class ServiceMetrics: Sendable {
         var protocolName: String
     }
 
-    private let requestCounters = Mutex<[SeriesKey: CoreMetrics.Counter]>([:])
-    private let timers = Mutex<[SeriesKey: CoreMetrics.Timer]>([:])
+    /// A request series' counter and its route's latency timer, found by one lookup per request.
+    private struct Series {
+        let counter: CoreMetrics.Counter
+        let timer: CoreMetrics.Timer
+    }
+
+    private struct RequestSeries {
+        /// By route, method, status and protocol.
+        var series: [SeriesKey: Series] = [:]
+        /// By route and method (status 0, no protocol): shared by their series.
+        var timers: [SeriesKey: CoreMetrics.Timer] = [:]
+    }
+
+    private let requestSeries = Mutex(RequestSeries())
     private let cancelCounters: [CancelOutcome: CoreMetrics.Counter]
     private let pendingGauges: [OperationKind: CoreMetrics.Gauge]
     private let openConnections: CoreMetrics.Gauge
@@ -83,25 +95,23 @@ public final class ServiceMetrics: Sendable {
         // the number of series stays bounded.
         let method = Self.knownMethods.contains(method) ? method : "other"
         let key = SeriesKey(route: routeLabel, method: method, status: status, protocolName: protocolName)
-        let counter = requestCounters.withLock { table in
-            if let c = table[key] { return c }
-            let c = Counter(label: "peerdist_http_requests_total",
-                            dimensions: [("route", routeLabel), ("method", method), ("status", String(status)), ("protocol", protocolName)],
-                            factory: factory)
-            table[key] = c
-            return c
+        let series = requestSeries.withLock { table in
+            if let found = table.series[key] { return found }
+            let timerKey = SeriesKey(route: routeLabel, method: method, status: 0, protocolName: "")
+            let timer = table.timers[timerKey] ?? Timer(
+                label: "peerdist_http_request_duration_seconds",
+                dimensions: [("route", routeLabel), ("method", method)], preferredDisplayUnit: .seconds, factory: factory)
+            table.timers[timerKey] = timer
+            let counter = Counter(label: "peerdist_http_requests_total",
+                                  dimensions: [("route", routeLabel), ("method", method), ("status", String(status)), ("protocol", protocolName)],
+                                  factory: factory)
+            let made = Series(counter: counter, timer: timer)
+            table.series[key] = made
+            return made
         }
-        counter.increment()
-        let timerKey = SeriesKey(route: routeLabel, method: method, status: 0, protocolName: "")
-        let timer = timers.withLock { table in
-            if let t = table[timerKey] { return t }
-            let t = Timer(label: "peerdist_http_request_duration_seconds",
-                          dimensions: [("route", routeLabel), ("method", method)], preferredDisplayUnit: .seconds, factory: factory)
-            table[timerKey] = t
-            return t
-        }
+        series.counter.increment()
         let (seconds, attoseconds) = duration.components
-        timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
+        series.timer.recordNanoseconds(seconds * 1_000_000_000 + attoseconds / 1_000_000_000)
     }
 
     /// Counts a cancel by outcome.

@@ -148,8 +148,8 @@ final class HTTP1MachineDriver {
         case .close: return "close"
         case .pauseReading: return "pause"
         case .resumeReading: return "resume"
-        case .setTimer(let deadline, let kind):
-            let ms = (deadline - now) / .milliseconds(1)
+        case .setTimer(let delay, let kind):
+            let ms = delay / .milliseconds(1)
             return ms.truncatingRemainder(dividingBy: 1000) == 0 ? "timer \(kind) \(Int(ms / 1000))s" : "timer \(kind) \(Int(ms))ms"
         case .clearTimer: return "clearTimer"
         case .setIdle(let idle): return idle ? "idle" : "busy"

@@ -90,9 +90,9 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             connection.pauseReading()
         case .resumeReading:
             connection.resumeReading()
-        case .setTimer(let deadline, _):
+        case .setTimer(let delay, _):
             let mark = connection.totalBytesWritten
-            connection.setTimer(after: deadline - .now) { [weak self] in
+            connection.setTimer(after: delay) { [weak self] in
                 guard let self else { return }
                 self.machine.timerFired(now: .now, wroteSinceArmed: self.connection.totalBytesWritten > mark)
             }
@@ -106,10 +106,13 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             var body: BodyStream?
             if case .stream(let stream) = exchange.request.body { body = stream }
             running = (id, nil, body)
-            let handle = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
-                self.handlerFinished(id, response)
+            let invocation = core.runner.invoke(route, exchange.request, on: connection.queue) {
+                { response in self.handlerFinished(id, response) }
             }
-            if running?.exchange == id { running?.handle = handle }  // unless it answered inline
+            switch invocation {
+            case .answered(let response): handlerFinished(id, response)
+            case .waiting(let handle): if running?.exchange == id { running?.handle = handle }  // unless it answered meanwhile
+            }
         case .cancelHandler(let id):
             if let running, running.exchange == id { running.handle?.cancel() }
         case .responded(let exchange, let status, let bodyBytes):

@@ -12,9 +12,11 @@ enum HTTP1Action {
     case close
     case pauseReading
     case resumeReading
-    /// Arm the connection's one timer at this deadline (replacing the one armed); when it fires,
-    /// report it through `timerFired`, saying whether the kernel took any byte since it was armed.
-    case setTimer(at: ContinuousClock.Instant, HTTP1Timeout)
+    /// Arm the connection's one timer to fire this long after the event's time (replacing the one
+    /// armed); when it fires, report it through `timerFired`, saying whether the kernel took any
+    /// byte since it was armed. (A delay, not a `ContinuousClock.Instant`: that type's layout is
+    /// resilient, and an action carrying one would be copied and switched on through the runtime.)
+    case setTimer(after: Duration, HTTP1Timeout)
     case clearTimer
     /// Tell the registry the connection is waiting for a request with no byte of it received (or
     /// no longer is). A connection refused leaving idle (evicted at the cap) is to be closed.
@@ -384,7 +386,7 @@ final class HTTP1ConnectionMachine {
         case .body: .body
         case .writeStall: .writeStall
         }
-        perform(.setTimer(at: deadline, kind))
+        perform(.setTimer(after: deadline - now, kind))
     }
 
     private func clearTimer() {
@@ -519,7 +521,6 @@ final class HTTP1ConnectionMachine {
             return
         }
         begunAny = true
-        var request = Request(head: head, connectionID: connectionID, receivedAt: now)
         let keepAlive = head.keepAlive && !draining
         var framing: BodyFramingState
         switch head.framing {
@@ -527,11 +528,11 @@ final class HTTP1ConnectionMachine {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(id: nextExchangeID(), request: request, head: head, keepAlive: keepAlive, framing: framing,
+        let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, receivedAt: now),
+                                head: head, keepAlive: keepAlive, framing: framing,
                                 sink: .discard(allowance: configuration.maxDrainBytes), now: now)
         state = .busy(exchange)
-        let routing = runner.route(&request)
-        exchange.request = request
+        let routing = runner.route(&exchange.request)
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
@@ -884,13 +885,12 @@ final class HTTP1ConnectionMachine {
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
-        var headers = response.headers
-        headers.remove("Connection")
+        response.headers.remove("Connection")
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
         let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
-            status: response.status, fields: headers, contentLength: response.body.count,
+            status: response.status, fields: response.headers, contentLength: response.body.count,
             keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
             date: date(), into: &head
         )

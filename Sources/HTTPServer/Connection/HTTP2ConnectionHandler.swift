@@ -355,8 +355,15 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     private func run(_ exchange: StreamExchange) {
         guard let route = exchange.route else { return }
-        exchange.task = core.runner.invoke(route, exchange.request, on: connection.queue) { response in
-            self.respond(response, to: exchange)
+        let invocation = core.runner.invoke(route, exchange.request, on: connection.queue) {
+            { response in self.respond(response, to: exchange) }
+        }
+        switch invocation {
+        case .answered(let response):
+            respond(response, to: exchange)
+            return
+        case .waiting(let handle):
+            exchange.task = handle
         }
         if draining && route.interruptibleOnDrain { exchange.task?.cancel() }
     }

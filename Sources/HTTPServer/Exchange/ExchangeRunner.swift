@@ -9,10 +9,14 @@ import Synchronization
 /// handler's task when its client goes away.
 final class ExchangeRunner: Sendable {
     let router: Router
+    // The chain, in order: request ids, the target-form check, the server's own filters
+    // (authentication goes here), compression, the observer. The links the runner owns are held
+    // by their types and called directly; only the server's own are existentials.
     private let requestIDs = RequestIDFilter()
-    /// In order: request ids, the target-form check, the server's own filters (authentication goes here), compression,
-    /// the observer.
+    private let targetForm = TargetFormFilter()
     private let filters: [any ExchangeFilter]
+    private let compression: CompressionFilter
+    private let observer: ObserverFilter?
     private let errorRenderer: @Sendable (any Error) -> Response
     /// How long a handler's 429 is held before it is delivered (`ServerConfiguration`); nil = not held.
     private let tooManyRequestsDelay: DispatchTimeInterval?
@@ -32,17 +36,17 @@ final class ExchangeRunner: Sendable {
         self.tooManyRequestsDelay = tooManyRequestsDelay > .zero
             ? .nanoseconds(Int(min(seconds, 3_600)) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)) : nil
         self.errorRenderer = errorRenderer
-        var chain: [any ExchangeFilter] = [requestIDs, TargetFormFilter()]
-        chain += filters
-        chain.append(CompressionFilter(minimumBytes: compressionMinimumBytes))
-        if let observer { chain.append(ObserverFilter(observer: observer)) }
-        self.filters = chain
+        self.filters = filters
+        compression = CompressionFilter(minimumBytes: compressionMinimumBytes)
+        self.observer = observer.map(ObserverFilter.init)
     }
 
     /// Passes the request through the filters and the router.
     func route(_ request: inout Request) -> Routing {
         do {
-            for filter in filters { try filter.willRoute(&request) }
+            try requestIDs.willRoute(&request)
+            try targetForm.willRoute(&request)
+            for index in filters.indices { try filters[index].willRoute(&request) }
         } catch {
             return .answer(render(error))
         }
@@ -62,35 +66,49 @@ final class ExchangeRunner: Sendable {
         }
     }
 
-    /// Runs the handler. `deliver` gets its answer exactly once, on `queue`: inline, during
-    /// this call, when the handler answered without waiting (a 429 comes `tooManyRequestsDelay`
-    /// later instead).
-    /// - Returns: a handler that waits, to call off when its client goes away.
+    /// What `invoke` did with the handler.
+    enum Invocation {
+        /// It answered without waiting: the caller takes the answer now, inline.
+        case answered(Response)
+        /// Its answer comes later, through the deliverer; the running handler, if any, is what to
+        /// call off when the client goes away.
+        case waiting(RunningHandler?)
+    }
+
+    /// Runs the handler. An answer given at once comes back as `.answered`; otherwise
+    /// `deliverer` is asked for the function that takes the answer, exactly once, on `queue`
+    /// (made only then: the common inline answer allocates no closure), and a 429 comes
+    /// `tooManyRequestsDelay` later through it too.
     func invoke(_ route: Route, _ request: Request, on queue: DispatchQueue,
-                deliver: @escaping @Sendable (Response) -> Void) -> RunningHandler? {
+                deliverer: () -> @Sendable (Response) -> Void) -> Invocation {
         switch route.handler {
         case .sync(let handler):
             let response: Response
             do { response = try handler(request) } catch { response = render(error) }
-            hand(response, to: deliver, on: queue)
-            return nil
+            return hand(response, deliverer, on: queue)
         case .async(let handler):
-            return start(handler, request, on: queue, deliver: deliver)
+            return .waiting(start(handler, request, on: queue, deliver: deliverer()))
         case .inlineFirst(let inline, let waiting):
             let immediate: Response?
             do { immediate = try inline(request) } catch { immediate = render(error) }
-            if let immediate {
-                hand(immediate, to: deliver, on: queue)
-                return nil
-            }
-            return start(waiting, request, on: queue, deliver: deliver)
+            if let immediate { return hand(immediate, deliverer, on: queue) }
+            return .waiting(start(waiting, request, on: queue, deliver: deliverer()))
         case .parked(let handler):
+            let deliver = deliverer()
             let answer = ParkedAnswer(queue: queue, deliver: { [self] in hand($0, to: deliver, on: queue) }, render: render)
             var callOff: (@Sendable () -> Void)?
             do { callOff = try handler(request, Responder(answer.take)) } catch { answer.take(.failure(error)) }
-            if answer.callReturned() { return nil }
-            return callOff.map { RunningHandler(callOff: $0) }
+            if answer.callReturned() { return .waiting(nil) }
+            return .waiting(callOff.map { RunningHandler(callOff: $0) })
         }
+    }
+
+    /// An answer given at once: handed back, or a 429 held `tooManyRequestsDelay` first.
+    private func hand(_ response: Response, _ deliverer: () -> @Sendable (Response) -> Void, on queue: DispatchQueue) -> Invocation {
+        guard response.status == 429, let delay = tooManyRequestsDelay else { return .answered(response) }
+        let deliver = deliverer()
+        queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
+        return .waiting(nil)
     }
 
     /// Gives `response` to `deliver`, on `queue` (where this is called): now, or a 429
@@ -112,13 +130,16 @@ final class ExchangeRunner: Sendable {
 
     /// The filters' last word before the answer is written.
     func willRespond(_ response: inout Response, to request: Request) {
-        for filter in filters { filter.willRespond(&response, to: request) }
+        requestIDs.willRespond(&response, to: request)
+        for index in filters.indices { filters[index].willRespond(&response, to: request) }
+        compression.willRespond(&response, to: request)
     }
 
     /// The answer was queued.
     func didRespond(to request: Request, status: Int, bodyBytes: Int) {
         let duration = ContinuousClock.now - request.receivedAt
-        for filter in filters { filter.didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration) }
+        for index in filters.indices { filters[index].didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration) }
+        observer?.didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration)
     }
 
     /// A request standing for one the protocol could not parse, so that its error answer has an

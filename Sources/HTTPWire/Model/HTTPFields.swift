@@ -59,6 +59,8 @@ public struct HTTPFields: Sendable, Sequence, ExpressibleByDictionaryLiteral {
 
     /// Removes every field of that name.
     public mutating func remove(_ name: String) {
+        // Looked for first: removing nothing must not copy storage shared with another value.
+        guard fields.contains(where: { $0.name.asciiCaseInsensitiveEquals(name) }) else { return }
         fields.removeAll { $0.name.asciiCaseInsensitiveEquals(name) }
     }
 }
