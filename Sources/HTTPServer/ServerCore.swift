@@ -125,11 +125,10 @@ final class ServerCore: Sendable {
     ///   connection). Choosing and leaving idle are decided under one lock, so a connection
     ///   never both serves and gives its slot away, and the cap stays hard.
     @discardableResult
-    func connection(_ handler: any ConnectionHandler, isIdle idle: Bool) -> Bool {
+    func connection(_ key: UInt64, isIdle idle: Bool) -> Bool {
         registry.withLock { r in
-            let key = handler.connection.id
             guard r.connections[key] != nil else { return true }
-            if r.evicted.contains(key) { return false }
+            if !r.evicted.isEmpty && r.evicted.contains(key) { return false }
             if idle {
                 r.idleSequence += 1
                 r.idle[key] = r.idleSequence

@@ -100,7 +100,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             connection.clearTimer()
         case .setIdle(let idle):
             // Refused leaving idle: chosen for eviction at the cap, so what arrived is not served.
-            if !core.connection(self, isIdle: idle) && !idle { machine.close(now: .now) }
+            if !core.connection(connection.id, isIdle: idle) && !idle { machine.close(now: .now) }
         case .invoke(let exchange, let route):
             let id = exchange.id
             var body: BodyStream?

@@ -476,7 +476,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         let idle = streams.isEmpty
         guard idle != registeredIdle else { return true }
         registeredIdle = idle
-        return core.connection(self, isIdle: idle)
+        return core.connection(connection.id, isIdle: idle)
     }
 
     /// Graceful drain: GOAWAY with the last stream id; streams in flight finish (long-polls

@@ -11,7 +11,8 @@ final class ExchangeRunner: Sendable {
     let router: Router
     // The chain, in order: request ids, the target-form check, the server's own filters
     // (authentication goes here), compression, the observer. The links the runner owns are held
-    // by their types and called directly; only the server's own are existentials.
+    // by their types and called directly; only the server's own are existentials, reached through
+    // a buffer pointer (an array's subscript would copy each one, through its value witnesses).
     private let requestIDs = RequestIDFilter()
     private let targetForm = TargetFormFilter()
     private let filters: [any ExchangeFilter]
@@ -46,7 +47,9 @@ final class ExchangeRunner: Sendable {
         do {
             try requestIDs.willRoute(&request)
             try targetForm.willRoute(&request)
-            for index in filters.indices { try filters[index].willRoute(&request) }
+            try filters.withUnsafeBufferPointer { own in
+                for index in own.indices { try own[index].willRoute(&request) }
+            }
         } catch {
             return .answer(render(error))
         }
@@ -131,14 +134,18 @@ final class ExchangeRunner: Sendable {
     /// The filters' last word before the answer is written.
     func willRespond(_ response: inout Response, to request: Request) {
         requestIDs.willRespond(&response, to: request)
-        for index in filters.indices { filters[index].willRespond(&response, to: request) }
+        filters.withUnsafeBufferPointer { own in
+            for index in own.indices { own[index].willRespond(&response, to: request) }
+        }
         compression.willRespond(&response, to: request)
     }
 
     /// The answer was queued.
     func didRespond(to request: Request, status: Int, bodyBytes: Int) {
         let duration = ContinuousClock.now - request.receivedAt
-        for index in filters.indices { filters[index].didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration) }
+        filters.withUnsafeBufferPointer { own in
+            for index in own.indices { own[index].didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration) }
+        }
         observer?.didRespond(to: request, status: status, bodyBytes: bodyBytes, duration: duration)
     }
 
