@@ -138,7 +138,7 @@ extension PeerDistEngine {
             abortPending(
                 in: record, result: .invalidated, detail: "the handle was invalidated by a service status change",
                 effects: &effects
-            ) { owners.contains($0.owner) }
+            ) { owners.contains($0.handle) }
         }
     }
 

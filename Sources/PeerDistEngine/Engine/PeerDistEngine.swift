@@ -67,7 +67,8 @@ public final class PeerDistEngine: Sendable {
     /// - Throws: 4058 when a pending operation has that id; 1816 past the operation or port bounds.
     func makeOperation(
         in instance: InstanceRecord, state: inout EngineState, kind: OperationKind, contentId: [UInt8],
-        owner: String, portName: String, key: UInt64, requestedId: String?, expectedLength: UInt64? = nil
+        handle: String, owner: OperationOwner? = nil, portName: String, key: UInt64, requestedId: String?,
+        expectedLength: UInt64? = nil
     ) throws(EngineError) -> OperationRecord {
         purgeExpired(instance)
         var replaced: OperationRecord?
@@ -102,10 +103,10 @@ public final class PeerDistEngine: Sendable {
         let serial = state.nextSerial()
         let earliestEnd = state.faults.delay(for: kind).map { clock.now.advanced(by: $0) }
         let operation = OperationRecord(
-            serial: serial, id: id, kind: kind, contentId: contentId, owner: owner, portName: portName, key: key,
+            serial: serial, id: id, kind: kind, contentId: contentId, handle: handle, owner: owner ?? .content(contentId),
+            portName: portName, key: key,
             createdAt: wallClock.currentDate, earliestEnd: earliestEnd, expectedLength: expectedLength)
-        instance.operations[serial] = operation
-        instance.idIndex[id] = serial
+        instance.insert(operation)
         instance.pendingOperations += 1
         instance.uploadBytesInFlight += upload
         return operation
@@ -283,7 +284,7 @@ public final class PeerDistEngine: Sendable {
         case .failed(let result):
             return .finished(result)
         case .streamCompleted(let hashes):
-            guard let stream = instance.streams[operation.owner] else { return .finished(.invalidHandle) }
+            guard let stream = instance.streams[operation.handle] else { return .finished(.invalidHandle) }
             let key = PublicationKey(principal: stream.principal, contentId: operation.contentId)
             guard state.publications[key] == nil else { return .finished(.alreadyExists) }
             state.publications[key] = Publication(
@@ -292,7 +293,7 @@ public final class PeerDistEngine: Sendable {
             instance.publicationCount += 1
             return .finished(.success, bytes: hashes.length)
         case .readContentInfo(let maxBytes):
-            guard let reader = instance.contentInfos[operation.owner] else { return .finished(.invalidHandle) }
+            guard let reader = instance.contentInfos[operation.handle] else { return .finished(.invalidHandle) }
             let start = reader.position
             guard start < reader.blob.count else { return .finished(.noMore, offset: UInt64(start)) }
             let stop = min(reader.blob.count, start + maxBytes)
@@ -306,7 +307,7 @@ public final class PeerDistEngine: Sendable {
     private func updateStream(
         after operation: OperationRecord, in instance: InstanceRecord, outcome: OperationRecord.Outcome
     ) {
-        guard let stream = instance.streams[operation.owner] else { return }
+        guard let stream = instance.streams[operation.handle] else { return }
         switch operation.kind {
         case .publishAddToStream:
             stream.pendingAppends.removeValue(forKey: operation.serial)
