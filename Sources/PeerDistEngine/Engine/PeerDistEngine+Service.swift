@@ -135,6 +135,10 @@ extension PeerDistEngine {
                 reader.invalidated = true
                 owners.insert(reader.handle)
             }
+            for retrieval in record.retrievals.values where !retrieval.invalidated {
+                retrieval.invalidated = true
+                owners.insert(retrieval.handle)
+            }
             abortPending(
                 in: record, result: .invalidated, detail: "the handle was invalidated by a service status change",
                 effects: &effects

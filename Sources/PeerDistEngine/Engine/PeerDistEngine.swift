@@ -1,3 +1,4 @@
+import BlockCache
 import Foundation
 import PCCRC
 import Synchronization
@@ -24,6 +25,8 @@ public final class PeerDistEngine: Sendable {
     let clock: any EngineClock
     let wallClock: any WallClock
     let hashingPool: HashingPool
+    /// The service's one block cache, shared by all instances (retrieval needs it).
+    let blockCache: BlockCache?
     let state: Mutex<EngineState>
 
     // MARK: - Init
@@ -34,12 +37,16 @@ public final class PeerDistEngine: Sendable {
     ///   - limits: Bounds and defaults.
     ///   - clock: Monotonic time for timeouts, retention and fault delays (`ManualClock` in tests).
     ///   - wallClock: Dates for `createdAt`, `endedAt` and `publishedAt` (`ManualClock` in tests).
+    ///   - blockCache: The block cache retrieval stores into and reads from; `nil`: retrieval
+    ///     answers 4065.
     public init(
         secret: ServerSecret,
         limits: EngineLimits = EngineLimits(),
         clock: any EngineClock = SystemEngineClock(),
-        wallClock: any WallClock = SystemWallClock()
+        wallClock: any WallClock = SystemWallClock(),
+        blockCache: BlockCache? = nil
     ) {
+        self.blockCache = blockCache
         self.secret = secret
         self.limits = limits
         self.clock = clock
@@ -179,6 +186,7 @@ public final class PeerDistEngine: Sendable {
         }
         operation.waiters = [:]
         updateStream(after: operation, in: instance, outcome: outcome)
+        updateRetrieval(after: operation, in: instance, outcome: outcome, effects: &effects)
         if let port = instance.ports[operation.portName] {
             port.queue.append(
                 Completion(
@@ -300,6 +308,10 @@ public final class PeerDistEngine: Sendable {
             reader.position = stop
             return .finished(
                 .success, bytes: UInt64(stop - start), offset: UInt64(start), buffer: Array(reader.blob[start..<stop]))
+        case .outcome(let outcome):
+            return outcome
+        case .retrievalCompleted(let layout, let bytes):
+            return completeRetrieval(operation, in: instance, layout: layout, contentInfoBytes: bytes)
         }
     }
 

@@ -18,6 +18,7 @@ final class InstanceRecord {
     var ports: [String: PortRecord]
     var streams: [String: StreamRecord] = [:]
     var contentInfos: [String: ContentInfoRecord] = [:]
+    var retrievals: [String: RetrievalRecord] = [:]
     /// Operations by serial (creation order), pending and retained.
     var operations: [UInt64: OperationRecord] = [:]
     /// The operations by id and by owner (content or retrieval): both sides share it.
@@ -46,8 +47,8 @@ final class InstanceRecord {
     }
 
     /// Open handles that count against the principal: ports other than `default`, streams and
-    /// content-information handles.
-    var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count }
+    /// content-information handles and retrievals.
+    var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count + retrievals.count }
 
     init(handle: String, principal: String, createdAt: Date, now: EngineInstant) {
         self.handle = handle
