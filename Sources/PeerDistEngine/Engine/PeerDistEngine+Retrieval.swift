@@ -403,3 +403,11 @@ extension PeerDistEngine {
         }
     }
 }
+
+extension PeerDistEngine {
+    /// Reads parked waiting for an AddData, across instances (for tests that must know a read is
+    /// waiting before they supply its data).
+    public var waitingReadCount: Int {
+        state.withLock { $0.readWaiters.values.reduce(0) { $0 + $1.count } }
+    }
+}
