@@ -106,7 +106,7 @@ let package = Package(
         .target(
             name: "PeerDistAPI",
             dependencies: [
-                "HTTPServer", "PeerDistEngine", "PCCRC", "Base64URL",
+                "HTTPServer", "PeerDistEngine", "PCCRC", "Base64URL", "BlockCache",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
