@@ -483,6 +483,89 @@ struct RetrievalFixture {
         await f.stop()
     }
 
+    @Test func shutdownAbortsPendingReadsAndTheirWaits() async throws {
+        let f = try await RetrievalFixture.start()
+        let keep = try await f.api.startup()
+        let h = try await f.api.startup()
+        let info = try await f.publish(keep, "shutdown", Self.data)
+        let r = try await f.openCompleted(h, info: info)
+        #expect(try await f.read(h, r, offset: 0, timeoutMs: 30_000, op: "s1", wait: false).status == 202)
+        #expect(await eventually { f.engine.waitingReadCount == 1 })
+        let waiter = try await f.api.newClient()
+        try await waiter.send("GET /instances/\(h)/retrievals/\(r)/operations/s1?timeoutMs=20000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        #expect(await eventually { f.engine.usage(of: AccessControl.anonymousPrincipal).parkedWaiters == 1 })
+        #expect(try await f.client.request("DELETE", "/instances/\(h)").status == 200)
+        // The waiter was woken with the aborted operation before the shutdown answered.
+        let woken = try await waiter.readResponse()
+        #expect(woken.status == 200, "\(woken.text)")
+        #expect(woken.json["state"] as? String == "canceled")
+        #expect(woken.json.resultCode == 995)
+        #expect(await eventually { f.engine.waitingReadCount == 0 })
+        #expect(try await f.read(h, r, offset: 0).code == 6)
+        await f.stop()
+    }
+
+    @Test func contentInformationCallsInTheWrongStateAndPastTheirBounds() async throws {
+        var limits = EngineLimits()
+        limits.maxRetrievalContentInfoBytes = 1_000
+        limits.maxRetrievalPendingDataBytes = 100
+        limits.maxRetrievalsPerInstance = 2
+        let f = try await RetrievalFixture.start(limits: limits)
+        let h = try await f.api.startup()
+        let info = try await f.publish(h, "bounds", Self.data)
+        #expect(info.count < 1_000)
+        let r = try await f.openCompleted(h, info: info)
+        // After completion: another portion is 4055, another complete 4060.
+        let more = try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/contentinfo", body: [1])
+        #expect(more.status == 409)
+        #expect(more.code == 4055)
+        let again = try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/contentinfo/complete")
+        #expect(again.status == 409)
+        #expect(again.code == 4060)
+        let open = try await f.client.request("POST", "/instances/\(h)/retrievals", json: #"{"contentTag":"000102030405060708090a0b0c0d0e0f"}"#)
+        let r2 = try #require(open.json["retrieval"] as? String)
+        // Past the content information bound: 413, nothing added.
+        let big = try await f.client.request("POST", "/instances/\(h)/retrievals/\(r2)/contentinfo", body: [UInt8](repeating: 0, count: 1_001))
+        #expect(big.status == 413)
+        #expect(big.code == 87)
+        let about = try await f.client.request("GET", "/instances/\(h)/retrievals/\(r2)")
+        #expect(about.json["contentInfoBytes"] as? Int == 0)
+        #expect(about.json["contentInfoState"] as? String == "collecting")
+        // Data kept before the content information is complete is bounded: 429.
+        _ = try await f.addData(h, r2, offset: 0, [UInt8](repeating: 1, count: 100))
+        let over = try await f.client.request("POST", "/instances/\(h)/retrievals/\(r2)/data?offset=100", body: [1])
+        #expect(over.status == 429)
+        #expect(over.code == 1816)
+        // The instance's retrieval bound.
+        let third = try await f.client.request("POST", "/instances/\(h)/retrievals", json: #"{"contentTag":"000102030405060708090a0b0c0d0e0f"}"#)
+        #expect(third.status == 429)
+        // Malformed parameters.
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals", json: #"{"contentTag":"xyz"}"#).status == 400)
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/data", body: [1]).status == 400)
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/reads", json: #"{"mode":"block"}"#).status == 400)
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/reads", json: #"{"mode":"stream","offset":3}"#).status == 400)
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/reads", json: #"{"mode":"block","offset":0,"timeoutMs":-1}"#).status == 400)
+        #expect(try await f.client.request("POST", "/instances/\(h)/retrievals/retr_nope/reads", json: #"{"mode":"block","offset":0}"#).code == 6)
+        await f.stop()
+    }
+
+    @Test func flushesAndReadsAreHeldByFaultsToo() async throws {
+        let f = try await RetrievalFixture.start()
+        let h = try await f.api.startup()
+        let info = try await f.publish(h, "faults", Self.data)
+        let r = try await f.openCompleted(h, info: info)
+        try await f.api.setFaults(#"{"completionDelayMs":60000,"kinds":["clientBlockRead","clientFlushContent","clientAddContentInformation"]}"#)
+        let read = try await f.read(h, r, offset: 0, timeoutMs: 0, op: "fr", wait: false)
+        #expect(read.status == 202)
+        #expect(read.json["state"] as? String == "pending")
+        let flush = try await f.client.request("POST", "/instances/\(h)/flushes?op=ff", json: #"{"contentTag":"\#(String(repeating: "ab", count: 16))"}"#)
+        #expect(flush.status == 202)
+        let cancel = try await f.client.request("DELETE", "/instances/\(h)/retrievals/\(r)/operations/fr")
+        #expect(cancel.operation["state"] as? String == "canceled")
+        try await f.api.setFaults("{}")
+        await f.stop()
+    }
+
     /// Cancel against the AddData that wakes the same read, over HTTP, many times: every read ends
     /// exactly once (one completion on the port), canceled or completed.
     @Test func cancelRacesAddDataWakingTheSameRead() async throws {
