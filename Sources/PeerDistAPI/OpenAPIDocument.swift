@@ -981,14 +981,16 @@ paths:
       operationId: addData
       summary: PeerDistClientAddData
       description: |
-        Content bytes at the absolute content offset `offset` (a buffered body, at most
-        `--max-body-size`). The blocks (V1) or segments (V2) they cover are verified against the
-        content information before they enter the cache (a partial one is kept unreadable until
-        the rest arrives); bytes that fail never do. `bytesTransferred` = the bytes accepted. An
-        offset at or past the end of the content ends with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`;
-        of a piece that straddles the end, the bytes up to the end are kept. Before the content
-        information is complete the bytes are kept (16 MiB per retrieval by default; 429 past it)
-        and stored once it is.
+        Content bytes at the absolute content offset `offset`. The body streams into the cache
+        as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+        length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+        covers are verified against the content information before they enter the cache (a
+        partial one is kept unreadable until the rest arrives); bytes that fail never do.
+        `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+        with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+        to the end are kept. Before the content information is complete the bytes are kept (16
+        MiB per retrieval by default: a declared length past it is 429, a body that passes it
+        ends the operation with 1816) and stored once it is.
       parameters:
         - name: offset
           in: query
@@ -1010,6 +1012,7 @@ paths:
         '404': {$ref: '#/components/responses/NotFound'}
         '409': {$ref: '#/components/responses/Conflict'}
         '410': {$ref: '#/components/responses/Gone'}
+        '411': {$ref: '#/components/responses/LengthRequired'}
         '413': {$ref: '#/components/responses/PayloadTooLarge'}
         '415': {$ref: '#/components/responses/UnsupportedMediaType'}
         '429': {$ref: '#/components/responses/TooManyRequests'}

@@ -55,16 +55,8 @@ enum RetrievalRoutes {
                     instance: instance, retrieval: params.path("r"), operation: try params.chosenOperationName())
                 return await ctx.accepted(op, instance: instance, params: params)
             },
-            .async(.post, "/instances/{h}/retrievals/{r}/data", interruptibleOnDrain: true) { req in
-                let (instance, params) = try ctx.gate(req)
-                guard let text = req.queryValue("offset"), let offset = UInt64(text) else {
-                    throw Parameters.invalid("offset (the absolute content offset, an unsigned integer) is required")
-                }
-                let bytes = try octets(req)
-                let op = try ctx.engine.addData(
-                    instance: instance, retrieval: params.path("r"), offset: offset, bytes: bytes,
-                    operation: try params.chosenOperationName())
-                return await ctx.accepted(op, instance: instance, params: params)
+            .async(.post, "/instances/{h}/retrievals/{r}/data", body: .streamed, interruptibleOnDrain: true) { req in
+                try await addData(ctx, req)
             },
             .async(.post, "/instances/{h}/retrievals/{r}/reads", interruptibleOnDrain: true) { req in
                 let (instance, params) = try ctx.gate(req)
@@ -130,6 +122,57 @@ enum RetrievalRoutes {
                 return await ctx.accepted(op, instance: instance, params: params)
             },
         ]
+    }
+
+    /// PeerDistClientAddData: the body streams from the socket into the cache, a window at a time.
+    private static func addData(_ ctx: RouteContext, _ req: Request) async throws -> Response {
+        let (instance, params) = try ctx.gate(req)
+        guard let text = req.queryValue("offset"), let offset = UInt64(text) else {
+            throw Parameters.invalid("offset (the absolute content offset, an unsigned integer) is required")
+        }
+        guard case .stream(let body) = req.body else { throw HTTPError.http(411, "a request body is required") }
+        if let type = req.headers["Content-Type"], !type.lowercased().hasPrefix("application/octet-stream") {
+            throw HTTPError.http(415, "the body must be application/octet-stream")
+        }
+        let feed = try ctx.engine.beginAddData(
+            instance: instance, retrieval: params.path("r"), offset: offset,
+            expectedLength: body.declaredLength.map { Int(clamping: $0) }, operation: try params.chosenOperationName())
+        // As publishing's append: the body is fed from a task of its own (a drain does not cut it),
+        // and a watcher stops the feed when the operation ends while the body is awaited.
+        let feeding = Task { () async -> Result<Void, any Error> in
+            do {
+                while let chunk = try await body.next() { try await feed.write(chunk) }
+                await feed.finish()
+            } catch is EngineError {
+                // The operation ended (cancelled, closed, out of bounds, past its bound): its state is the answer.
+            } catch {
+                if feed.started.current.state != .pending { return .success(()) }
+                await feed.abort()
+                return .failure(error)
+            }
+            return .success(())
+        }
+        let engine = ctx.engine
+        let operation = feed.started.accepted.id
+        let owner = feed.started.accepted.owner
+        let watcher = Task {
+            while !Task.isCancelled {
+                let state = (try? await engine.waitOperation(instance: instance, owner: owner, operation: operation, timeout: engine.limits.maxWait))?.state
+                guard !Task.isCancelled else { return }
+                guard let state else {
+                    try? await Task.sleep(for: .milliseconds(100))  // no waiter slot now: look again soon
+                    continue
+                }
+                if state != .pending {
+                    feeding.cancel()
+                    return
+                }
+            }
+        }
+        let fed = await feeding.value
+        watcher.cancel()
+        try fed.get()
+        return await ctx.accepted(feed.started, instance: instance, params: params)
     }
 
     /// A `PEERDIST_CONTENT_TAG`: 32 hexadecimal digits (16 bytes).

@@ -219,6 +219,32 @@ struct RetrievalFixture {
         await f.stop()
     }
 
+    @Test func aLargeAddDataStreamsIntoTheCacheWindowByWindow() async throws {
+        let f = try await RetrievalFixture.start()
+        let h = try await f.api.startup()
+        for version in [1, 2] {
+            let content = RetrievalFixture.content(3_000_000 + 123, seed: UInt64(version))
+            let info = try await f.publish(h, "large\(version)", content, version: version)
+            let r = try await f.openCompleted(h, info: info, tag: String(repeating: "0\(version)", count: 16))
+            let added = try await f.addData(h, r, offset: 0, content)
+            #expect(added.resultCode == 0, "\(added)")
+            #expect(added["bytesTransferred"] as? Int == content.count)
+            // Whole entries were inserted, none staged and left behind.
+            #expect(f.cache.statistics().stagedBytes == 0)
+            var got: [UInt8] = []
+            while got.count < content.count {
+                let read = try await f.read(h, r, offset: got.count, op: "big")
+                #expect(read.json.resultCode == 0, "\(read.text)")
+                let part = try await f.buffer(h, r, "big")
+                #expect(!part.isEmpty)
+                if part.isEmpty { break }
+                got += part
+            }
+            #expect(got == content)
+        }
+        await f.stop()
+    }
+
     @Test func badContentInformationEndsCompleteWith4051Or4050() async throws {
         let f = try await RetrievalFixture.start()
         let h = try await f.api.startup()

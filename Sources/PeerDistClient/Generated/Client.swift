@@ -8556,14 +8556,16 @@ public struct Client: APIProtocol {
     }
     /// PeerDistClientAddData
     ///
-    /// Content bytes at the absolute content offset `offset` (a buffered body, at most
-    /// `--max-body-size`). The blocks (V1) or segments (V2) they cover are verified against the
-    /// content information before they enter the cache (a partial one is kept unreadable until
-    /// the rest arrives); bytes that fail never do. `bytesTransferred` = the bytes accepted. An
-    /// offset at or past the end of the content ends with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`;
-    /// of a piece that straddles the end, the bytes up to the end are kept. Before the content
-    /// information is complete the bytes are kept (16 MiB per retrieval by default; 429 past it)
-    /// and stored once it is.
+    /// Content bytes at the absolute content offset `offset`. The body streams into the cache
+    /// as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+    /// length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+    /// covers are verified against the content information before they enter the cache (a
+    /// partial one is kept unreadable until the rest arrives); bytes that fail never do.
+    /// `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+    /// with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+    /// to the end are kept. Before the content information is complete the bytes are kept (16
+    /// MiB per retrieval by default: a declared length past it is 429, a body that passes it
+    /// ends the operation with 1816) and stored once it is.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/data`.
@@ -8821,6 +8823,28 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .gone(.init(body: body))
+                case 411:
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.LengthRequired.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Schemas.Problem.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .lengthRequired(.init(body: body))
                 case 413:
                     let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
                     let body: Components.Responses.PayloadTooLarge.Body

@@ -11201,14 +11201,16 @@ public enum Operations {
     }
     /// PeerDistClientAddData
     ///
-    /// Content bytes at the absolute content offset `offset` (a buffered body, at most
-    /// `--max-body-size`). The blocks (V1) or segments (V2) they cover are verified against the
-    /// content information before they enter the cache (a partial one is kept unreadable until
-    /// the rest arrives); bytes that fail never do. `bytesTransferred` = the bytes accepted. An
-    /// offset at or past the end of the content ends with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`;
-    /// of a piece that straddles the end, the bytes up to the end are kept. Before the content
-    /// information is complete the bytes are kept (16 MiB per retrieval by default; 429 past it)
-    /// and stored once it is.
+    /// Content bytes at the absolute content offset `offset`. The body streams into the cache
+    /// as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+    /// length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+    /// covers are verified against the content information before they enter the cache (a
+    /// partial one is kept unreadable until the rest arrives); bytes that fail never do.
+    /// `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+    /// with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+    /// to the end are kept. Before the content information is complete the bytes are kept (16
+    /// MiB per retrieval by default: a declared length past it is 429, a body that passes it
+    /// ends the operation with 1816) and stored once it is.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/data`.
@@ -11514,6 +11516,29 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A Content-Length or chunked body is required (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/411`.
+            ///
+            /// HTTP response code: `411 lengthRequired`.
+            case lengthRequired(Components.Responses.LengthRequired)
+            /// The associated value of the enum case if `self` is `.lengthRequired`.
+            ///
+            /// - Throws: An error if `self` is not `.lengthRequired`.
+            /// - SeeAlso: `.lengthRequired`.
+            public var lengthRequired: Components.Responses.LengthRequired {
+                get throws {
+                    switch self {
+                    case let .lengthRequired(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "lengthRequired",
                             response: self
                         )
                     }

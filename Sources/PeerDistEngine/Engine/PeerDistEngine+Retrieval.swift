@@ -171,39 +171,103 @@ extension PeerDistEngine {
 
     // MARK: - Data
 
-    /// PeerDistClientAddData at an absolute offset. With the content information complete, the
-    /// blocks (V1) or segments (V2) the bytes cover are verified into the cache (a partial one is
-    /// staged until the rest arrives); the operation ends with `bytesTransferred` = the bytes
-    /// accepted (those before the content's end), or 4061 when `offset` is at or past the end.
-    /// Before that, the bytes are kept (bounded) and stored once it completes.
-    /// - Throws: 1260, 4065, 6, 4057, 87 (empty data, operation id), 1816 (the kept bytes'
-    ///   bound, quotas), 4058.
-    public func addData(instance: String, retrieval: String, offset: UInt64, bytes: [UInt8], operation: String? = nil)
-        throws(EngineError) -> StartedOperation
-    {
-        try startClientOperation(instance: instance, retrieval: retrieval, kind: .clientAddData, operation: operation) {
-            r throws(EngineError) in
-            guard !bytes.isEmpty else { throw .invalidParameter("AddData needs at least one byte") }
-            if r.layout == nil, bytes.count > limits.maxRetrievalPendingDataBytes - r.pendingDataBytes {
-                throw .quota(
-                    "the retrieval keeps \(limits.maxRetrievalPendingDataBytes) bytes until its content information is complete",
-                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+    /// PeerDistClientAddData at an absolute offset, its bytes fed through the returned feed. With
+    /// the content information complete, the blocks (V1) or segments (V2) the bytes cover are
+    /// verified into the cache (a partial one is staged until the rest arrives); the operation ends
+    /// with `bytesTransferred` = the bytes accepted (those before the content's end), or 4061 when
+    /// `offset` is at or past the end (the feed then refuses the bytes). Before that, the bytes are
+    /// kept (at most `maxRetrievalPendingDataBytes` per retrieval: past it the operation ends with
+    /// 1816) and stored once it completes.
+    /// - Parameters:
+    ///   - expectedLength: The body length when known (Content-Length).
+    /// - Throws: 1260, 4065, 6, 4057, 87 (empty body, operation id), 1816 (a declared length past
+    ///   the kept-data bound, quotas), 4058.
+    public func beginAddData(
+        instance: String, retrieval: String, offset: UInt64, expectedLength: Int?, operation: String? = nil
+    ) throws(EngineError) -> AddDataFeed {
+        var outOfBounds = false
+        let started = try startClientOperation(
+            instance: instance, retrieval: retrieval, kind: .clientAddData, operation: operation
+        ) { r throws(EngineError) in
+            if let expectedLength {
+                guard expectedLength > 0 else { throw .invalidParameter("AddData needs at least one byte") }
+                if r.layout == nil, expectedLength > limits.maxRetrievalPendingDataBytes - r.pendingDataBytes {
+                    throw keptDataQuota()
+                }
             }
-        } start: { op, r, _ in
-            guard let layout = r.layout else {
-                r.pendingData.append(RetrievalRecord.PendingData(offset: offset, bytes: bytes))
-                r.pendingDataBytes += bytes.count
-                return .end(.finished(.success, bytes: UInt64(bytes.count), offset: offset))
-            }
-            guard offset < layout.contentEnd else {
-                return .end(.finished(.outOfBounds, offset: offset))
-            }
-            let tag = ContentTag(r.tag)
-            return .work { [self] _, serial in
-                let accepted = await self.store([(offset, bytes)], layout: layout, tag: tag)
-                self.finishNaturally(instance: instance, serial: serial, .outcome(.finished(.success, bytes: accepted, offset: offset)))
-            }
+        } start: { _, r, _ in
+            guard let layout = r.layout, offset >= layout.contentEnd else { return .queued }
+            outOfBounds = true
+            return .end(.finished(.outOfBounds, offset: offset))
         }
+        return AddDataFeed(
+            engine: self, instance: instance, retrieval: retrieval, serial: started.serial, offset: offset,
+            ended: outOfBounds, started: started)
+    }
+
+    /// Where a feed's bytes go now.
+    enum FeedTarget {
+        /// Kept until the content information is complete.
+        case keep
+        /// Stored under this layout.
+        case store(RetrievalLayout, ContentTag?)
+    }
+
+    /// Throws the operation's end once it has ended.
+    func checkFeedPending(instance: String, serial: UInt64) throws(EngineError) {
+        try locked { state throws(EngineError) in _ = try pendingFeedOperation(state, instance: instance, serial: serial) }
+    }
+
+    func feedTarget(instance: String, retrieval: String, serial: UInt64) throws(EngineError) -> FeedTarget {
+        try locked { state throws(EngineError) in
+            _ = try pendingFeedOperation(state, instance: instance, serial: serial)
+            guard let r = state.instances[instance]?.retrievals[retrieval] else { throw .invalidHandle("retrieval") }
+            guard let layout = r.layout else { return .keep }
+            return .store(layout, ContentTag(r.tag))
+        }
+    }
+
+    /// Keeps bytes until the content information is complete; past the bound the operation ends
+    /// with 1816 and this throws.
+    func keepPending(instance: String, retrieval: String, serial: UInt64, offset: UInt64, bytes: [UInt8])
+        throws(EngineError)
+    {
+        let (effects, refusal) = try locked { state throws(EngineError) -> (Effects, EngineError?) in
+            let operation = try pendingFeedOperation(state, instance: instance, serial: serial)
+            guard let record = state.instances[instance], let r = record.retrievals[retrieval] else {
+                throw .invalidHandle("retrieval")
+            }
+            var effects = Effects()
+            guard bytes.count <= limits.maxRetrievalPendingDataBytes - r.pendingDataBytes else {
+                let refusal = keptDataQuota()
+                finishNaturallyLocked(
+                    operation, in: record, .failed(.notEnoughQuota), honorDelay: false, state: &state, effects: &effects)
+                return (effects, refusal)
+            }
+            r.pendingData.append(RetrievalRecord.PendingData(offset: offset, bytes: bytes))
+            r.pendingDataBytes += bytes.count
+            return (effects, nil)
+        }
+        effects.run()
+        if let refusal { throw refusal }
+    }
+
+    private func pendingFeedOperation(_ state: EngineState, instance: String, serial: UInt64) throws(EngineError)
+        -> OperationRecord
+    {
+        guard let operation = state.instances[instance]?.operations[serial] else {
+            throw EngineError(.operationAborted, "the instance was shut down")
+        }
+        guard operation.isPending else {
+            throw EngineError(operation.snapshot(includeBuffer: false).result, "the operation has ended")
+        }
+        return operation
+    }
+
+    private func keptDataQuota() -> EngineError {
+        .quota(
+            "the retrieval keeps \(limits.maxRetrievalPendingDataBytes) bytes until its content information is complete",
+            retryAfterSeconds: limits.quotaRetryAfterSeconds)
     }
 
     // MARK: - Reads

@@ -104,6 +104,14 @@ struct RetrievalLayout: Sendable {
         return low
     }
 
+    /// Where bytes gathered up to `offset` may be cut without splitting an entry: the end of the last
+    /// entry that ends at or before it when `offset` falls inside an entry, else `offset` itself.
+    func boundary(atOrBefore offset: UInt64) -> UInt64 {
+        let index = firstEntry(endingAfter: offset)
+        guard index < entries.count, entries[index].start < offset else { return offset }
+        return entries[index].start
+    }
+
     /// The index of the entry holding `offset`, if any.
     func entryIndex(containing offset: UInt64) -> Int? {
         let index = firstEntry(endingAfter: offset)
