@@ -1794,7 +1794,7 @@ components:
       properties:
         id: {$ref: '#/components/schemas/OperationName'}
         kind: {$ref: '#/components/schemas/OperationKind'}
-        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$', description: 'The content identifier; for a client operation its content tag (base64url)'}
         state: {$ref: '#/components/schemas/OperationState'}
         result:
           allOf:
@@ -1833,7 +1833,7 @@ components:
         sequence: {type: integer, minimum: 0}
         key: {type: integer, minimum: 0}
         operation: {$ref: '#/components/schemas/OperationName'}
-        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$', description: 'The content identifier; for a client operation its content tag (base64url)'}
         kind: {$ref: '#/components/schemas/OperationKind'}
         result: {$ref: '#/components/schemas/Result'}
         bytesTransferred: {type: integer, minimum: 0}

@@ -334,6 +334,8 @@ extension Components {
             public var id: Components.Schemas.OperationName
             /// - Remark: Generated from `#/components/schemas/Operation/kind`.
             public var kind: Components.Schemas.OperationKind
+            /// The content identifier; for a client operation its content tag (base64url)
+            ///
             /// - Remark: Generated from `#/components/schemas/Operation/contentId`.
             public var contentId: Swift.String
             /// - Remark: Generated from `#/components/schemas/Operation/state`.
@@ -383,7 +385,7 @@ extension Components {
             /// - Parameters:
             ///   - id:
             ///   - kind:
-            ///   - contentId:
+            ///   - contentId: The content identifier; for a client operation its content tag (base64url)
             ///   - state:
             ///   - result: 996 `ERROR_IO_INCOMPLETE` while pending
             ///   - bytesTransferred:
@@ -518,6 +520,8 @@ extension Components {
             public var key: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Completion/operation`.
             public var operation: Components.Schemas.OperationName
+            /// The content identifier; for a client operation its content tag (base64url)
+            ///
             /// - Remark: Generated from `#/components/schemas/Completion/contentId`.
             public var contentId: Swift.String
             /// - Remark: Generated from `#/components/schemas/Completion/kind`.
@@ -532,7 +536,7 @@ extension Components {
             ///   - sequence:
             ///   - key:
             ///   - operation:
-            ///   - contentId:
+            ///   - contentId: The content identifier; for a client operation its content tag (base64url)
             ///   - kind:
             ///   - result:
             ///   - bytesTransferred:

@@ -96,7 +96,7 @@ extension PeerDistEngine {
             }
             return RetrievalInfo(
                 handle: r.handle, contentTag: r.tag, flashCrowd: false, contentInfoState: stateName,
-                contentInfoBytes: r.contentInfoBytes.count, version: r.layout?.version, contentRange: r.layout?.readRange,
+                contentInfoBytes: r.layout == nil ? r.contentInfoBytes.count : r.contentInfoByteCount, version: r.layout?.version, contentRange: r.layout?.readRange,
                 streamPosition: r.streamPosition)
         }
     }
@@ -365,6 +365,9 @@ extension PeerDistEngine {
             serial == operation.serial
         else { return .finished(.invalidHandle) }
         r.contentInfo = .complete(layout)
+        // The layout holds what reads need; the structure itself is not kept.
+        r.contentInfoBytes = []
+        r.contentInfoByteCount = Int(contentInfoBytes)
         return .finished(.success, bytes: contentInfoBytes)
     }
 

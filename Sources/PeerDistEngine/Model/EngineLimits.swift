@@ -13,8 +13,8 @@ public struct EngineLimits: Sendable, Hashable {
     /// Parked long-polls of one principal (port dequeues, operation and status waits; 1816 past
     /// it). Default 4,096.
     public var maxParkedWaitersPerPrincipal: Int
-    /// Open handles of one principal: ports (`default` excepted), streams and content-information
-    /// handles across its instances (1816 past it). Default 4,096.
+    /// Open handles of one principal: ports (`default` excepted), streams, content-information
+    /// handles and retrievals across its instances (1816 past it). Default 4,096.
     public var maxOpenHandlesPerPrincipal: Int
     /// Upload bytes one principal may have in flight: every pending append may hold
     /// `appendWindowBytes` waiting to be hashed, so a principal has at most this divided by the

@@ -29,6 +29,8 @@ final class RetrievalRecord {
     var contentInfo: ContentInfo = .collecting
     /// The content information portions, concatenated in arrival order.
     var contentInfoBytes: [UInt8] = []
+    /// How many bytes it had when it completed (the bytes are dropped then).
+    var contentInfoByteCount = 0
     var pendingData: [PendingData] = []
     var pendingDataBytes = 0
     /// The stream read position (PeerDistClientStreamRead).
