@@ -245,6 +245,47 @@ struct RetrievalFixture {
         await f.stop()
     }
 
+    @Test func rangedContentInformationConfinesReadsAndClipsMisses() async throws {
+        let f = try await RetrievalFixture.start()
+        let h = try await f.api.startup()
+        _ = try await f.publish(h, "ranged", Self.data)
+        let id = APIFixture.contentID("ranged")
+        // The content information of [70,000, 170,000), through RetrieveContentInformation.
+        let open = try await f.client.request("POST", "/instances/\(h)/content/\(id)/contentinfo", json: #"{"offset":70000,"length":100000,"maxVersion":1}"#)
+        let c = try #require(open.json["contentInfo"] as? String, "\(open.text)")
+        let part = try await f.client.request("POST", "/instances/\(h)/content/\(id)/contentinfo/\(c)/reads?maxBytes=1048576&op=ci", headers: [("Prefer", "wait=10")])
+        #expect(part.json.resultCode == 0, "\(part.text)")
+        let info = try await f.client.request("GET", "/instances/\(h)/content/\(id)/operations/ci/buffer").body
+        let r = try await f.openCompleted(h, info: info)
+        let about = try await f.client.request("GET", "/instances/\(h)/retrievals/\(r)")
+        #expect(about.json["contentOffset"] as? Int == 70_000)
+        #expect(about.json["contentLength"] as? Int == 100_000)
+        #expect(about.json["streamPosition"] as? Int == 70_000)
+        // Outside the range: 4053. A miss is clipped to the range.
+        #expect(try await f.read(h, r, offset: 10).json.resultCode == 4053)
+        #expect(try await f.read(h, r, offset: 170_000).json.resultCode == 4053)
+        let miss = try await f.read(h, r, offset: 100_000)
+        #expect(miss.json.resultCode == 4052)
+        #expect(miss.json["offset"] as? Int == 100_000)
+        #expect(miss.json["bytesTransferred"] as? Int == 70_000)
+        // A V1 block split across two AddData calls is staged, then verified whole.
+        _ = try await f.addData(h, r, offset: 0, Array(Self.data[0..<100_000]))
+        // Block 1 (holding 70,000) is only staged: not readable yet.
+        let staged = try await f.read(h, r, offset: 70_000, maxBytes: 0)
+        #expect(staged.json.resultCode == 0)
+        #expect(staged.json["bytesTransferred"] as? Int == 0)
+        #expect(f.cache.statistics().stagedBytes > 0)
+        _ = try await f.addData(h, r, offset: 100_000, Array(Self.data[100_000..<(3 * Self.block)]))
+        #expect(f.cache.statistics().stagedBytes == 0)
+        let stream = try await f.read(h, r, mode: "stream", offset: nil, op: "rs")
+        #expect(stream.json.resultCode == 0, "\(stream.text)")
+        #expect(stream.json["offset"] as? Int == 70_000)
+        #expect(stream.json["bytesTransferred"] as? Int == 100_000)
+        #expect(try await f.buffer(h, r, "rs") == Array(Self.data[70_000..<170_000]))
+        #expect(try await f.read(h, r, mode: "stream", offset: nil).json.resultCode == 4053)
+        await f.stop()
+    }
+
     @Test func badContentInformationEndsCompleteWith4051Or4050() async throws {
         let f = try await RetrievalFixture.start()
         let h = try await f.api.startup()

@@ -365,6 +365,8 @@ extension PeerDistEngine {
             serial == operation.serial
         else { return .finished(.invalidHandle) }
         r.contentInfo = .complete(layout)
+        // Stream reads start where the content information's range does.
+        r.streamPosition = layout.readRange.lowerBound
         // The layout holds what reads need; the structure itself is not kept.
         r.contentInfoBytes = []
         r.contentInfoByteCount = Int(contentInfoBytes)
