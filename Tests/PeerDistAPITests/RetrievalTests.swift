@@ -677,4 +677,44 @@ struct RetrievalFixture {
         #expect(outcomes.values.reduce(0, +) == 200)
         await f.stop()
     }
+    /// A read's timeout against the AddData that wakes it, many times: each read ends exactly once,
+    /// with the bytes or with 1460 and the missing range.
+    @Test func timeoutRacesAddDataWakingTheSameRead() async throws {
+        let f = try await RetrievalFixture.start()
+        let h = try await f.api.startup()
+        let info = try await f.publish(h, "timeout-race", Self.data)
+        let tag = String(repeating: "78", count: 16)
+        let r = try await f.openCompleted(h, info: info, tag: tag)
+        let adder = try await f.api.newClient()
+        _ = try await f.drain(h)
+        var outcomes: [Int: Int] = [:]
+        let block = Array(Self.data[0..<Self.block])
+        for i in 0..<150 {
+            let op = "tr\(i)"
+            #expect(try await f.read(h, r, offset: 0, timeoutMs: Int.random(in: 1...4), op: op, wait: false).status != 400)
+            let lag = Duration.microseconds(Int.random(in: 0...4_000))
+            try await Task.sleep(for: lag)
+            let a = try await adder.request("POST", "/instances/\(h)/retrievals/\(r)/data?offset=0", body: block, headers: [("Prefer", "wait=10")])
+            #expect(a.json.resultCode == 0, "\(a.text)")
+            let final = try await f.client.request("GET", "/instances/\(h)/retrievals/\(r)/operations/\(op)?timeoutMs=10000")
+            let code = try #require(final.json.resultCode)
+            #expect(code == 0 || code == 1460, "\(final.text)")
+            if code == 1460 {
+                #expect(final.json["offset"] as? Int == 0)
+                #expect(final.json["bytesTransferred"] as? Int == Self.data.count)
+            } else {
+                #expect(final.json["bytesTransferred"] as? Int == Self.block)
+            }
+            let posted = try await f.drain(h).filter { $0["operation"] as? String == op }
+            #expect(posted.count == 1, "\(op): \(posted)")
+            #expect(posted.first?.resultCode == code)
+            outcomes[code, default: 0] += 1
+            let flush = try await f.client.request("POST", "/instances/\(h)/flushes", json: #"{"contentTag":"\#(tag)"}"#, headers: [("Prefer", "wait=10")])
+            #expect(flush.json.resultCode == 0)
+            _ = try await f.drain(h)
+            #expect(await eventually { f.engine.waitingReadCount == 0 })
+        }
+        print("retrieval timeout race: \(outcomes)")
+        await f.stop()
+    }
 }
