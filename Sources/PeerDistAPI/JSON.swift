@@ -80,6 +80,36 @@ enum Render {
             ("createdAt", date(op.createdAt)),
         ]
         if let ended = op.endedAt { members.append(("endedAt", date(ended))) }
+        if case .retrieval(let handle) = op.owner { members.append(("retrieval", .string(handle))) }
+        return .object(members)
+    }
+
+    static func hex(_ bytes: [UInt8]) -> String {
+        let digits = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// PeerDistClientGetInformationByHandle (`PEERDIST_CLIENT_BASIC_INFO`) and the retrieval's state.
+    static func retrieval(_ info: RetrievalInfo) -> JSON {
+        var members: [(String, JSON)] = [
+            ("retrieval", .string(info.handle)),
+            ("contentTag", .string(hex(info.contentTag))),
+            ("flashCrowd", .bool(info.flashCrowd)),
+            ("contentInfoState", .string(info.contentInfoState.rawValue)),
+            ("contentInfoBytes", .int(info.contentInfoBytes)),
+            ("streamPosition", .uint(info.streamPosition)),
+        ]
+        if let version = info.version { members.append(("version", .int(version))) }
+        if let range = info.contentRange {
+            members.append(("contentOffset", .uint(range.lowerBound)))
+            members.append(("contentLength", .uint(range.upperBound - range.lowerBound)))
+        }
         return .object(members)
     }
 

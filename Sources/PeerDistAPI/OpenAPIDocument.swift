@@ -373,11 +373,14 @@ paths:
       - $ref: '#/components/parameters/OperationId'
     get:
       operationId: getInstanceOperation
-      summary: An operation of the instance, whatever handle it belongs to
+      summary: An operation of the instance, whatever it belongs to (a content, a retrieval, a flush)
       description: |
-        The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
-        when the instance has no operation with that id (ended operations stay readable for
-        `--retention`, also after their stream, content-information handle or port was closed).
+        The operation, after waiting up to `timeoutMs` for it to end. 404
+        `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no operation with that id
+        (ended operations stay readable for `--retention`, also after their stream,
+        content-information handle, retrieval or port was closed).
+      parameters:
+        - $ref: '#/components/parameters/TimeoutMs'
       responses:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
@@ -388,6 +391,36 @@ paths:
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/operations/{op}/buffer:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getInstanceOperationBuffer
+      summary: The caller's buffer of a finished read, whatever handle it belongs to
+      description: |
+        409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+        for an operation that produced no buffer.
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: The bytes the read produced
+          headers:
+            X-PeerDist-Offset:
+              description: Where the bytes start (the operation's `offset`)
+              required: true
+              schema: {type: integer, minimum: 0}
+          content:
+            application/octet-stream:
+              schema: {type: string, format: binary}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -804,6 +837,385 @@ paths:
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
 
+  /instances/{h}/retrievals:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    post:
+      operationId: openRetrieval
+      summary: PeerDistClientOpenContent
+      description: |
+        Opens a retrieval bound to a port and completion key (defaults `default`, 0). Data added
+        through it is labelled with `contentTag` (for flushes). 503
+        `PEERDIST_ERROR_SERVICE_UNAVAILABLE` also when the service has no block cache.
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/RetrievalRequest'}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '201':
+          description: Opened
+          headers:
+            Location: {$ref: '#/components/headers/Location'}
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/RetrievalCreated'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    get:
+      operationId: getRetrieval
+      summary: PeerDistClientGetInformationByHandle
+      description: '`PEERDIST_CLIENT_BASIC_INFO` (`flashCrowd`) and the state of the retrieval.'
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: The retrieval
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/RetrievalInfo'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: closeRetrieval
+      summary: PeerDistClientCloseContent
+      description: |
+        Every pending operation of the retrieval ends with `ERROR_OPERATION_ABORTED` (posted, its
+        waiters woken) before the 200. Its operations stay readable for `--retention`; any other
+        call on it is then 404 `ERROR_INVALID_HANDLE`. Works on an invalidated retrieval.
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/Success'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/contentinfo:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    post:
+      operationId: addContentInformation
+      summary: PeerDistClientAddContentInformation
+      description: |
+        A portion of the content information (as GET …/content/{id}/contentinfo gives it);
+        portions apply in arrival order. `bytesTransferred` is the portion's length. 409
+        `PEERDIST_ERROR_ALREADY_INITIALIZED` once it is complete or completing; 413 past the
+        retrieval's bound (16 MiB by default), nothing added.
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema: {type: string, format: binary}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/contentinfo/complete:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    post:
+      operationId: completeContentInformation
+      summary: PeerDistClientCompleteContentInformation
+      description: |
+        Parses what was added: the operation ends failed with 4051
+        `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+        `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
+        Once it has succeeded reads may start, and the data AddData kept meanwhile has been
+        verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/data:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    post:
+      operationId: addData
+      summary: PeerDistClientAddData
+      description: |
+        Content bytes at the absolute content offset `offset`. The body streams into the cache
+        as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+        length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+        covers are verified against the content information before they enter the cache (a
+        partial one is kept unreadable until the rest arrives); bytes that fail never do.
+        `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+        with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+        to the end are kept. Before the content information is complete the bytes are kept (16
+        MiB per retrieval by default: a declared length past it is 429, a body that passes it
+        ends the operation with 1816) and stored once it is.
+      parameters:
+        - name: offset
+          in: query
+          required: true
+          schema: {type: integer, minimum: 0}
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      requestBody:
+        required: true
+        content:
+          application/octet-stream:
+            schema: {type: string, format: binary}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '411': {$ref: '#/components/responses/LengthRequired'}
+        '413': {$ref: '#/components/responses/PayloadTooLarge'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/reads:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    post:
+      operationId: readContent
+      summary: PeerDistClientBlockRead / PeerDistClientStreamRead
+      description: |
+        Ends as soon as any bytes are in the cache at its offset (a partial read; the buffer at
+        …/operations/{op}/buffer), `offset` saying where they start. `maxBytes` 0 ends with the
+        count of contiguous cached bytes there (0 when none) and does not move the stream
+        position. `timeoutMs` 0 = the local cache only: a miss ends at once with 4052
+        `PEERDIST_ERROR_MISSING_DATA`; otherwise (absent = 5,000) the read stays pending until
+        bytes at its offset enter the cache (an AddData through any handle of any instance) or
+        the timeout passes, then 1460 `ERROR_TIMEOUT`. A miss gives the missing range in `offset`
+        and `bytesTransferred`, clipped to the content information's range; at or past the end,
+        4053 `PEERDIST_ERROR_NO_MORE`. Stream reads are served in order and advance by the bytes
+        read and by missing ranges. 404 `PEERDIST_ERROR_NOT_INITIALIZED` before the content
+        information is complete.
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/ReadRequest'}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/operations:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+    get:
+      operationId: listRetrievalOperations
+      summary: Operations of one retrieval, paged
+      parameters:
+        - $ref: '#/components/parameters/State'
+        - $ref: '#/components/parameters/PageSize'
+        - $ref: '#/components/parameters/PageToken'
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: One page
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/OperationPage'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: cancelRetrievalOperations
+      summary: PeerDistClientCancelAsyncOperation with a NULL OVERLAPPED
+      description: |
+        Cancels every pending operation of the retrieval; answers once each one's result has been
+        posted and its waiters woken, with the operations it cancelled (none is not an error).
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: The operations cancelled, in their final state
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/CancelAllResult'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/operations/{op}:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getRetrievalOperation
+      summary: GetOverlappedResult of a retrieval's operation (bWait = timeoutMs > 0)
+      description: |
+        As for server operations; readable for `--retention` after it ended, also after the
+        retrieval was closed.
+      parameters:
+        - $ref: '#/components/parameters/TimeoutMs'
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: The operation
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/Operation'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+    delete:
+      operationId: cancelRetrievalOperation
+      summary: PeerDistClientCancelAsyncOperation
+      description: |
+        As PeerDistServerCancelAsyncOperation: synchronous, posts 995 only if nothing was posted
+        first; 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation of this
+        retrieval has that id.
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: Cancelled; the operation's final state
+          content:
+            application/json:
+              schema: {$ref: '#/components/schemas/CancelResult'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/retrievals/{r}/operations/{op}/buffer:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+      - $ref: '#/components/parameters/Retrieval'
+      - $ref: '#/components/parameters/OperationId'
+    get:
+      operationId: getRetrievalOperationBuffer
+      summary: The caller's buffer of a finished read
+      description: |
+        409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+        for an operation that produced no buffer (a miss, a query, AddData).
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200':
+          description: The bytes the read produced
+          headers:
+            X-PeerDist-Offset:
+              description: Where in the content the bytes start (the operation's `offset`)
+              required: true
+              schema: {type: integer, minimum: 0}
+          content:
+            application/octet-stream:
+              schema: {type: string, format: binary}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
+  /instances/{h}/flushes:
+    parameters:
+      - $ref: '#/components/parameters/Instance'
+    post:
+      operationId: flushContent
+      summary: PeerDistClientFlushContent
+      description: |
+        Removes from the cache what was added under `contentTag` (entries that no other tag
+        holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+        (`/instances/{h}/operations/{op}`).
+      parameters:
+        - $ref: '#/components/parameters/ChosenOperation'
+        - $ref: '#/components/parameters/Prefer'
+      requestBody:
+        required: true
+        content:
+          application/json:
+            schema: {$ref: '#/components/schemas/RetrievalRequest'}
+      responses:
+        '401': {$ref: '#/components/responses/Unauthorized'}
+        '200': {$ref: '#/components/responses/OperationEnded'}
+        '202': {$ref: '#/components/responses/OperationAccepted'}
+        '400': {$ref: '#/components/responses/BadRequest'}
+        '403': {$ref: '#/components/responses/Forbidden'}
+        '404': {$ref: '#/components/responses/NotFound'}
+        '409': {$ref: '#/components/responses/Conflict'}
+        '415': {$ref: '#/components/responses/UnsupportedMediaType'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
+        '503': {$ref: '#/components/responses/ServiceUnavailable'}
+        '414': {$ref: '#/components/responses/URITooLong'}
+        '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
+
   /admin/policy:
     get:
       operationId: getPolicy
@@ -986,6 +1398,12 @@ components:
       in: path
       required: true
       description: Content-information handle (`cinf_…`) of this content; another is 404 `ERROR_INVALID_HANDLE`.
+      schema: {type: string}
+    Retrieval:
+      name: r
+      in: path
+      required: true
+      description: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
       schema: {type: string}
     ContentId:
       name: id
@@ -1376,7 +1794,7 @@ components:
       properties:
         id: {$ref: '#/components/schemas/OperationName'}
         kind: {$ref: '#/components/schemas/OperationKind'}
-        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$', description: 'The content identifier; for a client operation its content tag (base64url)'}
         state: {$ref: '#/components/schemas/OperationState'}
         result:
           allOf:
@@ -1386,6 +1804,7 @@ components:
         offset: {type: integer, minimum: 0, description: What the OVERLAPPED's Offset/OffsetHigh would hold}
         createdAt: {type: string, format: date-time}
         endedAt: {type: string, format: date-time, description: Absent while pending}
+        retrieval: {type: string, description: 'The retrieval (`retr_…`) a client operation belongs to; its `contentId` is then the content tag'}
     OperationPage:
       type: object
       required: [operations]
@@ -1414,7 +1833,7 @@ components:
         sequence: {type: integer, minimum: 0}
         key: {type: integer, minimum: 0}
         operation: {$ref: '#/components/schemas/OperationName'}
-        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$'}
+        contentId: {type: string, pattern: '^[A-Za-z0-9_-]+$', description: 'The content identifier; for a client operation its content tag (base64url)'}
         kind: {$ref: '#/components/schemas/OperationKind'}
         result: {$ref: '#/components/schemas/Result'}
         bytesTransferred: {type: integer, minimum: 0}
@@ -1447,6 +1866,48 @@ components:
         maxVersion: {type: [integer, 'null'], minimum: 1, maximum: 2, description: 'Default 2; outside 1–2: 400 `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`'}
         port: {type: [string, 'null'], description: Default `default`}
         key: {type: [integer, 'null'], format: uint64, minimum: 0, description: 'Unsigned 64-bit (at most 18446744073709551615); default 0'}
+    RetrievalRequest:
+      type: object
+      required: [contentTag]
+      properties:
+        contentTag: {type: string, pattern: '^[0-9A-Fa-f]{32}$', description: '`PEERDIST_CONTENT_TAG`, 16 bytes in hex'}
+        port: {type: string, default: default}
+        key: {type: integer, minimum: 0, default: 0}
+    RetrievalCreated:
+      type: object
+      required: [retrieval]
+      properties:
+        retrieval: {type: string}
+    RetrievalInfo:
+      type: object
+      required: [retrieval, contentTag, flashCrowd, contentInfoState, contentInfoBytes, streamPosition]
+      properties:
+        retrieval: {type: string}
+        contentTag: {type: string, pattern: '^[0-9a-f]{32}$'}
+        flashCrowd: {type: boolean, description: '`PEERDIST_CLIENT_BASIC_INFO.fFlashCrowd` (always false: no peers)'}
+        contentInfoState: {type: string, enum: [collecting, completing, complete]}
+        contentInfoBytes: {type: integer, minimum: 0}
+        version: {type: integer, enum: [1, 2], description: Once the content information is complete}
+        contentOffset: {type: integer, minimum: 0, description: 'Start of the range reads may touch, once complete'}
+        contentLength: {type: integer, minimum: 0, description: 'Length of that range, once complete'}
+        streamPosition: {type: integer, minimum: 0}
+    ReadRequest:
+      type: object
+      required: [mode]
+      properties:
+        mode: {type: string, enum: [block, stream]}
+        offset: {type: integer, minimum: 0, description: 'A block read''s absolute offset (required); a stream read takes none'}
+        maxBytes: {type: integer, minimum: 0, maximum: 2147483647, default: 65536, description: '0 asks how many contiguous bytes the cache holds; above 1 MiB a partial read'}
+        timeoutMs: {type: integer, minimum: 0, maximum: 600000, default: 5000, description: '0 = the local cache only'}
+    CancelAllResult:
+      type: object
+      required: [code, error, operations]
+      properties:
+        code: {type: integer}
+        error: {type: string}
+        operations:
+          type: array
+          items: {$ref: '#/components/schemas/Operation'}
     Publication:
       type: object
       required: [contentId, length, versions, publishedAt]

@@ -1,3 +1,4 @@
+import BlockCache
 import HTTPServer
 import Logging
 import PCCRC
@@ -59,16 +60,32 @@ public final class PeerDistService: Sendable {
     /// Creates the service with the server secret from the settings (generated on first use).
     /// - Throws: when the data directory or the server secret cannot be prepared, or the tokens
     ///   are refused (`AccessControl.ConfigurationError`).
-    public convenience init(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) throws {
+    public convenience init(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger, blockCache: BlockCache? = nil)
+        throws
+    {
         let secret = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
         var limits = settings.limits
         limits.maxWait = .milliseconds(settings.maxWaitMs)
         let engine = if let clock = settings.manualClock {
-            PeerDistEngine(secret: secret, limits: limits, clock: clock, wallClock: clock)
+            PeerDistEngine(secret: secret, limits: limits, clock: clock, wallClock: clock, blockCache: blockCache)
         } else {
-            PeerDistEngine(secret: secret, limits: limits)
+            PeerDistEngine(secret: secret, limits: limits, blockCache: blockCache)
         }
         try self.init(settings: settings, engine: engine, lifecycle: lifecycle, logger: logger)
+    }
+
+    /// The block cache's bound (until a setting gives it): 1 GiB.
+    public static let defaultCacheCapacityBytes: Int64 = 1 << 30
+
+    /// The service with its block cache, opened (or created) at `<data-dir>/cache`; what the daemon
+    /// runs. The secret is prepared first, so that the data directory is checked before the cache
+    /// creates anything in it.
+    /// - Throws: as `init(settings:lifecycle:logger:)`, and `BlockCacheOpenError`.
+    public static func make(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) async throws -> PeerDistService {
+        _ = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
+        let cache = try await BlockCache.open(
+            BlockCacheConfiguration(directory: settings.dataDirectory + "/cache", capacityBytes: defaultCacheCapacityBytes))
+        return try PeerDistService(settings: settings, lifecycle: lifecycle, logger: logger, blockCache: cache)
     }
 
     /// Creates the service over a given engine (tests inject clocks and secrets this way).
@@ -83,7 +100,8 @@ public final class PeerDistService: Sendable {
         router = Router(
             OperationalRoutes.routes(lifecycle: lifecycle, retryAfterSeconds: settings.drainRetryAfterSeconds, metrics: metrics, engine: engine)
                 + InstanceRoutes.routes(ctx) + PortRoutes.routes(ctx) + OperationRoutes.routes(ctx)
-                + PublishingRoutes.routes(ctx) + AdminRoutes.routes(ctx) + ClockRoutes.routes(ctx)
+                + PublishingRoutes.routes(ctx) + RetrievalRoutes.routes(ctx) + AdminRoutes.routes(ctx)
+                + ClockRoutes.routes(ctx)
         )
     }
 

@@ -57,7 +57,7 @@ struct RouteContext: Sendable {
             let op = started.current
             if !op.hasEnded, seconds > 0 {
                 _ = try? await engine.waitOperation(
-                    instance: instance, contentId: op.contentId, operation: op.id, timeout: .seconds(seconds))
+                    instance: instance, owner: op.owner, operation: op.id, timeout: .seconds(seconds))
             }
         }
         let current = started.current

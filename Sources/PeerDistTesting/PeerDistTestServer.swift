@@ -86,7 +86,7 @@ public final class PeerDistTestServer: Sendable {
             let lifecycle = ServiceLifecycle()
             var logger = Logger(label: "peerdist-testing")
             logger.logLevel = .critical
-            let service = try PeerDistService(
+            let service = try await PeerDistService.make(
                 settings: .init(dataDirectory: dataDirectory, maxWaitMs: maxWaitMs, adminToken: options.adminToken,
                                 limits: limits, manualClock: manualClock),
                 lifecycle: lifecycle, logger: logger)

@@ -25,7 +25,7 @@ struct Daemon: Sendable {
         let service: PeerDistService
         do {
             let tokens = try resolved.tokensFile.map { path in try TokensFile.load(path) }
-            service = try PeerDistService(
+            service = try await PeerDistService.make(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
                     tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,

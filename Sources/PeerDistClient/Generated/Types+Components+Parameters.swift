@@ -34,6 +34,10 @@ extension Components {
         ///
         /// - Remark: Generated from `#/components/parameters/ContentInfo`.
         public typealias ContentInfo = Swift.String
+        /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+        ///
+        /// - Remark: Generated from `#/components/parameters/Retrieval`.
+        public typealias Retrieval = Swift.String
         /// The content identifier's bytes in base64url without padding (RFC 4648 §5), canonical
         /// (unused bits zero), 1 to 1,024 bytes once decoded. Anything else is 400
         /// `ERROR_INVALID_PARAMETER`.

@@ -334,6 +334,8 @@ extension Components {
             public var id: Components.Schemas.OperationName
             /// - Remark: Generated from `#/components/schemas/Operation/kind`.
             public var kind: Components.Schemas.OperationKind
+            /// The content identifier; for a client operation its content tag (base64url)
+            ///
             /// - Remark: Generated from `#/components/schemas/Operation/contentId`.
             public var contentId: Swift.String
             /// - Remark: Generated from `#/components/schemas/Operation/state`.
@@ -374,18 +376,23 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/Operation/endedAt`.
             public var endedAt: Foundation.Date?
+            /// The retrieval (`retr_…`) a client operation belongs to; its `contentId` is then the content tag
+            ///
+            /// - Remark: Generated from `#/components/schemas/Operation/retrieval`.
+            public var retrieval: Swift.String?
             /// Creates a new `Operation`.
             ///
             /// - Parameters:
             ///   - id:
             ///   - kind:
-            ///   - contentId:
+            ///   - contentId: The content identifier; for a client operation its content tag (base64url)
             ///   - state:
             ///   - result: 996 `ERROR_IO_INCOMPLETE` while pending
             ///   - bytesTransferred:
             ///   - offset: What the OVERLAPPED's Offset/OffsetHigh would hold
             ///   - createdAt:
             ///   - endedAt: Absent while pending
+            ///   - retrieval: The retrieval (`retr_…`) a client operation belongs to; its `contentId` is then the content tag
             public init(
                 id: Components.Schemas.OperationName,
                 kind: Components.Schemas.OperationKind,
@@ -395,7 +402,8 @@ extension Components {
                 bytesTransferred: Swift.Int,
                 offset: Swift.Int,
                 createdAt: Foundation.Date,
-                endedAt: Foundation.Date? = nil
+                endedAt: Foundation.Date? = nil,
+                retrieval: Swift.String? = nil
             ) {
                 self.id = id
                 self.kind = kind
@@ -406,6 +414,7 @@ extension Components {
                 self.offset = offset
                 self.createdAt = createdAt
                 self.endedAt = endedAt
+                self.retrieval = retrieval
             }
             public enum CodingKeys: String, CodingKey {
                 case id
@@ -417,6 +426,7 @@ extension Components {
                 case offset
                 case createdAt
                 case endedAt
+                case retrieval
             }
         }
         /// - Remark: Generated from `#/components/schemas/OperationPage`.
@@ -510,6 +520,8 @@ extension Components {
             public var key: Swift.Int
             /// - Remark: Generated from `#/components/schemas/Completion/operation`.
             public var operation: Components.Schemas.OperationName
+            /// The content identifier; for a client operation its content tag (base64url)
+            ///
             /// - Remark: Generated from `#/components/schemas/Completion/contentId`.
             public var contentId: Swift.String
             /// - Remark: Generated from `#/components/schemas/Completion/kind`.
@@ -524,7 +536,7 @@ extension Components {
             ///   - sequence:
             ///   - key:
             ///   - operation:
-            ///   - contentId:
+            ///   - contentId: The content identifier; for a client operation its content tag (base64url)
             ///   - kind:
             ///   - result:
             ///   - bytesTransferred:
@@ -695,6 +707,213 @@ extension Components {
                 case maxVersion
                 case port
                 case key
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RetrievalRequest`.
+        public struct RetrievalRequest: Codable, Hashable, Sendable {
+            /// `PEERDIST_CONTENT_TAG`, 16 bytes in hex
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalRequest/contentTag`.
+            public var contentTag: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RetrievalRequest/port`.
+            public var port: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/RetrievalRequest/key`.
+            public var key: Swift.Int?
+            /// Creates a new `RetrievalRequest`.
+            ///
+            /// - Parameters:
+            ///   - contentTag: `PEERDIST_CONTENT_TAG`, 16 bytes in hex
+            ///   - port:
+            ///   - key:
+            public init(
+                contentTag: Swift.String,
+                port: Swift.String? = nil,
+                key: Swift.Int? = nil
+            ) {
+                self.contentTag = contentTag
+                self.port = port
+                self.key = key
+            }
+            public enum CodingKeys: String, CodingKey {
+                case contentTag
+                case port
+                case key
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RetrievalCreated`.
+        public struct RetrievalCreated: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RetrievalCreated/retrieval`.
+            public var retrieval: Swift.String
+            /// Creates a new `RetrievalCreated`.
+            ///
+            /// - Parameters:
+            ///   - retrieval:
+            public init(retrieval: Swift.String) {
+                self.retrieval = retrieval
+            }
+            public enum CodingKeys: String, CodingKey {
+                case retrieval
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/RetrievalInfo`.
+        public struct RetrievalInfo: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/retrieval`.
+            public var retrieval: Swift.String
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentTag`.
+            public var contentTag: Swift.String
+            /// `PEERDIST_CLIENT_BASIC_INFO.fFlashCrowd` (always false: no peers)
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/flashCrowd`.
+            public var flashCrowd: Swift.Bool
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentInfoState`.
+            @frozen public enum ContentInfoStatePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case collecting = "collecting"
+                case completing = "completing"
+                case complete = "complete"
+            }
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentInfoState`.
+            public var contentInfoState: Components.Schemas.RetrievalInfo.ContentInfoStatePayload
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentInfoBytes`.
+            public var contentInfoBytes: Swift.Int
+            /// Once the content information is complete
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/version`.
+            @frozen public enum VersionPayload: Int, Codable, Hashable, Sendable, CaseIterable {
+                case _1 = 1
+                case _2 = 2
+            }
+            /// Once the content information is complete
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/version`.
+            public var version: Components.Schemas.RetrievalInfo.VersionPayload?
+            /// Start of the range reads may touch, once complete
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentOffset`.
+            public var contentOffset: Swift.Int?
+            /// Length of that range, once complete
+            ///
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/contentLength`.
+            public var contentLength: Swift.Int?
+            /// - Remark: Generated from `#/components/schemas/RetrievalInfo/streamPosition`.
+            public var streamPosition: Swift.Int
+            /// Creates a new `RetrievalInfo`.
+            ///
+            /// - Parameters:
+            ///   - retrieval:
+            ///   - contentTag:
+            ///   - flashCrowd: `PEERDIST_CLIENT_BASIC_INFO.fFlashCrowd` (always false: no peers)
+            ///   - contentInfoState:
+            ///   - contentInfoBytes:
+            ///   - version: Once the content information is complete
+            ///   - contentOffset: Start of the range reads may touch, once complete
+            ///   - contentLength: Length of that range, once complete
+            ///   - streamPosition:
+            public init(
+                retrieval: Swift.String,
+                contentTag: Swift.String,
+                flashCrowd: Swift.Bool,
+                contentInfoState: Components.Schemas.RetrievalInfo.ContentInfoStatePayload,
+                contentInfoBytes: Swift.Int,
+                version: Components.Schemas.RetrievalInfo.VersionPayload? = nil,
+                contentOffset: Swift.Int? = nil,
+                contentLength: Swift.Int? = nil,
+                streamPosition: Swift.Int
+            ) {
+                self.retrieval = retrieval
+                self.contentTag = contentTag
+                self.flashCrowd = flashCrowd
+                self.contentInfoState = contentInfoState
+                self.contentInfoBytes = contentInfoBytes
+                self.version = version
+                self.contentOffset = contentOffset
+                self.contentLength = contentLength
+                self.streamPosition = streamPosition
+            }
+            public enum CodingKeys: String, CodingKey {
+                case retrieval
+                case contentTag
+                case flashCrowd
+                case contentInfoState
+                case contentInfoBytes
+                case version
+                case contentOffset
+                case contentLength
+                case streamPosition
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/ReadRequest`.
+        public struct ReadRequest: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/ReadRequest/mode`.
+            @frozen public enum ModePayload: String, Codable, Hashable, Sendable, CaseIterable {
+                case block = "block"
+                case stream = "stream"
+            }
+            /// - Remark: Generated from `#/components/schemas/ReadRequest/mode`.
+            public var mode: Components.Schemas.ReadRequest.ModePayload
+            /// A block read's absolute offset (required); a stream read takes none
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReadRequest/offset`.
+            public var offset: Swift.Int?
+            /// 0 asks how many contiguous bytes the cache holds; above 1 MiB a partial read
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReadRequest/maxBytes`.
+            public var maxBytes: Swift.Int?
+            /// 0 = the local cache only
+            ///
+            /// - Remark: Generated from `#/components/schemas/ReadRequest/timeoutMs`.
+            public var timeoutMs: Swift.Int?
+            /// Creates a new `ReadRequest`.
+            ///
+            /// - Parameters:
+            ///   - mode:
+            ///   - offset: A block read's absolute offset (required); a stream read takes none
+            ///   - maxBytes: 0 asks how many contiguous bytes the cache holds; above 1 MiB a partial read
+            ///   - timeoutMs: 0 = the local cache only
+            public init(
+                mode: Components.Schemas.ReadRequest.ModePayload,
+                offset: Swift.Int? = nil,
+                maxBytes: Swift.Int? = nil,
+                timeoutMs: Swift.Int? = nil
+            ) {
+                self.mode = mode
+                self.offset = offset
+                self.maxBytes = maxBytes
+                self.timeoutMs = timeoutMs
+            }
+            public enum CodingKeys: String, CodingKey {
+                case mode
+                case offset
+                case maxBytes
+                case timeoutMs
+            }
+        }
+        /// - Remark: Generated from `#/components/schemas/CancelAllResult`.
+        public struct CancelAllResult: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/CancelAllResult/code`.
+            public var code: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/CancelAllResult/error`.
+            public var error: Swift.String
+            /// - Remark: Generated from `#/components/schemas/CancelAllResult/operations`.
+            public var operations: [Components.Schemas.Operation]
+            /// Creates a new `CancelAllResult`.
+            ///
+            /// - Parameters:
+            ///   - code:
+            ///   - error:
+            ///   - operations:
+            public init(
+                code: Swift.Int,
+                error: Swift.String,
+                operations: [Components.Schemas.Operation]
+            ) {
+                self.code = code
+                self.error = error
+                self.operations = operations
+            }
+            public enum CodingKeys: String, CodingKey {
+                case code
+                case error
+                case operations
             }
         }
         /// - Remark: Generated from `#/components/schemas/Publication`.

@@ -3270,11 +3270,12 @@ public enum Operations {
             }
         }
     }
-    /// An operation of the instance, whatever handle it belongs to
+    /// An operation of the instance, whatever it belongs to (a content, a retrieval, a flush)
     ///
-    /// The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
-    /// when the instance has no operation with that id (ended operations stay readable for
-    /// `--retention`, also after their stream, content-information handle or port was closed).
+    /// The operation, after waiting up to `timeoutMs` for it to end. 404
+    /// `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no operation with that id
+    /// (ended operations stay readable for `--retention`, also after their stream,
+    /// content-information handle, retrieval or port was closed).
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}`.
@@ -3306,6 +3307,21 @@ public enum Operations {
                 }
             }
             public var path: Operations.GetInstanceOperation.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Milliseconds to wait (0 = do not wait), capped by `--max-wait`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/GET/query/timeoutMs`.
+                public var timeoutMs: Components.Parameters.TimeoutMs?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - timeoutMs: Milliseconds to wait (0 = do not wait), capped by `--max-wait`.
+                public init(timeoutMs: Components.Parameters.TimeoutMs? = nil) {
+                    self.timeoutMs = timeoutMs
+                }
+            }
+            public var query: Operations.GetInstanceOperation.Input.Query
             /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/GET/header`.
             public struct Headers: Sendable, Hashable {
                 public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetInstanceOperation.AcceptableContentType>]
@@ -3322,12 +3338,15 @@ public enum Operations {
             ///
             /// - Parameters:
             ///   - path:
+            ///   - query:
             ///   - headers:
             public init(
                 path: Operations.GetInstanceOperation.Input.Path,
+                query: Operations.GetInstanceOperation.Input.Query = .init(),
                 headers: Operations.GetInstanceOperation.Input.Headers = .init()
             ) {
                 self.path = path
+                self.query = query
                 self.headers = headers
             }
         }
@@ -3588,6 +3607,374 @@ public enum Operations {
                 [
                     .applicationProblemJson,
                     .json
+                ]
+            }
+        }
+    }
+    /// The caller's buffer of a finished read, whatever handle it belongs to
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)`.
+    public enum GetInstanceOperationBuffer {
+        public static let id: Swift.String = "getInstanceOperationBuffer"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/path/op`.
+                public var op: Components.Parameters.OperationId
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - op: Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                public init(
+                    h: Components.Parameters.Instance,
+                    op: Components.Parameters.OperationId
+                ) {
+                    self.h = h
+                    self.op = op
+                }
+            }
+            public var path: Operations.GetInstanceOperationBuffer.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetInstanceOperationBuffer.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetInstanceOperationBuffer.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetInstanceOperationBuffer.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetInstanceOperationBuffer.Input.Path,
+                headers: Operations.GetInstanceOperationBuffer.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where the bytes start (the operation's `offset`)
+                    ///
+                    /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/responses/200/headers/X-PeerDist-Offset`.
+                    public var xPeerDistOffset: Swift.Int
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xPeerDistOffset: Where the bytes start (the operation's `offset`)
+                    public init(xPeerDistOffset: Swift.Int) {
+                        self.xPeerDistOffset = xPeerDistOffset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetInstanceOperationBuffer.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/operations/{op}/buffer/GET/responses/200/content/application\/octet-stream`.
+                    case binary(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.binary`.
+                    ///
+                    /// - Throws: An error if `self` is not `.binary`.
+                    /// - SeeAlso: `.binary`.
+                    public var binary: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .binary(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetInstanceOperationBuffer.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetInstanceOperationBuffer.Output.Ok.Headers,
+                    body: Operations.GetInstanceOperationBuffer.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The bytes the read produced
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetInstanceOperationBuffer.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetInstanceOperationBuffer.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case binary
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/octet-stream":
+                    self = .binary
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .binary:
+                    return "application/octet-stream"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .binary
                 ]
             }
         }
@@ -8869,6 +9256,5018 @@ public enum Operations {
             /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/{c}/reads/post(retrieveContentInformation)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientOpenContent
+    ///
+    /// Opens a retrieval bound to a port and completion key (defaults `default`, 0). Data added
+    /// through it is labelled with `contentTag` (for flushes). 503
+    /// `PEERDIST_ERROR_SERVICE_UNAVAILABLE` also when the service has no block cache.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)`.
+    public enum OpenRetrieval {
+        public static let id: Swift.String = "openRetrieval"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                public init(h: Components.Parameters.Instance) {
+                    self.h = h
+                }
+            }
+            public var path: Operations.OpenRetrieval.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenRetrieval.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.OpenRetrieval.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.OpenRetrieval.Input.Headers
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.RetrievalRequest)
+            }
+            public var body: Operations.OpenRetrieval.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.OpenRetrieval.Input.Path,
+                headers: Operations.OpenRetrieval.Input.Headers = .init(),
+                body: Operations.OpenRetrieval.Input.Body
+            ) {
+                self.path = path
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Created: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/responses/201/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// The new resource
+                    ///
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/responses/201/headers/Location`.
+                    public var location: Components.Headers.Location
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - location: The new resource
+                    public init(location: Components.Headers.Location) {
+                        self.location = location
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.OpenRetrieval.Output.Created.Headers
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/responses/201/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/POST/responses/201/content/application\/json`.
+                    case json(Components.Schemas.RetrievalCreated)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.RetrievalCreated {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.OpenRetrieval.Output.Created.Body
+                /// Creates a new `Created`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.OpenRetrieval.Output.Created.Headers,
+                    body: Operations.OpenRetrieval.Output.Created.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// Opened
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/201`.
+            ///
+            /// HTTP response code: `201 created`.
+            case created(Operations.OpenRetrieval.Output.Created)
+            /// The associated value of the enum case if `self` is `.created`.
+            ///
+            /// - Throws: An error if `self` is not `.created`.
+            /// - SeeAlso: `.created`.
+            public var created: Operations.OpenRetrieval.Output.Created {
+                get throws {
+                    switch self {
+                    case let .created(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "created",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientGetInformationByHandle
+    ///
+    /// `PEERDIST_CLIENT_BASIC_INFO` (`flashCrowd`) and the state of the retrieval.
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)`.
+    public enum GetRetrieval {
+        public static let id: Swift.String = "getRetrieval"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.GetRetrieval.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrieval.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrieval.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetRetrieval.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetRetrieval.Input.Path,
+                headers: Operations.GetRetrieval.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.RetrievalInfo)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.RetrievalInfo {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetRetrieval.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetRetrieval.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The retrieval
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetRetrieval.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetRetrieval.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientCloseContent
+    ///
+    /// Every pending operation of the retrieval ends with `ERROR_OPERATION_ABORTED` (posted, its
+    /// waiters woken) before the 200. Its operations stay readable for `--retention`; any other
+    /// call on it is then 404 `ERROR_INVALID_HANDLE`. Works on an invalidated retrieval.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)`.
+    public enum CloseRetrieval {
+        public static let id: Swift.String = "closeRetrieval"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/DELETE/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/DELETE/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.CloseRetrieval.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CloseRetrieval.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CloseRetrieval.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CloseRetrieval.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.CloseRetrieval.Input.Path,
+                headers: Operations.CloseRetrieval.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Done
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.Success)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.Success {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientAddContentInformation
+    ///
+    /// A portion of the content information (as GET …/content/{id}/contentinfo gives it);
+    /// portions apply in arrival order. `bytesTransferred` is the portion's length. 409
+    /// `PEERDIST_ERROR_ALREADY_INITIALIZED` once it is complete or completing; 413 past the
+    /// retrieval's bound (16 MiB by default), nothing added.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)`.
+    public enum AddContentInformation {
+        public static let id: Swift.String = "addContentInformation"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.AddContentInformation.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// The caller's name for the operation, unique among the instance's pending operations (a
+                /// clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+                /// Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/query/op`.
+                public var op: Components.Parameters.ChosenOperation?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - op: The caller's name for the operation, unique among the instance's pending operations (a
+                public init(op: Components.Parameters.ChosenOperation? = nil) {
+                    self.op = op
+                }
+            }
+            public var query: Operations.AddContentInformation.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                /// ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+                /// are ignored.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/header/Prefer`.
+                public var prefer: Components.Parameters.Prefer?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AddContentInformation.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - prefer: RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                ///   - accept:
+                public init(
+                    prefer: Components.Parameters.Prefer? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AddContentInformation.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.prefer = prefer
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.AddContentInformation.Input.Headers
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/POST/requestBody/content/application\/octet-stream`.
+                case binary(OpenAPIRuntime.HTTPBody)
+            }
+            public var body: Operations.AddContentInformation.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.AddContentInformation.Input.Path,
+                query: Operations.AddContentInformation.Input.Query = .init(),
+                headers: Operations.AddContentInformation.Input.Headers = .init(),
+                body: Operations.AddContentInformation.Input.Body
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+            /// upload whose stream was closed, instance shut down or handle invalidated while its body
+            /// arrived, or a read served at once): its final state. 202 always means pending.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.OperationEnded)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.OperationEnded {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Accepted (`ERROR_IO_PENDING`); the operation, still pending
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Components.Responses.OperationAccepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Components.Responses.OperationAccepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body exceeds `--max-body-size`, or the data declared exceeds what the call can take (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientCompleteContentInformation
+    ///
+    /// Parses what was added: the operation ends failed with 4051
+    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+    /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
+    /// Once it has succeeded reads may start, and the data AddData kept meanwhile has been
+    /// verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo/complete`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)`.
+    public enum CompleteContentInformation {
+        public static let id: Swift.String = "completeContentInformation"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.CompleteContentInformation.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// The caller's name for the operation, unique among the instance's pending operations (a
+                /// clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+                /// Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/query/op`.
+                public var op: Components.Parameters.ChosenOperation?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - op: The caller's name for the operation, unique among the instance's pending operations (a
+                public init(op: Components.Parameters.ChosenOperation? = nil) {
+                    self.op = op
+                }
+            }
+            public var query: Operations.CompleteContentInformation.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                /// ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+                /// are ignored.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/contentinfo/complete/POST/header/Prefer`.
+                public var prefer: Components.Parameters.Prefer?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CompleteContentInformation.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - prefer: RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                ///   - accept:
+                public init(
+                    prefer: Components.Parameters.Prefer? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CompleteContentInformation.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.prefer = prefer
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CompleteContentInformation.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.CompleteContentInformation.Input.Path,
+                query: Operations.CompleteContentInformation.Input.Query = .init(),
+                headers: Operations.CompleteContentInformation.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+            /// upload whose stream was closed, instance shut down or handle invalidated while its body
+            /// arrived, or a read served at once): its final state. 202 always means pending.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.OperationEnded)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.OperationEnded {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Accepted (`ERROR_IO_PENDING`); the operation, still pending
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Components.Responses.OperationAccepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Components.Responses.OperationAccepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientAddData
+    ///
+    /// Content bytes at the absolute content offset `offset`. The body streams into the cache
+    /// as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+    /// length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+    /// covers are verified against the content information before they enter the cache (a
+    /// partial one is kept unreadable until the rest arrives); bytes that fail never do.
+    /// `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+    /// with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+    /// to the end are kept. Before the content information is complete the bytes are kept (16
+    /// MiB per retrieval by default: a declared length past it is 429, a body that passes it
+    /// ends the operation with 1816) and stored once it is.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/data`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)`.
+    public enum AddData {
+        public static let id: Swift.String = "addData"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.AddData.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/query/offset`.
+                public var offset: Swift.Int
+                /// The caller's name for the operation, unique among the instance's pending operations (a
+                /// clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+                /// Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/query/op`.
+                public var op: Components.Parameters.ChosenOperation?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - offset:
+                ///   - op: The caller's name for the operation, unique among the instance's pending operations (a
+                public init(
+                    offset: Swift.Int,
+                    op: Components.Parameters.ChosenOperation? = nil
+                ) {
+                    self.offset = offset
+                    self.op = op
+                }
+            }
+            public var query: Operations.AddData.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                /// ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+                /// are ignored.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/header/Prefer`.
+                public var prefer: Components.Parameters.Prefer?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AddData.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - prefer: RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                ///   - accept:
+                public init(
+                    prefer: Components.Parameters.Prefer? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.AddData.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.prefer = prefer
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.AddData.Input.Headers
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/data/POST/requestBody/content/application\/octet-stream`.
+                case binary(OpenAPIRuntime.HTTPBody)
+            }
+            public var body: Operations.AddData.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.AddData.Input.Path,
+                query: Operations.AddData.Input.Query,
+                headers: Operations.AddData.Input.Headers = .init(),
+                body: Operations.AddData.Input.Body
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+            /// upload whose stream was closed, instance shut down or handle invalidated while its body
+            /// arrived, or a read served at once): its final state. 202 always means pending.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.OperationEnded)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.OperationEnded {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Accepted (`ERROR_IO_PENDING`); the operation, still pending
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Components.Responses.OperationAccepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Components.Responses.OperationAccepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A Content-Length or chunked body is required (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/411`.
+            ///
+            /// HTTP response code: `411 lengthRequired`.
+            case lengthRequired(Components.Responses.LengthRequired)
+            /// The associated value of the enum case if `self` is `.lengthRequired`.
+            ///
+            /// - Throws: An error if `self` is not `.lengthRequired`.
+            /// - SeeAlso: `.lengthRequired`.
+            public var lengthRequired: Components.Responses.LengthRequired {
+                get throws {
+                    switch self {
+                    case let .lengthRequired(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "lengthRequired",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The body exceeds `--max-body-size`, or the data declared exceeds what the call can take (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/413`.
+            ///
+            /// HTTP response code: `413 contentTooLarge`.
+            case contentTooLarge(Components.Responses.PayloadTooLarge)
+            /// The associated value of the enum case if `self` is `.contentTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.contentTooLarge`.
+            /// - SeeAlso: `.contentTooLarge`.
+            public var contentTooLarge: Components.Responses.PayloadTooLarge {
+                get throws {
+                    switch self {
+                    case let .contentTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "contentTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientBlockRead / PeerDistClientStreamRead
+    ///
+    /// Ends as soon as any bytes are in the cache at its offset (a partial read; the buffer at
+    /// …/operations/{op}/buffer), `offset` saying where they start. `maxBytes` 0 ends with the
+    /// count of contiguous cached bytes there (0 when none) and does not move the stream
+    /// position. `timeoutMs` 0 = the local cache only: a miss ends at once with 4052
+    /// `PEERDIST_ERROR_MISSING_DATA`; otherwise (absent = 5,000) the read stays pending until
+    /// bytes at its offset enter the cache (an AddData through any handle of any instance) or
+    /// the timeout passes, then 1460 `ERROR_TIMEOUT`. A miss gives the missing range in `offset`
+    /// and `bytesTransferred`, clipped to the content information's range; at or past the end,
+    /// 4053 `PEERDIST_ERROR_NO_MORE`. Stream reads are served in order and advance by the bytes
+    /// read and by missing ranges. 404 `PEERDIST_ERROR_NOT_INITIALIZED` before the content
+    /// information is complete.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/reads`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)`.
+    public enum ReadContent {
+        public static let id: Swift.String = "readContent"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.ReadContent.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// The caller's name for the operation, unique among the instance's pending operations (a
+                /// clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+                /// Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/query/op`.
+                public var op: Components.Parameters.ChosenOperation?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - op: The caller's name for the operation, unique among the instance's pending operations (a
+                public init(op: Components.Parameters.ChosenOperation? = nil) {
+                    self.op = op
+                }
+            }
+            public var query: Operations.ReadContent.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                /// ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+                /// are ignored.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/header/Prefer`.
+                public var prefer: Components.Parameters.Prefer?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReadContent.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - prefer: RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                ///   - accept:
+                public init(
+                    prefer: Components.Parameters.Prefer? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ReadContent.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.prefer = prefer
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ReadContent.Input.Headers
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/reads/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.ReadRequest)
+            }
+            public var body: Operations.ReadContent.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.ReadContent.Input.Path,
+                query: Operations.ReadContent.Input.Query = .init(),
+                headers: Operations.ReadContent.Input.Headers = .init(),
+                body: Operations.ReadContent.Input.Body
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+            /// upload whose stream was closed, instance shut down or handle invalidated while its body
+            /// arrived, or a read served at once): its final state. 202 always means pending.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.OperationEnded)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.OperationEnded {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Accepted (`ERROR_IO_PENDING`); the operation, still pending
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Components.Responses.OperationAccepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Components.Responses.OperationAccepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// Operations of one retrieval, paged
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)`.
+    public enum ListRetrievalOperations {
+        public static let id: Swift.String = "listRetrievalOperations"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.ListRetrievalOperations.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query/state`.
+                public var state: Components.Parameters.State?
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query/pageSize`.
+                public var pageSize: Components.Parameters.PageSize?
+                /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query/pageToken`.
+                public var pageToken: Components.Parameters.PageToken?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - state:
+                ///   - pageSize:
+                ///   - pageToken: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                public init(
+                    state: Components.Parameters.State? = nil,
+                    pageSize: Components.Parameters.PageSize? = nil,
+                    pageToken: Components.Parameters.PageToken? = nil
+                ) {
+                    self.state = state
+                    self.pageSize = pageSize
+                    self.pageToken = pageToken
+                }
+            }
+            public var query: Operations.ListRetrievalOperations.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListRetrievalOperations.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.ListRetrievalOperations.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.ListRetrievalOperations.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.ListRetrievalOperations.Input.Path,
+                query: Operations.ListRetrievalOperations.Input.Query = .init(),
+                headers: Operations.ListRetrievalOperations.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.OperationPage)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.OperationPage {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.ListRetrievalOperations.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.ListRetrievalOperations.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// One page
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.ListRetrievalOperations.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.ListRetrievalOperations.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientCancelAsyncOperation with a NULL OVERLAPPED
+    ///
+    /// Cancels every pending operation of the retrieval; answers once each one's result has been
+    /// posted and its waiters woken, with the operations it cancelled (none is not an error).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)`.
+    public enum CancelRetrievalOperations {
+        public static let id: Swift.String = "cancelRetrievalOperations"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval
+                ) {
+                    self.h = h
+                    self.r = r
+                }
+            }
+            public var path: Operations.CancelRetrievalOperations.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelRetrievalOperations.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelRetrievalOperations.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CancelRetrievalOperations.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.CancelRetrievalOperations.Input.Path,
+                headers: Operations.CancelRetrievalOperations.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/DELETE/responses/200/content/application\/json`.
+                    case json(Components.Schemas.CancelAllResult)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.CancelAllResult {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CancelRetrievalOperations.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.CancelRetrievalOperations.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The operations cancelled, in their final state
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CancelRetrievalOperations.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CancelRetrievalOperations.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// GetOverlappedResult of a retrieval's operation (bWait = timeoutMs > 0)
+    ///
+    /// As for server operations; readable for `--retention` after it ended, also after the
+    /// retrieval was closed.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)`.
+    public enum GetRetrievalOperation {
+        public static let id: Swift.String = "getRetrievalOperation"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/path/op`.
+                public var op: Components.Parameters.OperationId
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///   - op: Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval,
+                    op: Components.Parameters.OperationId
+                ) {
+                    self.h = h
+                    self.r = r
+                    self.op = op
+                }
+            }
+            public var path: Operations.GetRetrievalOperation.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/query`.
+            public struct Query: Sendable, Hashable {
+                /// Milliseconds to wait (0 = do not wait), capped by `--max-wait`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/query/timeoutMs`.
+                public var timeoutMs: Components.Parameters.TimeoutMs?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - timeoutMs: Milliseconds to wait (0 = do not wait), capped by `--max-wait`.
+                public init(timeoutMs: Components.Parameters.TimeoutMs? = nil) {
+                    self.timeoutMs = timeoutMs
+                }
+            }
+            public var query: Operations.GetRetrievalOperation.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrievalOperation.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrievalOperation.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetRetrievalOperation.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            public init(
+                path: Operations.GetRetrievalOperation.Input.Path,
+                query: Operations.GetRetrievalOperation.Input.Query = .init(),
+                headers: Operations.GetRetrievalOperation.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/GET/responses/200/content/application\/json`.
+                    case json(Components.Schemas.Operation)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.Operation {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetRetrievalOperation.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.GetRetrievalOperation.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// The operation
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetRetrievalOperation.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetRetrievalOperation.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// PeerDistClientCancelAsyncOperation
+    ///
+    /// As PeerDistServerCancelAsyncOperation: synchronous, posts 995 only if nothing was posted
+    /// first; 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation of this
+    /// retrieval has that id.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)`.
+    public enum CancelRetrievalOperation {
+        public static let id: Swift.String = "cancelRetrievalOperation"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/path/op`.
+                public var op: Components.Parameters.OperationId
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///   - op: Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval,
+                    op: Components.Parameters.OperationId
+                ) {
+                    self.h = h
+                    self.r = r
+                    self.op = op
+                }
+            }
+            public var path: Operations.CancelRetrievalOperation.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelRetrievalOperation.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.CancelRetrievalOperation.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.CancelRetrievalOperation.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.CancelRetrievalOperation.Input.Path,
+                headers: Operations.CancelRetrievalOperation.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/DELETE/responses/200/content/application\/json`.
+                    case json(Components.Schemas.CancelResult)
+                    /// The associated value of the enum case if `self` is `.json`.
+                    ///
+                    /// - Throws: An error if `self` is not `.json`.
+                    /// - SeeAlso: `.json`.
+                    public var json: Components.Schemas.CancelResult {
+                        get throws {
+                            switch self {
+                            case let .json(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.CancelRetrievalOperation.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - body: Received HTTP response body
+                public init(body: Operations.CancelRetrievalOperation.Output.Ok.Body) {
+                    self.body = body
+                }
+            }
+            /// Cancelled; the operation's final state
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.CancelRetrievalOperation.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.CancelRetrievalOperation.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case json
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/json":
+                    self = .json
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .json:
+                    return "application/json"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .json
+                ]
+            }
+        }
+    }
+    /// The caller's buffer of a finished read
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer (a miss, a query, AddData).
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)`.
+    public enum GetRetrievalOperationBuffer {
+        public static let id: Swift.String = "getRetrievalOperationBuffer"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/path/r`.
+                public var r: Components.Parameters.Retrieval
+                /// Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/path/op`.
+                public var op: Components.Parameters.OperationId
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///   - r: Retrieval handle (`retr_…`); an unknown or closed one is 404 `ERROR_INVALID_HANDLE` (its operations stay readable).
+                ///   - op: Operation id (caller-chosen or `op_…`); a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                public init(
+                    h: Components.Parameters.Instance,
+                    r: Components.Parameters.Retrieval,
+                    op: Components.Parameters.OperationId
+                ) {
+                    self.h = h
+                    self.r = r
+                    self.op = op
+                }
+            }
+            public var path: Operations.GetRetrievalOperationBuffer.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/header`.
+            public struct Headers: Sendable, Hashable {
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrievalOperationBuffer.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - accept:
+                public init(accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.GetRetrievalOperationBuffer.AcceptableContentType>] = .defaultValues()) {
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.GetRetrievalOperationBuffer.Input.Headers
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - headers:
+            public init(
+                path: Operations.GetRetrievalOperationBuffer.Input.Path,
+                headers: Operations.GetRetrievalOperationBuffer.Input.Headers = .init()
+            ) {
+                self.path = path
+                self.headers = headers
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            public struct Ok: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/responses/200/headers`.
+                public struct Headers: Sendable, Hashable {
+                    /// Where in the content the bytes start (the operation's `offset`)
+                    ///
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/responses/200/headers/X-PeerDist-Offset`.
+                    public var xPeerDistOffset: Swift.Int
+                    /// Creates a new `Headers`.
+                    ///
+                    /// - Parameters:
+                    ///   - xPeerDistOffset: Where in the content the bytes start (the operation's `offset`)
+                    public init(xPeerDistOffset: Swift.Int) {
+                        self.xPeerDistOffset = xPeerDistOffset
+                    }
+                }
+                /// Received HTTP response headers
+                public var headers: Operations.GetRetrievalOperationBuffer.Output.Ok.Headers
+                /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/responses/200/content`.
+                @frozen public enum Body: Sendable, Hashable {
+                    /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/{op}/buffer/GET/responses/200/content/application\/octet-stream`.
+                    case binary(OpenAPIRuntime.HTTPBody)
+                    /// The associated value of the enum case if `self` is `.binary`.
+                    ///
+                    /// - Throws: An error if `self` is not `.binary`.
+                    /// - SeeAlso: `.binary`.
+                    public var binary: OpenAPIRuntime.HTTPBody {
+                        get throws {
+                            switch self {
+                            case let .binary(body):
+                                return body
+                            }
+                        }
+                    }
+                }
+                /// Received HTTP response body
+                public var body: Operations.GetRetrievalOperationBuffer.Output.Ok.Body
+                /// Creates a new `Ok`.
+                ///
+                /// - Parameters:
+                ///   - headers: Received HTTP response headers
+                ///   - body: Received HTTP response body
+                public init(
+                    headers: Operations.GetRetrievalOperationBuffer.Output.Ok.Headers,
+                    body: Operations.GetRetrievalOperationBuffer.Output.Ok.Body
+                ) {
+                    self.headers = headers
+                    self.body = body
+                }
+            }
+            /// The bytes the read produced
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Operations.GetRetrievalOperationBuffer.Output.Ok)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Operations.GetRetrievalOperationBuffer.Output.Ok {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/431`.
+            ///
+            /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
+            case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)
+            /// The associated value of the enum case if `self` is `.requestHeaderFieldsTooLarge`.
+            ///
+            /// - Throws: An error if `self` is not `.requestHeaderFieldsTooLarge`.
+            /// - SeeAlso: `.requestHeaderFieldsTooLarge`.
+            public var requestHeaderFieldsTooLarge: Components.Responses.HeaderFieldsTooLarge {
+                get throws {
+                    switch self {
+                    case let .requestHeaderFieldsTooLarge(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "requestHeaderFieldsTooLarge",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Undocumented response.
+            ///
+            /// A response with a code that is not documented in the OpenAPI document.
+            case undocumented(statusCode: Swift.Int, OpenAPIRuntime.UndocumentedPayload)
+        }
+        @frozen public enum AcceptableContentType: AcceptableProtocol {
+            case applicationProblemJson
+            case binary
+            case other(Swift.String)
+            public init?(rawValue: Swift.String) {
+                switch rawValue.lowercased() {
+                case "application/problem+json":
+                    self = .applicationProblemJson
+                case "application/octet-stream":
+                    self = .binary
+                default:
+                    self = .other(rawValue)
+                }
+            }
+            public var rawValue: Swift.String {
+                switch self {
+                case let .other(string):
+                    return string
+                case .applicationProblemJson:
+                    return "application/problem+json"
+                case .binary:
+                    return "application/octet-stream"
+                }
+            }
+            public static var allCases: [Self] {
+                [
+                    .applicationProblemJson,
+                    .binary
+                ]
+            }
+        }
+    }
+    /// PeerDistClientFlushContent
+    ///
+    /// Removes from the cache what was added under `contentTag` (entries that no other tag
+    /// holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+    /// (`/instances/{h}/operations/{op}`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/flushes`.
+    /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)`.
+    public enum FlushContent {
+        public static let id: Swift.String = "flushContent"
+        public struct Input: Sendable, Hashable {
+            /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/path`.
+            public struct Path: Sendable, Hashable {
+                /// Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/path/h`.
+                public var h: Components.Parameters.Instance
+                /// Creates a new `Path`.
+                ///
+                /// - Parameters:
+                ///   - h: Instance handle (`inst_…`); an unknown one is 404 `ERROR_INVALID_HANDLE`.
+                public init(h: Components.Parameters.Instance) {
+                    self.h = h
+                }
+            }
+            public var path: Operations.FlushContent.Input.Path
+            /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/query`.
+            public struct Query: Sendable, Hashable {
+                /// The caller's name for the operation, unique among the instance's pending operations (a
+                /// clash is 409 `PEERDIST_ERROR_ALREADY_EXISTS`). Absent: the server makes an `op_` id.
+                /// Empty or malformed: 400 `ERROR_INVALID_PARAMETER`.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/query/op`.
+                public var op: Components.Parameters.ChosenOperation?
+                /// Creates a new `Query`.
+                ///
+                /// - Parameters:
+                ///   - op: The caller's name for the operation, unique among the instance's pending operations (a
+                public init(op: Components.Parameters.ChosenOperation? = nil) {
+                    self.op = op
+                }
+            }
+            public var query: Operations.FlushContent.Input.Query
+            /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/header`.
+            public struct Headers: Sendable, Hashable {
+                /// RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                /// ends in time, else 202 with it pending; `Preference-Applied` says so. Other preferences
+                /// are ignored.
+                ///
+                ///
+                /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/header/Prefer`.
+                public var prefer: Components.Parameters.Prefer?
+                public var accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.FlushContent.AcceptableContentType>]
+                /// Creates a new `Headers`.
+                ///
+                /// - Parameters:
+                ///   - prefer: RFC 7240 `wait=N` (seconds, capped by `--max-wait`): answer 200 with the operation if it
+                ///   - accept:
+                public init(
+                    prefer: Components.Parameters.Prefer? = nil,
+                    accept: [OpenAPIRuntime.AcceptHeaderContentType<Operations.FlushContent.AcceptableContentType>] = .defaultValues()
+                ) {
+                    self.prefer = prefer
+                    self.accept = accept
+                }
+            }
+            public var headers: Operations.FlushContent.Input.Headers
+            /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/requestBody`.
+            @frozen public enum Body: Sendable, Hashable {
+                /// - Remark: Generated from `#/paths/instances/{h}/flushes/POST/requestBody/content/application\/json`.
+                case json(Components.Schemas.RetrievalRequest)
+            }
+            public var body: Operations.FlushContent.Input.Body
+            /// Creates a new `Input`.
+            ///
+            /// - Parameters:
+            ///   - path:
+            ///   - query:
+            ///   - headers:
+            ///   - body:
+            public init(
+                path: Operations.FlushContent.Input.Path,
+                query: Operations.FlushContent.Input.Query = .init(),
+                headers: Operations.FlushContent.Input.Headers = .init(),
+                body: Operations.FlushContent.Input.Body
+            ) {
+                self.path = path
+                self.query = query
+                self.headers = headers
+                self.body = body
+            }
+        }
+        @frozen public enum Output: Sendable, Hashable {
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The operation has ended by the time the answer is made (under `Prefer: wait=N`, or an
+            /// upload whose stream was closed, instance shut down or handle invalidated while its body
+            /// arrived, or a read served at once): its final state. 202 always means pending.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/200`.
+            ///
+            /// HTTP response code: `200 ok`.
+            case ok(Components.Responses.OperationEnded)
+            /// The associated value of the enum case if `self` is `.ok`.
+            ///
+            /// - Throws: An error if `self` is not `.ok`.
+            /// - SeeAlso: `.ok`.
+            public var ok: Components.Responses.OperationEnded {
+                get throws {
+                    switch self {
+                    case let .ok(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "ok",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Accepted (`ERROR_IO_PENDING`); the operation, still pending
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/202`.
+            ///
+            /// HTTP response code: `202 accepted`.
+            case accepted(Components.Responses.OperationAccepted)
+            /// The associated value of the enum case if `self` is `.accepted`.
+            ///
+            /// - Throws: An error if `self` is not `.accepted`.
+            /// - SeeAlso: `.accepted`.
+            public var accepted: Components.Responses.OperationAccepted {
+                get throws {
+                    switch self {
+                    case let .accepted(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "accepted",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Malformed parameter or body (87 `ERROR_INVALID_PARAMETER`), unsupported API version
+            /// (4062), unsupported content information version (4050). JSON bodies are strict RFC 8259:
+            /// a trailing comma, a duplicate member, a number that is not an integer in the member's
+            /// range (`2.5`, `1e2`, `1e-400`, `-0`, 2^64), invalid UTF-8, a byte order mark, data after
+            /// the value or nesting deeper than 64 is 87.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/400`.
+            ///
+            /// HTTP response code: `400 badRequest`.
+            case badRequest(Components.Responses.BadRequest)
+            /// The associated value of the enum case if `self` is `.badRequest`.
+            ///
+            /// - Throws: An error if `self` is not `.badRequest`.
+            /// - SeeAlso: `.badRequest`.
+            public var badRequest: Components.Responses.BadRequest {
+                get throws {
+                    switch self {
+                    case let .badRequest(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "badRequest",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// PeerDist is disabled by policy (1260 `ERROR_ACCESS_DISABLED_BY_POLICY`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/403`.
+            ///
+            /// HTTP response code: `403 forbidden`.
+            case forbidden(Components.Responses.Forbidden)
+            /// The associated value of the enum case if `self` is `.forbidden`.
+            ///
+            /// - Throws: An error if `self` is not `.forbidden`.
+            /// - SeeAlso: `.forbidden`.
+            public var forbidden: Components.Responses.Forbidden {
+                get throws {
+                    switch self {
+                    case let .forbidden(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "forbidden",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/404`.
+            ///
+            /// HTTP response code: `404 notFound`.
+            case notFound(Components.Responses.NotFound)
+            /// The associated value of the enum case if `self` is `.notFound`.
+            ///
+            /// - Throws: An error if `self` is not `.notFound`.
+            /// - SeeAlso: `.notFound`.
+            public var notFound: Components.Responses.NotFound {
+                get throws {
+                    switch self {
+                    case let .notFound(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "notFound",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
+            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
+            /// (996 `ERROR_IO_INCOMPLETE`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/409`.
+            ///
+            /// HTTP response code: `409 conflict`.
+            case conflict(Components.Responses.Conflict)
+            /// The associated value of the enum case if `self` is `.conflict`.
+            ///
+            /// - Throws: An error if `self` is not `.conflict`.
+            /// - SeeAlso: `.conflict`.
+            public var conflict: Components.Responses.Conflict {
+                get throws {
+                    switch self {
+                    case let .conflict(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A body of another media type, or in a Content-Encoding other than gzip (87 `ERROR_INVALID_PARAMETER`); JSON bodies must be exactly `application/json`, parameters allowed (`application/jsonx` is not JSON)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/415`.
+            ///
+            /// HTTP response code: `415 unsupportedMediaType`.
+            case unsupportedMediaType(Components.Responses.UnsupportedMediaType)
+            /// The associated value of the enum case if `self` is `.unsupportedMediaType`.
+            ///
+            /// - Throws: An error if `self` is not `.unsupportedMediaType`.
+            /// - SeeAlso: `.unsupportedMediaType`.
+            public var unsupportedMediaType: Components.Responses.UnsupportedMediaType {
+                get throws {
+                    switch self {
+                    case let .unsupportedMediaType(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unsupportedMediaType",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/503`.
+            ///
+            /// HTTP response code: `503 serviceUnavailable`.
+            case serviceUnavailable(Components.Responses.ServiceUnavailable)
+            /// The associated value of the enum case if `self` is `.serviceUnavailable`.
+            ///
+            /// - Throws: An error if `self` is not `.serviceUnavailable`.
+            /// - SeeAlso: `.serviceUnavailable`.
+            public var serviceUnavailable: Components.Responses.ServiceUnavailable {
+                get throws {
+                    switch self {
+                    case let .serviceUnavailable(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "serviceUnavailable",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request target exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/414`.
+            ///
+            /// HTTP response code: `414 uriTooLong`.
+            case uriTooLong(Components.Responses.URITooLong)
+            /// The associated value of the enum case if `self` is `.uriTooLong`.
+            ///
+            /// - Throws: An error if `self` is not `.uriTooLong`.
+            /// - SeeAlso: `.uriTooLong`.
+            public var uriTooLong: Components.Responses.URITooLong {
+                get throws {
+                    switch self {
+                    case let .uriTooLong(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "uriTooLong",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// The request head exceeds the server's limit (87 `ERROR_INVALID_PARAMETER`)
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/431`.
             ///
             /// HTTP response code: `431 requestHeaderFieldsTooLarge`.
             case requestHeaderFieldsTooLarge(Components.Responses.HeaderFieldsTooLarge)

@@ -105,16 +105,26 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `GET /instances/{h}/operations`.
     /// - Remark: Generated from `#/paths//instances/{h}/operations/get(listInstanceOperations)`.
     func listInstanceOperations(_ input: Operations.ListInstanceOperations.Input) async throws -> Operations.ListInstanceOperations.Output
-    /// An operation of the instance, whatever handle it belongs to
+    /// An operation of the instance, whatever it belongs to (a content, a retrieval, a flush)
     ///
-    /// The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
-    /// when the instance has no operation with that id (ended operations stay readable for
-    /// `--retention`, also after their stream, content-information handle or port was closed).
+    /// The operation, after waiting up to `timeoutMs` for it to end. 404
+    /// `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no operation with that id
+    /// (ended operations stay readable for `--retention`, also after their stream,
+    /// content-information handle, retrieval or port was closed).
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}`.
     /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/get(getInstanceOperation)`.
     func getInstanceOperation(_ input: Operations.GetInstanceOperation.Input) async throws -> Operations.GetInstanceOperation.Output
+    /// The caller's buffer of a finished read, whatever handle it belongs to
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)`.
+    func getInstanceOperationBuffer(_ input: Operations.GetInstanceOperationBuffer.Input) async throws -> Operations.GetInstanceOperationBuffer.Output
     /// Publication metadata
     ///
     /// 404 `ERROR_NOT_FOUND` when the caller's principal has not published this content.
@@ -251,6 +261,143 @@ public protocol APIProtocol: Sendable {
     /// - Remark: HTTP `POST /instances/{h}/content/{id}/contentinfo/{c}/reads`.
     /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/{c}/reads/post(retrieveContentInformation)`.
     func retrieveContentInformation(_ input: Operations.RetrieveContentInformation.Input) async throws -> Operations.RetrieveContentInformation.Output
+    /// PeerDistClientOpenContent
+    ///
+    /// Opens a retrieval bound to a port and completion key (defaults `default`, 0). Data added
+    /// through it is labelled with `contentTag` (for flushes). 503
+    /// `PEERDIST_ERROR_SERVICE_UNAVAILABLE` also when the service has no block cache.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)`.
+    func openRetrieval(_ input: Operations.OpenRetrieval.Input) async throws -> Operations.OpenRetrieval.Output
+    /// PeerDistClientGetInformationByHandle
+    ///
+    /// `PEERDIST_CLIENT_BASIC_INFO` (`flashCrowd`) and the state of the retrieval.
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)`.
+    func getRetrieval(_ input: Operations.GetRetrieval.Input) async throws -> Operations.GetRetrieval.Output
+    /// PeerDistClientCloseContent
+    ///
+    /// Every pending operation of the retrieval ends with `ERROR_OPERATION_ABORTED` (posted, its
+    /// waiters woken) before the 200. Its operations stay readable for `--retention`; any other
+    /// call on it is then 404 `ERROR_INVALID_HANDLE`. Works on an invalidated retrieval.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)`.
+    func closeRetrieval(_ input: Operations.CloseRetrieval.Input) async throws -> Operations.CloseRetrieval.Output
+    /// PeerDistClientAddContentInformation
+    ///
+    /// A portion of the content information (as GET …/content/{id}/contentinfo gives it);
+    /// portions apply in arrival order. `bytesTransferred` is the portion's length. 409
+    /// `PEERDIST_ERROR_ALREADY_INITIALIZED` once it is complete or completing; 413 past the
+    /// retrieval's bound (16 MiB by default), nothing added.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)`.
+    func addContentInformation(_ input: Operations.AddContentInformation.Input) async throws -> Operations.AddContentInformation.Output
+    /// PeerDistClientCompleteContentInformation
+    ///
+    /// Parses what was added: the operation ends failed with 4051
+    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+    /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
+    /// Once it has succeeded reads may start, and the data AddData kept meanwhile has been
+    /// verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo/complete`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)`.
+    func completeContentInformation(_ input: Operations.CompleteContentInformation.Input) async throws -> Operations.CompleteContentInformation.Output
+    /// PeerDistClientAddData
+    ///
+    /// Content bytes at the absolute content offset `offset`. The body streams into the cache
+    /// as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+    /// length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+    /// covers are verified against the content information before they enter the cache (a
+    /// partial one is kept unreadable until the rest arrives); bytes that fail never do.
+    /// `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+    /// with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+    /// to the end are kept. Before the content information is complete the bytes are kept (16
+    /// MiB per retrieval by default: a declared length past it is 429, a body that passes it
+    /// ends the operation with 1816) and stored once it is.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/data`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)`.
+    func addData(_ input: Operations.AddData.Input) async throws -> Operations.AddData.Output
+    /// PeerDistClientBlockRead / PeerDistClientStreamRead
+    ///
+    /// Ends as soon as any bytes are in the cache at its offset (a partial read; the buffer at
+    /// …/operations/{op}/buffer), `offset` saying where they start. `maxBytes` 0 ends with the
+    /// count of contiguous cached bytes there (0 when none) and does not move the stream
+    /// position. `timeoutMs` 0 = the local cache only: a miss ends at once with 4052
+    /// `PEERDIST_ERROR_MISSING_DATA`; otherwise (absent = 5,000) the read stays pending until
+    /// bytes at its offset enter the cache (an AddData through any handle of any instance) or
+    /// the timeout passes, then 1460 `ERROR_TIMEOUT`. A miss gives the missing range in `offset`
+    /// and `bytesTransferred`, clipped to the content information's range; at or past the end,
+    /// 4053 `PEERDIST_ERROR_NO_MORE`. Stream reads are served in order and advance by the bytes
+    /// read and by missing ranges. 404 `PEERDIST_ERROR_NOT_INITIALIZED` before the content
+    /// information is complete.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/reads`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)`.
+    func readContent(_ input: Operations.ReadContent.Input) async throws -> Operations.ReadContent.Output
+    /// Operations of one retrieval, paged
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)`.
+    func listRetrievalOperations(_ input: Operations.ListRetrievalOperations.Input) async throws -> Operations.ListRetrievalOperations.Output
+    /// PeerDistClientCancelAsyncOperation with a NULL OVERLAPPED
+    ///
+    /// Cancels every pending operation of the retrieval; answers once each one's result has been
+    /// posted and its waiters woken, with the operations it cancelled (none is not an error).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)`.
+    func cancelRetrievalOperations(_ input: Operations.CancelRetrievalOperations.Input) async throws -> Operations.CancelRetrievalOperations.Output
+    /// GetOverlappedResult of a retrieval's operation (bWait = timeoutMs > 0)
+    ///
+    /// As for server operations; readable for `--retention` after it ended, also after the
+    /// retrieval was closed.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)`.
+    func getRetrievalOperation(_ input: Operations.GetRetrievalOperation.Input) async throws -> Operations.GetRetrievalOperation.Output
+    /// PeerDistClientCancelAsyncOperation
+    ///
+    /// As PeerDistServerCancelAsyncOperation: synchronous, posts 995 only if nothing was posted
+    /// first; 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation of this
+    /// retrieval has that id.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)`.
+    func cancelRetrievalOperation(_ input: Operations.CancelRetrievalOperation.Input) async throws -> Operations.CancelRetrievalOperation.Output
+    /// The caller's buffer of a finished read
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer (a miss, a query, AddData).
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)`.
+    func getRetrievalOperationBuffer(_ input: Operations.GetRetrievalOperationBuffer.Input) async throws -> Operations.GetRetrievalOperationBuffer.Output
+    /// PeerDistClientFlushContent
+    ///
+    /// Removes from the cache what was added under `contentTag` (entries that no other tag
+    /// holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+    /// (`/instances/{h}/operations/{op}`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/flushes`.
+    /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)`.
+    func flushContent(_ input: Operations.FlushContent.Input) async throws -> Operations.FlushContent.Output
     /// Group Policy
     ///
     /// - Remark: HTTP `GET /admin/policy`.
@@ -491,20 +638,40 @@ extension APIProtocol {
             headers: headers
         ))
     }
-    /// An operation of the instance, whatever handle it belongs to
+    /// An operation of the instance, whatever it belongs to (a content, a retrieval, a flush)
     ///
-    /// The operation's current state, without waiting. 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND`
-    /// when the instance has no operation with that id (ended operations stay readable for
-    /// `--retention`, also after their stream, content-information handle or port was closed).
+    /// The operation, after waiting up to `timeoutMs` for it to end. 404
+    /// `PEERDIST_ERROR_OPERATION_NOT_FOUND` when the instance has no operation with that id
+    /// (ended operations stay readable for `--retention`, also after their stream,
+    /// content-information handle, retrieval or port was closed).
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}`.
     /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/get(getInstanceOperation)`.
     public func getInstanceOperation(
         path: Operations.GetInstanceOperation.Input.Path,
+        query: Operations.GetInstanceOperation.Input.Query = .init(),
         headers: Operations.GetInstanceOperation.Input.Headers = .init()
     ) async throws -> Operations.GetInstanceOperation.Output {
         try await getInstanceOperation(Operations.GetInstanceOperation.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// The caller's buffer of a finished read, whatever handle it belongs to
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)`.
+    public func getInstanceOperationBuffer(
+        path: Operations.GetInstanceOperationBuffer.Input.Path,
+        headers: Operations.GetInstanceOperationBuffer.Input.Headers = .init()
+    ) async throws -> Operations.GetInstanceOperationBuffer.Output {
+        try await getInstanceOperationBuffer(Operations.GetInstanceOperationBuffer.Input(
             path: path,
             headers: headers
         ))
@@ -773,6 +940,271 @@ extension APIProtocol {
             path: path,
             query: query,
             headers: headers
+        ))
+    }
+    /// PeerDistClientOpenContent
+    ///
+    /// Opens a retrieval bound to a port and completion key (defaults `default`, 0). Data added
+    /// through it is labelled with `contentTag` (for flushes). 503
+    /// `PEERDIST_ERROR_SERVICE_UNAVAILABLE` also when the service has no block cache.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)`.
+    public func openRetrieval(
+        path: Operations.OpenRetrieval.Input.Path,
+        headers: Operations.OpenRetrieval.Input.Headers = .init(),
+        body: Operations.OpenRetrieval.Input.Body
+    ) async throws -> Operations.OpenRetrieval.Output {
+        try await openRetrieval(Operations.OpenRetrieval.Input(
+            path: path,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// PeerDistClientGetInformationByHandle
+    ///
+    /// `PEERDIST_CLIENT_BASIC_INFO` (`flashCrowd`) and the state of the retrieval.
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)`.
+    public func getRetrieval(
+        path: Operations.GetRetrieval.Input.Path,
+        headers: Operations.GetRetrieval.Input.Headers = .init()
+    ) async throws -> Operations.GetRetrieval.Output {
+        try await getRetrieval(Operations.GetRetrieval.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientCloseContent
+    ///
+    /// Every pending operation of the retrieval ends with `ERROR_OPERATION_ABORTED` (posted, its
+    /// waiters woken) before the 200. Its operations stay readable for `--retention`; any other
+    /// call on it is then 404 `ERROR_INVALID_HANDLE`. Works on an invalidated retrieval.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/delete(closeRetrieval)`.
+    public func closeRetrieval(
+        path: Operations.CloseRetrieval.Input.Path,
+        headers: Operations.CloseRetrieval.Input.Headers = .init()
+    ) async throws -> Operations.CloseRetrieval.Output {
+        try await closeRetrieval(Operations.CloseRetrieval.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientAddContentInformation
+    ///
+    /// A portion of the content information (as GET …/content/{id}/contentinfo gives it);
+    /// portions apply in arrival order. `bytesTransferred` is the portion's length. 409
+    /// `PEERDIST_ERROR_ALREADY_INITIALIZED` once it is complete or completing; 413 past the
+    /// retrieval's bound (16 MiB by default), nothing added.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)`.
+    public func addContentInformation(
+        path: Operations.AddContentInformation.Input.Path,
+        query: Operations.AddContentInformation.Input.Query = .init(),
+        headers: Operations.AddContentInformation.Input.Headers = .init(),
+        body: Operations.AddContentInformation.Input.Body
+    ) async throws -> Operations.AddContentInformation.Output {
+        try await addContentInformation(Operations.AddContentInformation.Input(
+            path: path,
+            query: query,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// PeerDistClientCompleteContentInformation
+    ///
+    /// Parses what was added: the operation ends failed with 4051
+    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+    /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
+    /// Once it has succeeded reads may start, and the data AddData kept meanwhile has been
+    /// verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/contentinfo/complete`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)`.
+    public func completeContentInformation(
+        path: Operations.CompleteContentInformation.Input.Path,
+        query: Operations.CompleteContentInformation.Input.Query = .init(),
+        headers: Operations.CompleteContentInformation.Input.Headers = .init()
+    ) async throws -> Operations.CompleteContentInformation.Output {
+        try await completeContentInformation(Operations.CompleteContentInformation.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientAddData
+    ///
+    /// Content bytes at the absolute content offset `offset`. The body streams into the cache
+    /// as it arrives, a window at a time (it is not bounded by `--max-body-size`); it needs a
+    /// length (Content-Length or chunked: 411 without). The blocks (V1) or segments (V2) it
+    /// covers are verified against the content information before they enter the cache (a
+    /// partial one is kept unreadable until the rest arrives); bytes that fail never do.
+    /// `bytesTransferred` = the bytes accepted. An offset at or past the end of the content ends
+    /// with 4061 `PEERDIST_ERROR_OUT_OF_BOUNDS`; of a piece that straddles the end, the bytes up
+    /// to the end are kept. Before the content information is complete the bytes are kept (16
+    /// MiB per retrieval by default: a declared length past it is 429, a body that passes it
+    /// ends the operation with 1816) and stored once it is.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/data`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)`.
+    public func addData(
+        path: Operations.AddData.Input.Path,
+        query: Operations.AddData.Input.Query,
+        headers: Operations.AddData.Input.Headers = .init(),
+        body: Operations.AddData.Input.Body
+    ) async throws -> Operations.AddData.Output {
+        try await addData(Operations.AddData.Input(
+            path: path,
+            query: query,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// PeerDistClientBlockRead / PeerDistClientStreamRead
+    ///
+    /// Ends as soon as any bytes are in the cache at its offset (a partial read; the buffer at
+    /// …/operations/{op}/buffer), `offset` saying where they start. `maxBytes` 0 ends with the
+    /// count of contiguous cached bytes there (0 when none) and does not move the stream
+    /// position. `timeoutMs` 0 = the local cache only: a miss ends at once with 4052
+    /// `PEERDIST_ERROR_MISSING_DATA`; otherwise (absent = 5,000) the read stays pending until
+    /// bytes at its offset enter the cache (an AddData through any handle of any instance) or
+    /// the timeout passes, then 1460 `ERROR_TIMEOUT`. A miss gives the missing range in `offset`
+    /// and `bytesTransferred`, clipped to the content information's range; at or past the end,
+    /// 4053 `PEERDIST_ERROR_NO_MORE`. Stream reads are served in order and advance by the bytes
+    /// read and by missing ranges. 404 `PEERDIST_ERROR_NOT_INITIALIZED` before the content
+    /// information is complete.
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/retrievals/{r}/reads`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)`.
+    public func readContent(
+        path: Operations.ReadContent.Input.Path,
+        query: Operations.ReadContent.Input.Query = .init(),
+        headers: Operations.ReadContent.Input.Headers = .init(),
+        body: Operations.ReadContent.Input.Body
+    ) async throws -> Operations.ReadContent.Output {
+        try await readContent(Operations.ReadContent.Input(
+            path: path,
+            query: query,
+            headers: headers,
+            body: body
+        ))
+    }
+    /// Operations of one retrieval, paged
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/get(listRetrievalOperations)`.
+    public func listRetrievalOperations(
+        path: Operations.ListRetrievalOperations.Input.Path,
+        query: Operations.ListRetrievalOperations.Input.Query = .init(),
+        headers: Operations.ListRetrievalOperations.Input.Headers = .init()
+    ) async throws -> Operations.ListRetrievalOperations.Output {
+        try await listRetrievalOperations(Operations.ListRetrievalOperations.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientCancelAsyncOperation with a NULL OVERLAPPED
+    ///
+    /// Cancels every pending operation of the retrieval; answers once each one's result has been
+    /// posted and its waiters woken, with the operations it cancelled (none is not an error).
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/delete(cancelRetrievalOperations)`.
+    public func cancelRetrievalOperations(
+        path: Operations.CancelRetrievalOperations.Input.Path,
+        headers: Operations.CancelRetrievalOperations.Input.Headers = .init()
+    ) async throws -> Operations.CancelRetrievalOperations.Output {
+        try await cancelRetrievalOperations(Operations.CancelRetrievalOperations.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// GetOverlappedResult of a retrieval's operation (bWait = timeoutMs > 0)
+    ///
+    /// As for server operations; readable for `--retention` after it ended, also after the
+    /// retrieval was closed.
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)`.
+    public func getRetrievalOperation(
+        path: Operations.GetRetrievalOperation.Input.Path,
+        query: Operations.GetRetrievalOperation.Input.Query = .init(),
+        headers: Operations.GetRetrievalOperation.Input.Headers = .init()
+    ) async throws -> Operations.GetRetrievalOperation.Output {
+        try await getRetrievalOperation(Operations.GetRetrievalOperation.Input(
+            path: path,
+            query: query,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientCancelAsyncOperation
+    ///
+    /// As PeerDistServerCancelAsyncOperation: synchronous, posts 995 only if nothing was posted
+    /// first; 404 `PEERDIST_ERROR_OPERATION_NOT_FOUND` when no pending operation of this
+    /// retrieval has that id.
+    ///
+    ///
+    /// - Remark: HTTP `DELETE /instances/{h}/retrievals/{r}/operations/{op}`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/delete(cancelRetrievalOperation)`.
+    public func cancelRetrievalOperation(
+        path: Operations.CancelRetrievalOperation.Input.Path,
+        headers: Operations.CancelRetrievalOperation.Input.Headers = .init()
+    ) async throws -> Operations.CancelRetrievalOperation.Output {
+        try await cancelRetrievalOperation(Operations.CancelRetrievalOperation.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// The caller's buffer of a finished read
+    ///
+    /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
+    /// for an operation that produced no buffer (a miss, a query, AddData).
+    ///
+    ///
+    /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.
+    /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)`.
+    public func getRetrievalOperationBuffer(
+        path: Operations.GetRetrievalOperationBuffer.Input.Path,
+        headers: Operations.GetRetrievalOperationBuffer.Input.Headers = .init()
+    ) async throws -> Operations.GetRetrievalOperationBuffer.Output {
+        try await getRetrievalOperationBuffer(Operations.GetRetrievalOperationBuffer.Input(
+            path: path,
+            headers: headers
+        ))
+    }
+    /// PeerDistClientFlushContent
+    ///
+    /// Removes from the cache what was added under `contentTag` (entries that no other tag
+    /// holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+    /// (`/instances/{h}/operations/{op}`).
+    ///
+    ///
+    /// - Remark: HTTP `POST /instances/{h}/flushes`.
+    /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)`.
+    public func flushContent(
+        path: Operations.FlushContent.Input.Path,
+        query: Operations.FlushContent.Input.Query = .init(),
+        headers: Operations.FlushContent.Input.Headers = .init(),
+        body: Operations.FlushContent.Input.Body
+    ) async throws -> Operations.FlushContent.Output {
+        try await flushContent(Operations.FlushContent.Input(
+            path: path,
+            query: query,
+            headers: headers,
+            body: body
         ))
     }
     /// Group Policy

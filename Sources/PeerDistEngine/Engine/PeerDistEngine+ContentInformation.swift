@@ -119,7 +119,7 @@ extension PeerDistEngine {
             }
             let op = try makeOperation(
                 in: record, state: &state, kind: .retrieveContentInformation, contentId: contentId,
-                owner: contentInfo, portName: reader.portName, key: reader.key, requestedId: operation)
+                handle: contentInfo, portName: reader.portName, key: reader.key, requestedId: operation)
             var effects = Effects()
             finishNaturallyLocked(
                 op, in: record, .readContentInfo(maxBytes: min(maxBytes, limits.maxReadBytes)), honorDelay: true,
@@ -144,7 +144,7 @@ extension PeerDistEngine {
             abortPending(
                 in: record, result: .operationAborted, detail: "the content information handle was closed",
                 effects: &effects
-            ) { $0.owner == contentInfo }
+            ) { $0.handle == contentInfo }
             record.contentInfos.removeValue(forKey: contentInfo)
             return effects
         }

@@ -71,7 +71,7 @@ extension PeerDistEngine {
                 c.streams += instance.streams.count
                 c.contentInfos += instance.contentInfos.count
                 c.operations += instance.operations.count
-                c.idIndex += instance.idIndex.count
+                c.idIndex += instance.index.count
                 c.retentionQueue += instance.retentionQueue.count
                 c.retentionTimers += instance.retentionTimer == nil ? 0 : 1
                 c.statusWaiters += instance.statusWaiters.count

@@ -21,9 +21,18 @@ extension PeerDistEngine {
     public func operation(instance: String, contentId: [UInt8], operation: String) throws(EngineError)
         -> OperationSnapshot
     {
+        try self.operation(instance: instance, owner: .content(contentId), operation: operation)
+    }
+
+    /// An operation of an owner (a content, a retrieval), or of the whole instance when `owner` is
+    /// `nil` (`/instances/{h}/operations/{op}`), with the buffer of a read that ended.
+    /// - Throws: 1260, 4065, 6, 87 (content id, operation id), 4059 when no operation (pending or
+    ///   retained) has that id for that owner.
+    public func operation(instance: String, owner: OperationOwner?, operation: String) throws(EngineError)
+        -> OperationSnapshot
+    {
         try locked { state throws(EngineError) in
-            try findOperation(state, instance: instance, contentId: contentId, operation: operation).snapshot(
-                includeBuffer: true)
+            try findOperation(state, instance: instance, owner: owner, operation: operation).snapshot(includeBuffer: true)
         }
     }
 
@@ -35,28 +44,21 @@ extension PeerDistEngine {
     /// - Returns: The snapshot.
     /// - Throws: 1260, 4065, 6, 87 (operation id), 4059 when no operation has that id.
     public func operation(instance: String, operation: String) throws(EngineError) -> OperationSnapshot {
-        try locked { state throws(EngineError) in
-            let record = try state.instanceForCall(instance)
-            try Validation.operationId(operation)
-            purgeExpired(record)
-            guard let found = record.operation(id: operation) else {
-                throw EngineError(.operationNotFound, "no operation '\(operation)' in this instance")
-            }
-            return found.snapshot(includeBuffer: true)
-        }
+        try self.operation(instance: instance, owner: nil, operation: operation)
     }
 
     /// Lists operations (pending and retained), in creation order, paged.
     /// - Parameters:
     ///   - instance: The instance handle.
-    ///   - contentId: Only this content's operations; `nil` for all of the instance.
+    ///   - contentId: Only this content's operations; `nil` for all of the instance (unless `owner`).
+    ///   - owner: Only this owner's operations (a retrieval's, say); `contentId` takes precedence.
     ///   - state: Only operations in this state; `nil` for all.
     ///   - pageSize: 1 to 1,000 (default 100).
     ///   - pageToken: The previous page's `nextPageToken`, `nil` for the first page.
     /// - Returns: One page, without buffers.
     /// - Throws: 1260, 4065, 6, 87 (content id, page size, malformed token).
     public func listOperations(
-        instance: String, contentId: [UInt8]? = nil, state filter: OperationState? = nil,
+        instance: String, contentId: [UInt8]? = nil, owner: OperationOwner? = nil, state filter: OperationState? = nil,
         pageSize: Int = PeerDistEngine.defaultPageSize, pageToken: String? = nil
     ) throws(EngineError) -> OperationPage {
         try locked { state throws(EngineError) in
@@ -69,12 +71,12 @@ extension PeerDistEngine {
                 try Self.decodePageToken(token)
             } ?? 0
             purgeExpired(record)
-            let matching = record.operations.values
-                .filter { operation in
-                    operation.serial > after && (contentId.map { operation.contentId == $0 } ?? true)
-                        && (filter.map { operation.state == $0 } ?? true)
-                }
-                .sorted { $0.serial < $1.serial }
+            let scope = contentId.map { OperationOwner.content($0) } ?? owner
+            let candidates = scope.map { record.operations(of: $0) }
+                ?? record.operations.values.sorted { $0.serial < $1.serial }
+            let matching = candidates.filter { operation in
+                operation.serial > after && (filter.map { operation.state == $0 } ?? true)
+            }
             let page = matching.prefix(pageSize)
             let next = matching.count > pageSize ? page.last.map { Self.encodePageToken($0.serial) } : nil
             return OperationPage(operations: page.map { $0.snapshot(includeBuffer: false) }, nextPageToken: next)
@@ -93,6 +95,14 @@ extension PeerDistEngine {
     public func waitOperation(instance: String, contentId: [UInt8], operation: String, timeout: Duration)
         async throws(EngineError) -> OperationSnapshot
     {
+        try await waitOperation(instance: instance, owner: .content(contentId), operation: operation, timeout: timeout)
+    }
+
+    /// `waitOperation` for an operation of any owner, or of the whole instance when `owner` is `nil`.
+    /// - Throws: As `waitOperation(instance:contentId:operation:timeout:)`.
+    public func waitOperation(instance: String, owner: OperationOwner?, operation: String, timeout: Duration)
+        async throws(EngineError) -> OperationSnapshot
+    {
         let waiterID = state.withLock { $0.nextSerial() }
         let result = await withTaskCancellationHandler {
             await withCheckedContinuation {
@@ -100,7 +110,7 @@ extension PeerDistEngine {
                 let immediate = state.withLock { state -> Result<OperationSnapshot, EngineError>? in
                     do throws(EngineError) {
                         return try registerOperationWaiter(
-                            &state, instance: instance, contentId: contentId, operation: operation,
+                            &state, instance: instance, owner: owner, operation: operation,
                             timeout: timeout, waiterID: waiterID, continuation: continuation
                         ).map { .success($0) }
                     } catch {
@@ -131,10 +141,18 @@ extension PeerDistEngine {
     public func cancel(instance: String, contentId: [UInt8], operation: String) async throws(EngineError)
         -> OperationSnapshot
     {
+        try await cancel(instance: instance, owner: .content(contentId), operation: operation)
+    }
+
+    /// `cancel` for an operation of any owner (PeerDistClientCancelAsyncOperation for a retrieval's).
+    /// - Throws: As `cancel(instance:contentId:operation:)`.
+    public func cancel(instance: String, owner: OperationOwner, operation: String) async throws(EngineError)
+        -> OperationSnapshot
+    {
         let (snapshot, effects) = try locked { state throws(EngineError) -> (OperationSnapshot, Effects) in
-            let target = try findOperation(state, instance: instance, contentId: contentId, operation: operation)
+            let target = try findOperation(state, instance: instance, owner: owner, operation: operation)
             guard target.isPending, let record = state.instances[instance] else {
-                throw EngineError(.operationNotFound, "operation '\(operation)' of this content has already ended")
+                throw EngineError(.operationNotFound, "operation '\(operation)' has already ended")
             }
             var effects = Effects()
             abortLocked(target, in: record, result: .operationAborted, detail: "the operation was cancelled", effects: &effects)
@@ -146,25 +164,32 @@ extension PeerDistEngine {
 
     // MARK: - Private
 
-    private func findOperation(_ state: EngineState, instance: String, contentId: [UInt8], operation: String)
+    /// The operation `operation` of `owner` (of any owner when `nil`) in the instance's one index.
+    private func findOperation(_ state: EngineState, instance: String, owner: OperationOwner?, operation: String)
         throws(EngineError) -> OperationRecord
     {
         let record = try state.instanceForCall(instance)
-        try Validation.contentId(contentId)
+        if case .content(let contentId) = owner { try Validation.contentId(contentId) }
         try Validation.operationId(operation)
         purgeExpired(record)
-        guard let found = record.operation(id: operation), found.contentId == contentId else {
-            throw EngineError(.operationNotFound, "no operation '\(operation)' for this content")
+        guard let found = owner.map({ record.operation(owner: $0, id: operation) }) ?? record.operation(id: operation)
+        else {
+            let scope = switch owner {
+            case .content: "for this content"
+            case .retrieval: "for this retrieval"
+            case .instance, nil: "in this instance"
+            }
+            throw EngineError(.operationNotFound, "no operation '\(operation)' \(scope)")
         }
         return found
     }
 
     /// Returns the snapshot to answer at once, or `nil` when the waiter was parked.
     private func registerOperationWaiter(
-        _ state: inout EngineState, instance: String, contentId: [UInt8], operation: String, timeout: Duration,
+        _ state: inout EngineState, instance: String, owner: OperationOwner?, operation: String, timeout: Duration,
         waiterID: UInt64, continuation: CheckedContinuation<Result<OperationSnapshot, EngineError>, Never>
     ) throws(EngineError) -> OperationSnapshot? {
-        let target = try findOperation(state, instance: instance, contentId: contentId, operation: operation)
+        let target = try findOperation(state, instance: instance, owner: owner, operation: operation)
         let wait = try cappedWait(timeout)
         if Task.isCancelled { throw .waitCancelled }
         guard target.isPending, wait > .zero else { return target.snapshot(includeBuffer: true) }

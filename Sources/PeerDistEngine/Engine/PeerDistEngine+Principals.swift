@@ -8,7 +8,7 @@ public struct PrincipalUsage: Sendable, Hashable {
     public var pendingOperations = 0
     /// Parked long-polls.
     public var parkedWaiters = 0
-    /// Open ports (`default` excepted), streams and content-information handles.
+    /// Open ports (`default` excepted), streams, content-information handles and retrievals.
     public var openHandles = 0
     /// Upload bytes reserved by pending appends: each may hold its body length, at most an append
     /// window, waiting to be hashed.

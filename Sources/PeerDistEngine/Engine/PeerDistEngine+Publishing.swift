@@ -97,7 +97,7 @@ extension PeerDistEngine {
                 }
             }
             let op = try makeOperation(
-                in: record, state: &state, kind: .publishAddToStream, contentId: contentId, owner: stream,
+                in: record, state: &state, kind: .publishAddToStream, contentId: contentId, handle: stream,
                 portName: streamRecord.portName, key: streamRecord.key, requestedId: operation, expectedLength: expected)
             let serial = op.serial
             let pipeline = streamRecord.pipeline
@@ -153,7 +153,7 @@ extension PeerDistEngine {
                 }
             }
             let op = try makeOperation(
-                in: record, state: &state, kind: .publishCompleteStream, contentId: contentId, owner: stream,
+                in: record, state: &state, kind: .publishCompleteStream, contentId: contentId, handle: stream,
                 portName: streamRecord.portName, key: streamRecord.key, requestedId: operation)
             let serial = op.serial
             let pipeline = streamRecord.pipeline
@@ -178,7 +178,7 @@ extension PeerDistEngine {
             _ = try record.stream(stream, contentId: contentId, allowInvalidated: true)
             var effects = Effects()
             abortPending(in: record, result: .operationAborted, detail: "the stream was closed", effects: &effects) {
-                $0.owner == stream
+                $0.handle == stream
             }
             record.streams.removeValue(forKey: stream)
             return effects
@@ -197,7 +197,7 @@ extension PeerDistEngine {
             try Validation.contentId(contentId)
             let key = PublicationKey(principal: principal, contentId: contentId)
             let published = state.publications[key] != nil
-            let hasPending = record.operations.values.contains { $0.isPending && $0.contentId == contentId }
+            let hasPending = record.operations(of: .content(contentId)).contains { $0.isPending }
             guard published || hasPending else {
                 throw EngineError(.notFound, "this content is not published")
             }
@@ -206,7 +206,7 @@ extension PeerDistEngine {
             }
             var effects = Effects()
             abortPending(in: record, result: .operationAborted, detail: "the content was unpublished", effects: &effects) {
-                $0.contentId == contentId
+                $0.owner == .content(contentId)
             }
             return effects
         }

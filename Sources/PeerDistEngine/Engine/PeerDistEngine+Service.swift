@@ -135,10 +135,14 @@ extension PeerDistEngine {
                 reader.invalidated = true
                 owners.insert(reader.handle)
             }
+            for retrieval in record.retrievals.values where !retrieval.invalidated {
+                retrieval.invalidated = true
+                owners.insert(retrieval.handle)
+            }
             abortPending(
                 in: record, result: .invalidated, detail: "the handle was invalidated by a service status change",
                 effects: &effects
-            ) { owners.contains($0.owner) }
+            ) { owners.contains($0.handle) }
         }
     }
 

@@ -1,3 +1,4 @@
+import BlockCache
 import Foundation
 import PCCRC
 import Synchronization
@@ -24,6 +25,8 @@ public final class PeerDistEngine: Sendable {
     let clock: any EngineClock
     let wallClock: any WallClock
     let hashingPool: HashingPool
+    /// The service's one block cache, shared by all instances (retrieval needs it).
+    let blockCache: BlockCache?
     let state: Mutex<EngineState>
 
     // MARK: - Init
@@ -34,12 +37,16 @@ public final class PeerDistEngine: Sendable {
     ///   - limits: Bounds and defaults.
     ///   - clock: Monotonic time for timeouts, retention and fault delays (`ManualClock` in tests).
     ///   - wallClock: Dates for `createdAt`, `endedAt` and `publishedAt` (`ManualClock` in tests).
+    ///   - blockCache: The block cache retrieval stores into and reads from; `nil`: retrieval
+    ///     answers 4065.
     public init(
         secret: ServerSecret,
         limits: EngineLimits = EngineLimits(),
         clock: any EngineClock = SystemEngineClock(),
-        wallClock: any WallClock = SystemWallClock()
+        wallClock: any WallClock = SystemWallClock(),
+        blockCache: BlockCache? = nil
     ) {
+        self.blockCache = blockCache
         self.secret = secret
         self.limits = limits
         self.clock = clock
@@ -67,7 +74,8 @@ public final class PeerDistEngine: Sendable {
     /// - Throws: 4058 when a pending operation has that id; 1816 past the operation or port bounds.
     func makeOperation(
         in instance: InstanceRecord, state: inout EngineState, kind: OperationKind, contentId: [UInt8],
-        owner: String, portName: String, key: UInt64, requestedId: String?, expectedLength: UInt64? = nil
+        handle: String, owner: OperationOwner? = nil, portName: String, key: UInt64, requestedId: String?,
+        expectedLength: UInt64? = nil
     ) throws(EngineError) -> OperationRecord {
         purgeExpired(instance)
         var replaced: OperationRecord?
@@ -102,10 +110,10 @@ public final class PeerDistEngine: Sendable {
         let serial = state.nextSerial()
         let earliestEnd = state.faults.delay(for: kind).map { clock.now.advanced(by: $0) }
         let operation = OperationRecord(
-            serial: serial, id: id, kind: kind, contentId: contentId, owner: owner, portName: portName, key: key,
+            serial: serial, id: id, kind: kind, contentId: contentId, handle: handle, owner: owner ?? .content(contentId),
+            portName: portName, key: key,
             createdAt: wallClock.currentDate, earliestEnd: earliestEnd, expectedLength: expectedLength)
-        instance.operations[serial] = operation
-        instance.idIndex[id] = serial
+        instance.insert(operation)
         instance.pendingOperations += 1
         instance.uploadBytesInFlight += upload
         return operation
@@ -178,6 +186,7 @@ public final class PeerDistEngine: Sendable {
         }
         operation.waiters = [:]
         updateStream(after: operation, in: instance, outcome: outcome)
+        updateRetrieval(after: operation, in: instance, outcome: outcome, effects: &effects)
         if let port = instance.ports[operation.portName] {
             port.queue.append(
                 Completion(
@@ -283,7 +292,7 @@ public final class PeerDistEngine: Sendable {
         case .failed(let result):
             return .finished(result)
         case .streamCompleted(let hashes):
-            guard let stream = instance.streams[operation.owner] else { return .finished(.invalidHandle) }
+            guard let stream = instance.streams[operation.handle] else { return .finished(.invalidHandle) }
             let key = PublicationKey(principal: stream.principal, contentId: operation.contentId)
             guard state.publications[key] == nil else { return .finished(.alreadyExists) }
             state.publications[key] = Publication(
@@ -292,13 +301,17 @@ public final class PeerDistEngine: Sendable {
             instance.publicationCount += 1
             return .finished(.success, bytes: hashes.length)
         case .readContentInfo(let maxBytes):
-            guard let reader = instance.contentInfos[operation.owner] else { return .finished(.invalidHandle) }
+            guard let reader = instance.contentInfos[operation.handle] else { return .finished(.invalidHandle) }
             let start = reader.position
             guard start < reader.blob.count else { return .finished(.noMore, offset: UInt64(start)) }
             let stop = min(reader.blob.count, start + maxBytes)
             reader.position = stop
             return .finished(
                 .success, bytes: UInt64(stop - start), offset: UInt64(start), buffer: Array(reader.blob[start..<stop]))
+        case .outcome(let outcome):
+            return outcome
+        case .retrievalCompleted(let layout, let bytes):
+            return completeRetrieval(operation, in: instance, layout: layout, contentInfoBytes: bytes)
         }
     }
 
@@ -306,7 +319,7 @@ public final class PeerDistEngine: Sendable {
     private func updateStream(
         after operation: OperationRecord, in instance: InstanceRecord, outcome: OperationRecord.Outcome
     ) {
-        guard let stream = instance.streams[operation.owner] else { return }
+        guard let stream = instance.streams[operation.handle] else { return }
         switch operation.kind {
         case .publishAddToStream:
             stream.pendingAppends.removeValue(forKey: operation.serial)

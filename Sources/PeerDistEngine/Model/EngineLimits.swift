@@ -13,8 +13,8 @@ public struct EngineLimits: Sendable, Hashable {
     /// Parked long-polls of one principal (port dequeues, operation and status waits; 1816 past
     /// it). Default 4,096.
     public var maxParkedWaitersPerPrincipal: Int
-    /// Open handles of one principal: ports (`default` excepted), streams and content-information
-    /// handles across its instances (1816 past it). Default 4,096.
+    /// Open handles of one principal: ports (`default` excepted), streams, content-information
+    /// handles and retrievals across its instances (1816 past it). Default 4,096.
     public var maxOpenHandlesPerPrincipal: Int
     /// Upload bytes one principal may have in flight: every pending append may hold
     /// `appendWindowBytes` waiting to be hashed, so a principal has at most this divided by the
@@ -67,6 +67,19 @@ public struct EngineLimits: Sendable, Hashable {
     public var hashingWorkers: Int
     /// Largest accepted fault delay (`/admin/faults`, 87 past it). Default 10 minutes.
     public var maxFaultDelay: Duration
+    /// Open retrievals per instance (1816 past it). Default 256.
+    public var maxRetrievalsPerInstance: Int
+    /// Content information bytes one retrieval may collect (AddContentInformation past it: 87,
+    /// HTTP 413, nothing added). Default 16 MiB: V1 content information of some 32 GiB of content.
+    public var maxRetrievalContentInfoBytes: Int
+    /// AddData bytes one retrieval keeps while its content information is not complete yet, to
+    /// store them once it is (an AddData past it: 1816). Default 16 MiB.
+    public var maxRetrievalPendingDataBytes: Int
+    /// A block or stream read's timeout when the caller gives none (PEERDIST_READ_TIMEOUT_DEFAULT).
+    /// Default 5 s.
+    public var defaultReadTimeout: Duration
+    /// Longest accepted read timeout (87 past it). Default 10 minutes.
+    public var maxReadTimeout: Duration
 
     // MARK: - Init
 
@@ -96,7 +109,12 @@ public struct EngineLimits: Sendable, Hashable {
         maxReadBytes: Int = 1 << 20,
         appendWindowBytes: Int = 1 << 20,
         hashingWorkers: Int = 2,
-        maxFaultDelay: Duration = .seconds(600)
+        maxFaultDelay: Duration = .seconds(600),
+        maxRetrievalsPerInstance: Int = 256,
+        maxRetrievalContentInfoBytes: Int = 16 << 20,
+        maxRetrievalPendingDataBytes: Int = 16 << 20,
+        defaultReadTimeout: Duration = .seconds(5),
+        maxReadTimeout: Duration = .seconds(600)
     ) {
         self.maxInstances = maxInstances
         self.maxInstancesPerPrincipal = maxInstancesPerPrincipal
@@ -123,5 +141,10 @@ public struct EngineLimits: Sendable, Hashable {
         self.appendWindowBytes = appendWindowBytes
         self.hashingWorkers = hashingWorkers
         self.maxFaultDelay = maxFaultDelay
+        self.maxRetrievalsPerInstance = maxRetrievalsPerInstance
+        self.maxRetrievalContentInfoBytes = maxRetrievalContentInfoBytes
+        self.maxRetrievalPendingDataBytes = maxRetrievalPendingDataBytes
+        self.defaultReadTimeout = defaultReadTimeout
+        self.maxReadTimeout = maxReadTimeout
     }
 }

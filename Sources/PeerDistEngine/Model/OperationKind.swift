@@ -8,17 +8,17 @@ public enum OperationKind: String, Sendable, Hashable, CaseIterable {
     case publishCompleteStream
     /// `PeerDistServerRetrieveContentInformation`.
     case retrieveContentInformation
-    /// `PeerDistClientAddContentInformation` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientAddContentInformation`.
     case clientAddContentInformation
-    /// `PeerDistClientCompleteContentInformation` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientCompleteContentInformation`.
     case clientCompleteContentInformation
-    /// `PeerDistClientAddData` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientAddData`.
     case clientAddData
-    /// `PeerDistClientBlockRead` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientBlockRead`.
     case clientBlockRead
-    /// `PeerDistClientStreamRead` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientStreamRead`.
     case clientStreamRead
-    /// `PeerDistClientFlushContent` (retrieval; no engine call makes it yet).
+    /// `PeerDistClientFlushContent`.
     case clientFlushContent
 }
 

@@ -6,8 +6,11 @@ public struct OperationSnapshot: Sendable, Hashable {
     public let id: String
     /// The call that started it.
     public let kind: OperationKind
-    /// The content identifier's bytes.
+    /// The content identifier's bytes (for a client operation: its retrieval's content tag, or the
+    /// flushed tag).
     public let contentId: [UInt8]
+    /// What it is addressed by: its content (server operations) or its retrieval (client ones).
+    public let owner: OperationOwner
     /// Its state.
     public let state: OperationState
     /// Its result: 996 `ERROR_IO_INCOMPLETE` while pending.

@@ -8,7 +8,11 @@ public final class StartedOperation: @unchecked Sendable {
     /// The operation as it was accepted (pending, or already ended for a read served at once).
     public let accepted: OperationSnapshot
 
+    /// The engine-wide serial of the operation.
+    let serial: UInt64
+
     init(engine: PeerDistEngine, record: OperationRecord) {
+        serial = record.serial
         self.engine = engine
         self.record = record
         accepted = record.snapshot(includeBuffer: false)

@@ -10,6 +10,10 @@ enum NaturalEnd: Sendable {
     case failed(Win32Error)
     /// A content-information read: its bytes are taken from the handle's position in the transition.
     case readContentInfo(maxBytes: Int)
+    /// A client operation's final values, computed by its work.
+    case outcome(OperationRecord.Outcome)
+    /// A CompleteContentInformation parsed: the layout comes into force in the transition.
+    case retrievalCompleted(RetrievalLayout, contentInfoBytes: UInt64)
 }
 
 /// The hooks an operation's in-progress work gives the engine. Exactly one of them is called, once,

@@ -64,6 +64,15 @@ extension InstanceRecord {
         return stream
     }
 
+    /// An open retrieval: unknown or closed → 6; invalidated → 4057.
+    func retrieval(_ handle: String, allowInvalidated: Bool = false) throws(EngineError) -> RetrievalRecord {
+        guard let retrieval = retrievals[handle] else { throw .invalidHandle("retrieval") }
+        guard allowInvalidated || !retrieval.invalidated else {
+            throw EngineError(.invalidated, "the retrieval was invalidated by a service status change; close it")
+        }
+        return retrieval
+    }
+
     /// An open content-information handle of this content: unknown or of other content → 6;
     /// invalidated → 4057.
     func contentInfo(_ handle: String, contentId: [UInt8], allowInvalidated: Bool = false) throws(EngineError)

@@ -1,3 +1,5 @@
+import BlockCache
+
 /// Everything the engine knows, behind its one lock.
 struct EngineState {
     var controls: ServiceControls
@@ -6,6 +8,11 @@ struct EngineState {
     var publications: [PublicationKey: Publication] = [:]
     /// Each principal's instances (for its quotas, and its listing).
     var instancesByPrincipal: [String: Set<String>] = [:]
+    /// Reads waiting for a cache entry (any instance's), by the entry's key, then by operation serial.
+    var readWaiters: [BlockKey: [UInt64: WakeSignal]] = [:]
+    /// Moves whenever an AddData has stored entries: a read that missed before it moved looks again
+    /// instead of waiting (no lost wake-up between its miss and its registration).
+    var cacheEpoch: UInt64 = 0
     /// Instances shut down because their lease ran out.
     var expiredInstances: UInt64 = 0
     /// The engine's clock: every call that names an instance renews its lease with `now`.

@@ -18,10 +18,11 @@ final class InstanceRecord {
     var ports: [String: PortRecord]
     var streams: [String: StreamRecord] = [:]
     var contentInfos: [String: ContentInfoRecord] = [:]
+    var retrievals: [String: RetrievalRecord] = [:]
     /// Operations by serial (creation order), pending and retained.
     var operations: [UInt64: OperationRecord] = [:]
-    /// Operation id → serial.
-    var idIndex: [String: UInt64] = [:]
+    /// The operations by id and by owner (content or retrieval): both sides share it.
+    var index = OperationIndex()
     /// Ended operations in end order with their expiry (retention is the same for all).
     var retentionQueue: Deque<(serial: UInt64, expiry: EngineInstant)> = []
     /// The sweep that forgets expired operations even when no call comes (at most one at a time).
@@ -46,8 +47,8 @@ final class InstanceRecord {
     }
 
     /// Open handles that count against the principal: ports other than `default`, streams and
-    /// content-information handles.
-    var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count }
+    /// content-information handles and retrievals.
+    var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count + retrievals.count }
 
     init(handle: String, principal: String, createdAt: Date, now: EngineInstant) {
         self.handle = handle
@@ -59,7 +60,25 @@ final class InstanceRecord {
 
     /// The operation with this id, pending or retained.
     func operation(id: String) -> OperationRecord? {
-        idIndex[id].flatMap { operations[$0] }
+        index.serial(id: id).flatMap { operations[$0] }
+    }
+
+    /// The operation with this id under `owner`, pending or retained (`nil` when the id belongs to
+    /// another owner).
+    func operation(owner: OperationOwner, id: String) -> OperationRecord? {
+        guard let found = operation(id: id), found.owner == owner else { return nil }
+        return found
+    }
+
+    /// The operations (pending and retained) of `owner`, oldest first.
+    func operations(of owner: OperationOwner) -> [OperationRecord] {
+        index.serials(of: owner).compactMap { operations[$0] }.sorted { $0.serial < $1.serial }
+    }
+
+    /// Adds a new operation to the records and the index.
+    func insert(_ operation: OperationRecord) {
+        operations[operation.serial] = operation
+        index.insert(operation)
     }
 
     /// Drops retention entries of operations already forgotten (a name used again), so the queue stays
@@ -72,8 +91,6 @@ final class InstanceRecord {
     /// Forgets an ended operation.
     func remove(_ operation: OperationRecord) {
         operations.removeValue(forKey: operation.serial)
-        if idIndex[operation.id] == operation.serial {
-            idIndex.removeValue(forKey: operation.id)
-        }
+        index.remove(operation)
     }
 }

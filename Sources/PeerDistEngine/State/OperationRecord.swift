@@ -53,8 +53,11 @@ final class OperationRecord {
     let id: String
     let kind: OperationKind
     let contentId: [UInt8]
-    /// The stream or content-information handle it belongs to.
-    let owner: String
+    /// The stream, content-information handle or retrieval it belongs to ("" for a flush).
+    let handle: String
+    /// What it is addressed by (its key in the instance's operation index): the content
+    /// identifier for server operations, the retrieval for client ones.
+    let owner: OperationOwner
     let portName: String
     let key: UInt64
     let createdAt: Date
@@ -70,13 +73,14 @@ final class OperationRecord {
     // MARK: - Init
 
     init(
-        serial: UInt64, id: String, kind: OperationKind, contentId: [UInt8], owner: String, portName: String,
-        key: UInt64, createdAt: Date, earliestEnd: EngineInstant?, expectedLength: UInt64?
+        serial: UInt64, id: String, kind: OperationKind, contentId: [UInt8], handle: String, owner: OperationOwner,
+        portName: String, key: UInt64, createdAt: Date, earliestEnd: EngineInstant?, expectedLength: UInt64?
     ) {
         self.serial = serial
         self.id = id
         self.kind = kind
         self.contentId = contentId
+        self.handle = handle
         self.owner = owner
         self.portName = portName
         self.key = key
@@ -96,11 +100,11 @@ final class OperationRecord {
         switch phase {
         case .pending:
             return OperationSnapshot(
-                id: id, kind: kind, contentId: contentId, state: .pending, result: .ioIncomplete,
+                id: id, kind: kind, contentId: contentId, owner: owner, state: .pending, result: .ioIncomplete,
                 bytesTransferred: 0, offset: 0, createdAt: createdAt, endedAt: nil, buffer: nil)
         case .ended(let ended):
             return OperationSnapshot(
-                id: id, kind: kind, contentId: contentId, state: ended.state, result: ended.result,
+                id: id, kind: kind, contentId: contentId, owner: owner, state: ended.state, result: ended.result,
                 bytesTransferred: ended.bytesTransferred, offset: ended.offset, createdAt: createdAt,
                 endedAt: ended.endedAt, buffer: includeBuffer ? ended.buffer : nil)
         }

@@ -11,7 +11,7 @@ public enum HandleKind: String, Sendable, CaseIterable {
     case stream = "strm_"
     /// A content-information reader (`PEERDIST_CONTENTINFO_HANDLE`).
     case contentInfo = "cinf_"
-    /// A retrieval (`PEERDIST_CONTENT_HANDLE`; reserved for the retrieval capability).
+    /// A retrieval (`PEERDIST_CONTENT_HANDLE`, PeerDistClientOpenContent).
     case retrieval = "retr_"
     /// A server-made operation id.
     case operation = "op_"

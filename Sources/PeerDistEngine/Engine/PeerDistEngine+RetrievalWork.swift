@@ -1,0 +1,218 @@
+import BlockCache
+import PCCRC
+
+/// The work of retrieval operations, in tasks, outside the engine lock: parsing content
+/// information, storing AddData into the block cache, and reads (with their waits for AddData).
+/// Each ends its operation through `finishNaturally`, which does nothing when an abort won.
+extension PeerDistEngine {
+    /// Sizes are asked of the cache this many keys at a time.
+    static let cacheScanBatch = 256
+
+    // MARK: - CompleteContentInformation
+
+    func runComplete(instance: String, retrieval: String, serial: UInt64, bytes: [UInt8]) async {
+        let parsed: ParsedContentInformation
+        do throws(PCCRCError) {
+            parsed = try ContentInformation.parse(bytes)
+        } catch {
+            let code: Win32Error = error == .versionUnsupported ? .contentInfoVersionUnsupported : .cannotParseContentInfo
+            finishNaturally(instance: instance, serial: serial, .failed(code))
+            return
+        }
+        let layout: RetrievalLayout
+        switch RetrievalLayout.make(parsed) {
+        case .success(let made): layout = made
+        case .failure(let error):
+            finishNaturally(instance: instance, serial: serial, .failed(error.code))
+            return
+        }
+        // The data AddData kept meanwhile is verified into the cache before the complete ends, so
+        // that it is readable as soon as reads may start.
+        let kept = state.withLock { state -> ([(UInt64, [UInt8])], ContentTag?) in
+            guard let r = state.instances[instance]?.retrievals[retrieval], case .completing(let s) = r.contentInfo,
+                s == serial
+            else { return ([], nil) }
+            let pieces = r.pendingData.map { ($0.offset, $0.bytes) }
+            r.pendingData = []
+            r.pendingDataBytes = 0
+            return (pieces, ContentTag(r.tag))
+        }
+        if !kept.0.isEmpty { _ = await store(kept.0, layout: layout, tag: kept.1) }
+        finishNaturally(instance: instance, serial: serial, .retrievalCompleted(layout, contentInfoBytes: UInt64(bytes.count)))
+    }
+
+    // MARK: - AddData
+
+    /// Verifies and stores the entries `pieces` cover (whole ones inserted in one transaction,
+    /// partial ones staged), then wakes the reads waiting for what was stored.
+    /// - Returns: The bytes accepted (those before the content's end).
+    func store(_ pieces: [(UInt64, [UInt8])], layout: RetrievalLayout, tag: ContentTag?) async -> UInt64 {
+        guard let cache = blockCache else { return 0 }
+        var accepted: UInt64 = 0
+        var insertions: [BlockInsertion] = []
+        var stages: [(entry: RetrievalLayout.Entry, offset: Int, bytes: [UInt8])] = []
+        for (offset, bytes) in pieces where offset < layout.contentEnd {
+            let (sum, overflow) = offset.addingReportingOverflow(UInt64(bytes.count))
+            let end = min(overflow ? UInt64.max : sum, layout.contentEnd)
+            accepted += end - offset
+            var index = layout.firstEntry(endingAfter: offset)
+            while index < layout.entries.count, layout.entries[index].start < end {
+                let entry = layout.entries[index]
+                let from = max(entry.start, offset)
+                let to = min(entry.end, end)
+                let slice = Array(bytes[Int(from - offset)..<Int(to - offset)])
+                if from == entry.start, to == entry.end {
+                    insertions.append(BlockInsertion(key: entry.key, digest: entry.digest, bytes: slice, tag: tag))
+                } else {
+                    stages.append((entry, Int(from - entry.start), slice))
+                }
+                index += 1
+            }
+        }
+        var stored: [BlockKey] = []
+        let outcomes = await cache.insert(insertions)
+        for (item, outcome) in zip(insertions, outcomes) where outcome == .stored || outcome == .alreadyPresent {
+            stored.append(item.key)
+        }
+        for stage in stages {
+            let outcome = await cache.stage(
+                stage.entry.key, digest: stage.entry.digest, length: stage.entry.length, offset: stage.offset,
+                bytes: stage.bytes, tag: tag)
+            if outcome == .stored || outcome == .alreadyPresent { stored.append(stage.entry.key) }
+        }
+        if !stored.isEmpty { wakeReaders(waitingFor: stored) }
+        return accepted
+    }
+
+    /// Wakes the reads (of any instance) waiting for these entries, and moves the cache epoch.
+    private func wakeReaders(waitingFor keys: [BlockKey]) {
+        let signals = state.withLock { state -> [WakeSignal] in
+            state.cacheEpoch &+= 1
+            var signals: [WakeSignal] = []
+            for key in keys {
+                if let waiting = state.readWaiters.removeValue(forKey: key) { signals.append(contentsOf: waiting.values) }
+            }
+            return signals
+        }
+        for signal in signals { signal.fire(.data) }
+    }
+
+    // MARK: - Reads
+
+    /// A block read, or the stream read at the head of its retrieval's queue.
+    func runRead(instance: String, retrieval: String, serial: UInt64) async {
+        let setup = state.withLock { state -> (ReadRequest, RetrievalLayout, UInt64)? in
+            guard let record = state.instances[instance], let op = record.operations[serial], op.isPending,
+                let r = record.retrievals[retrieval], let request = r.reads[serial], let layout = r.layout
+            else { return nil }
+            return (request, layout, request.mode == .block ? request.offset : r.streamPosition)
+        }
+        guard let (request, layout, offset) = setup, let cache = blockCache else { return }
+        let end = { (outcome: OperationRecord.Outcome) in
+            self.finishNaturally(instance: instance, serial: serial, .outcome(outcome))
+        }
+        guard layout.readRange.contains(offset), let index = layout.entryIndex(containing: offset) else {
+            end(.finished(.noMore, offset: offset))
+            return
+        }
+        if request.maxBytes == 0 {
+            let count = await contiguousBytes(cache, layout, from: offset)
+            end(.finished(.success, bytes: count, offset: offset))
+            return
+        }
+        let key = layout.entries[index].key
+        while !request.signal.isAborted {
+            let epoch = state.withLock { $0.cacheEpoch }
+            let bytes = await readCached(cache, layout, from: offset, maxBytes: request.maxBytes)
+            if !bytes.isEmpty {
+                end(.finished(.success, bytes: UInt64(bytes.count), offset: offset, buffer: bytes))
+                return
+            }
+            guard request.timeout != nil else {
+                let missing = await missingRange(cache, layout, from: offset)
+                end(.finished(.missingData, bytes: missing.upperBound - missing.lowerBound, offset: missing.lowerBound))
+                return
+            }
+            let registered = state.withLock { state -> Bool in
+                guard state.cacheEpoch == epoch else { return false }
+                state.readWaiters[key, default: [:]][serial] = request.signal
+                return true
+            }
+            let reason = registered ? await request.signal.wait() : .data
+            if registered {
+                state.withLock { state in
+                    state.readWaiters[key]?.removeValue(forKey: serial)
+                    if state.readWaiters[key]?.isEmpty == true { state.readWaiters.removeValue(forKey: key) }
+                }
+            }
+            switch reason {
+            case .aborted:
+                return
+            case .data:
+                continue
+            case .timeout:
+                let missing = await missingRange(cache, layout, from: offset)
+                end(.finished(.timeout, bytes: missing.upperBound - missing.lowerBound, offset: missing.lowerBound))
+                return
+            }
+        }
+    }
+
+    /// The verified cached bytes from `offset` on, across entries, up to `maxBytes` (empty on a miss
+    /// at `offset`).
+    private func readCached(_ cache: BlockCache, _ layout: RetrievalLayout, from offset: UInt64, maxBytes: Int) async
+        -> [UInt8]
+    {
+        var out: [UInt8] = []
+        var position = offset
+        while out.count < maxBytes, position < layout.readRange.upperBound,
+            let index = layout.entryIndex(containing: position)
+        {
+            let entry = layout.entries[index]
+            guard let bytes = await cache.read(entry.key, digest: entry.digest), bytes.count == entry.length else { break }
+            let from = Int(position - entry.start)
+            let stop = Int(min(entry.end, layout.readRange.upperBound) - entry.start)
+            let take = min(stop - from, maxBytes - out.count)
+            out.append(contentsOf: bytes[from..<(from + take)])
+            position += UInt64(take)
+        }
+        return out
+    }
+
+    /// How many contiguous bytes the cache holds from `offset` (its index only), within the range.
+    private func contiguousBytes(_ cache: BlockCache, _ layout: RetrievalLayout, from offset: UInt64) async -> UInt64 {
+        var total: UInt64 = 0
+        var index = layout.firstEntry(endingAfter: offset)
+        let upper = layout.readRange.upperBound
+        while index < layout.entries.count {
+            let batch = layout.entries[index..<min(index + Self.cacheScanBatch, layout.entries.count)]
+            let sizes = await cache.sizes(of: batch.map(\.key))
+            for (entry, size) in zip(batch, sizes) {
+                guard size == entry.length, entry.start < upper else { return total }
+                total += min(entry.end, upper) - max(entry.start, offset)
+            }
+            index += batch.count
+        }
+        return total
+    }
+
+    /// The missing range from `offset` (which missed): up to the next cached entry, clipped to the
+    /// content information's range.
+    private func missingRange(_ cache: BlockCache, _ layout: RetrievalLayout, from offset: UInt64) async -> Range<UInt64> {
+        let upper = layout.readRange.upperBound
+        var index = layout.firstEntry(endingAfter: offset)
+        guard index < layout.entries.count else { return offset..<max(offset, upper) }
+        var missingEnd = min(layout.entries[index].end, upper)
+        index += 1
+        while index < layout.entries.count, missingEnd < upper {
+            let batch = layout.entries[index..<min(index + Self.cacheScanBatch, layout.entries.count)]
+            let sizes = await cache.sizes(of: batch.map(\.key))
+            for (entry, size) in zip(batch, sizes) {
+                if size != nil || missingEnd >= upper { return offset..<missingEnd }
+                missingEnd = min(entry.end, upper)
+            }
+            index += batch.count
+        }
+        return offset..<missingEnd
+    }
+}
