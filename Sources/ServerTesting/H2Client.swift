@@ -84,7 +84,7 @@ public final class H2Client: @unchecked Sendable {
     /// window, so answers never wait on this client's credit), and waits for the server's
     /// SETTINGS, so that its concurrency limit is known before the first request.
     public static func connect(port: Int, host: String = "127.0.0.1", receiveWindow: Int32 = 1 << 24,
-                               timeout: Duration = .seconds(5)) async throws -> H2Client {
+                               timeout: Duration = TestTimeout.mustHappen) async throws -> H2Client {
         let client = try await blocking { () throws -> H2Client in
             let fd = try connectedSocket(port: port, host: host)
             _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK)
@@ -242,7 +242,7 @@ public final class H2Client: @unchecked Sendable {
 
     /// Submits a request and waits for its whole answer.
     public func request(_ method: String, _ path: String, json: String? = nil, body: [UInt8]? = nil,
-                        headers: [(String, String)] = [], timeout: Duration = .seconds(10)) async throws -> H2Response {
+                        headers: [(String, String)] = [], timeout: Duration = TestTimeout.mustHappen) async throws -> H2Response {
         var headers = headers
         var payload = body
         if let json {
@@ -257,7 +257,7 @@ public final class H2Client: @unchecked Sendable {
     }
 
     /// Waits until every one of `ids` is closed; returns their answers in that order.
-    public func wait(for ids: [Int32], timeout: Duration = .seconds(10)) async throws -> [H2Response] {
+    public func wait(for ids: [Int32], timeout: Duration = TestTimeout.mustHappen) async throws -> [H2Response] {
         try await pump(timeout: timeout, "\(ids.count) stream(s) to close") { client in
             ids.allSatisfy { client.responses[$0]?.closed == true }
         }
@@ -282,7 +282,7 @@ public final class H2Client: @unchecked Sendable {
     }
 
     /// Sends a PING and waits for its acknowledgement: the server has read everything sent before.
-    public func ping(timeout: Duration = .seconds(5)) async throws {
+    public func ping(timeout: Duration = TestTimeout.mustHappen) async throws {
         let target = locked { () -> Int in
             nghttp2_submit_ping(session, 0, nil)
             drainSession()
@@ -307,14 +307,14 @@ public final class H2Client: @unchecked Sendable {
     public var unsentBytes: Int { locked { outbox.count - outboxOffset } }
 
     /// Waits for a GOAWAY from the server.
-    public func waitForGoAway(timeout: Duration = .seconds(5)) async throws -> (lastStreamID: Int32, code: UInt32) {
+    public func waitForGoAway(timeout: Duration = TestTimeout.mustHappen) async throws -> (lastStreamID: Int32, code: UInt32) {
         try await pump(timeout: timeout, "GOAWAY", allowClose: true) { $0._goAway != nil }
         guard let goAway else { throw ClientError.closedByPeer }
         return goAway
     }
 
     /// Whether the server closes the connection within `timeout`.
-    public func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+    public func waitForClose(timeout: Duration = TestTimeout.mustHappen) async -> Bool {
         (try? await pump(timeout: timeout, "close", allowClose: true) { $0._peerClosed }) != nil && peerClosed
     }
 
@@ -331,7 +331,7 @@ public final class H2Client: @unchecked Sendable {
 
     /// Sends and receives until `condition` holds (checked under the lock, between socket
     /// events and at least every 10 ms), or throws when `timeout` passes or the server closes.
-    public func pump(timeout: Duration = .seconds(10), _ what: String = "a condition", allowClose: Bool = false,
+    public func pump(timeout: Duration = TestTimeout.mustHappen, _ what: String = "a condition", allowClose: Bool = false,
                      until condition: @escaping @Sendable (H2Client) -> Bool) async throws {
         let deadline = ContinuousClock.now + timeout
         try await Self.blocking { [self] in

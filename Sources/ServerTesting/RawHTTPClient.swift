@@ -113,7 +113,7 @@ public final class RawHTTPClient: @unchecked Sendable {
     /// Sends one request on this (keep-alive) connection and reads its response.
     public func request(
         _ method: String, _ path: String, json: String? = nil, body: [UInt8]? = nil,
-        headers: [(String, String)] = [], timeout: Duration = .seconds(10)
+        headers: [(String, String)] = [], timeout: Duration = TestTimeout.mustHappen
     ) async throws -> RawResponse {
         var head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
@@ -131,7 +131,7 @@ public final class RawHTTPClient: @unchecked Sendable {
     }
 
     /// Reads one response; interim (1xx) responses are returned too unless `skipInterim`.
-    public func readResponse(timeout: Duration = .seconds(5), skipInterim: Bool = true, headRequest: Bool = false) async throws -> RawResponse {
+    public func readResponse(timeout: Duration = TestTimeout.mustHappen, skipInterim: Bool = true, headRequest: Bool = false) async throws -> RawResponse {
         try await onIO { [self] in
             let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
             while true {
@@ -144,7 +144,7 @@ public final class RawHTTPClient: @unchecked Sendable {
 
     /// Every byte the server sends until it closes the connection (or `timeout` passes), those
     /// already read past the last response included.
-    public func readToClose(timeout: Duration = .seconds(5)) async -> [UInt8] {
+    public func readToClose(timeout: Duration = TestTimeout.mustHappen) async -> [UInt8] {
         (try? await onIO { [self] in
             let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
             while true {
@@ -154,7 +154,7 @@ public final class RawHTTPClient: @unchecked Sendable {
     }
 
     /// Whether the server closed the connection within `timeout` (reads and discards data).
-    public func waitForClose(timeout: Duration = .seconds(5)) async -> Bool {
+    public func waitForClose(timeout: Duration = TestTimeout.mustHappen) async -> Bool {
         (try? await onIO { [self] in
             let deadline = DispatchTime.now() + .nanoseconds(Int(timeout.components.seconds) * 1_000_000_000 + Int(timeout.components.attoseconds / 1_000_000_000))
             while true {
