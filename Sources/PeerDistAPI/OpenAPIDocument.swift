@@ -1618,8 +1618,10 @@ components:
     Conflict:
       description: |
         Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-        already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-        (996 `ERROR_IO_INCOMPLETE`)
+        or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+        portion of content information added to a retrieval whose content information is complete
+        or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+        `ERROR_IO_INCOMPLETE`)
       content:
         application/problem+json:
           schema:
@@ -1628,7 +1630,8 @@ components:
               - properties:
                   status: {const: 409}
                   error:
-                    enum: [PEERDIST_ERROR_ALREADY_EXISTS, PEERDIST_ERROR_ALREADY_COMPLETED, ERROR_IO_INCOMPLETE]
+                    enum: [PEERDIST_ERROR_ALREADY_EXISTS, PEERDIST_ERROR_ALREADY_COMPLETED, PEERDIST_ERROR_ALREADY_INITIALIZED,
+                           ERROR_IO_INCOMPLETE]
     Gone:
       description: |
         Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the

@@ -3848,8 +3848,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/409`.
@@ -5899,8 +5901,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/operations/{op}/buffer/get(getOperationBuffer)/responses/409`.
@@ -6294,8 +6298,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/post(publishStream)/responses/409`.
@@ -7069,8 +7075,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/data/post(addToStream)/responses/409`.
@@ -7578,8 +7586,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/complete/post(completeStream)/responses/409`.
@@ -9133,8 +9143,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/{c}/reads/post(retrieveContentInformation)/responses/409`.
@@ -10543,8 +10555,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/409`.
@@ -11019,8 +11033,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/409`.
@@ -11470,8 +11486,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/409`.
@@ -11984,8 +12002,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/409`.
@@ -13769,8 +13789,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/409`.
@@ -14148,8 +14170,10 @@ public enum Operations {
                 }
             }
             /// Already published or operation name pending (4058 `PEERDIST_ERROR_ALREADY_EXISTS`), stream
-            /// already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), operation still pending
-            /// (996 `ERROR_IO_INCOMPLETE`)
+            /// or content information already completed (4060 `PEERDIST_ERROR_ALREADY_COMPLETED`), a
+            /// portion of content information added to a retrieval whose content information is complete
+            /// or completing (4055 `PEERDIST_ERROR_ALREADY_INITIALIZED`), operation still pending (996
+            /// `ERROR_IO_INCOMPLETE`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/409`.
