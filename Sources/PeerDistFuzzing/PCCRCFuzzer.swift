@@ -1,11 +1,14 @@
 import PCCRC
+import PeerDistEngine
 
 /// FuzzPCCRC: the MS-PCCRC V1 and V2 content-information parsers, and the encoder behind them.
 ///
 /// Input: byte 0 chooses the mode.
 /// - Even: the rest is content information to parse. A parsed V1 structure serialises to exactly
 ///   the input; for either version, parse → serialise → parse gives the same structure and the
-///   same bytes again, and its content range can be computed.
+///   same bytes again, and its content range can be computed. What parses is also laid out as a
+///   retrieval lays it out (`RetrievalLayout`): entries in order without overlap, a read range
+///   within them, and lookups that agree with a linear search.
 /// - Odd: bit 1 chooses V2, bits 2-3 the V1 hash algorithm; bytes 1-8 an offset and a length
 ///   (two little-endian UInt32), the rest is the content. The content is hashed and encoded for
 ///   that range: encoding refuses exactly the ranges outside the content, and what it writes
@@ -32,6 +35,31 @@ public enum PCCRCFuzzer {
         }
         fuzzCheck(again == parsed, "parse → serialise → parse changed the structure")
         fuzzCheck(again.serialize() == written, "serialisation is not stable")
+        checkLayout(parsed)
+    }
+
+    /// The layout a retrieval makes of parsed content information (or its 4051), and its lookups.
+    static func checkLayout(_ parsed: ParsedContentInformation) {
+        guard case .success(let layout) = RetrievalLayout.make(parsed) else { return }
+        let entries = layout.entries
+        for (index, entry) in entries.enumerated() {
+            fuzzCheck(entry.length > 0, "entry \(index) is empty")
+            fuzzCheck(entry.start.addingReportingOverflow(UInt64(entry.length)).overflow == false, "entry \(index) overflows")
+            if index > 0 { fuzzCheck(entries[index - 1].end <= entry.start, "entries \(index - 1) and \(index) overlap or are out of order") }
+        }
+        let covered = entries.last?.end ?? 0
+        fuzzCheck(layout.readRange.upperBound <= covered, "the read range passes the entries")
+        var probes: [UInt64] = [0, layout.readRange.lowerBound, layout.readRange.upperBound, layout.contentEnd, UInt64.max]
+        for entry in entries.prefix(64) + entries.suffix(64) {
+            probes += [entry.start, entry.end - 1, entry.end]
+        }
+        for offset in probes {
+            let expected = entries.firstIndex { $0.start <= offset && offset < $0.end }
+            fuzzCheck(layout.entryIndex(containing: offset) == expected, "entryIndex(containing: \(offset)) disagrees with a search")
+            let cut = layout.boundary(atOrBefore: offset)
+            fuzzCheck(cut <= offset, "boundary(atOrBefore: \(offset)) is past it")
+            fuzzCheck(cut == offset || entries.contains { $0.start == cut }, "boundary(atOrBefore: \(offset)) is inside an entry")
+        }
     }
 
     static func checkEncode(_ mode: UInt8, _ buffer: UnsafeRawBufferPointer) {

@@ -4,31 +4,31 @@ import PCCRC
 /// What a retrieval's completed content information says about the content: the cache entries
 /// (a V1 block or a V2 segment each) with their place in the content, key and digest, the range
 /// reads are confined to and the end AddData is checked against. Immutable; built once, off the
-/// engine lock, when CompleteContentInformation parses.
-struct RetrievalLayout: Sendable {
+/// engine lock, when CompleteContentInformation parses. `package` for its fuzz target (FuzzPCCRC).
+package struct RetrievalLayout: Sendable {
     /// One cache entry of the content.
-    struct Entry: Sendable {
+    package struct Entry: Sendable {
         /// Where its bytes are in the content.
-        let start: UInt64
-        let length: Int
-        let key: BlockKey
-        let digest: BlockDigest
+        package let start: UInt64
+        package let length: Int
+        package let key: BlockKey
+        package let digest: BlockDigest
 
-        var end: UInt64 { start + UInt64(length) }
+        package var end: UInt64 { start + UInt64(length) }
     }
 
     /// 1 or 2.
-    let version: Int
+    package let version: Int
     /// The entries in content order, contiguous.
-    let entries: [Entry]
+    package let entries: [Entry]
     /// The range reads may touch (the content information's range); misses are clipped to it.
-    let readRange: Range<UInt64>
+    package let readRange: Range<UInt64>
     /// The end of the content as far as the content information describes it (the end of its last
     /// segment): AddData at or past it ends with 4061.
-    let contentEnd: UInt64
+    package let contentEnd: UInt64
 
     /// Builds the layout, or says why the structure cannot be used (4051).
-    static func make(_ parsed: ParsedContentInformation) -> Result<RetrievalLayout, EngineError> {
+    package static func make(_ parsed: ParsedContentInformation) -> Result<RetrievalLayout, EngineError> {
         var entries = [Entry]()
         let malformed = { (why: String) in
             Result<RetrievalLayout, EngineError>.failure(EngineError(.cannotParseContentInfo, why))
@@ -94,7 +94,7 @@ struct RetrievalLayout: Sendable {
     }
 
     /// The index of the first entry that ends after `offset` (`entries.count` when none does).
-    func firstEntry(endingAfter offset: UInt64) -> Int {
+    package func firstEntry(endingAfter offset: UInt64) -> Int {
         var low = 0
         var high = entries.count
         while low < high {
@@ -106,14 +106,14 @@ struct RetrievalLayout: Sendable {
 
     /// Where bytes gathered up to `offset` may be cut without splitting an entry: the end of the last
     /// entry that ends at or before it when `offset` falls inside an entry, else `offset` itself.
-    func boundary(atOrBefore offset: UInt64) -> UInt64 {
+    package func boundary(atOrBefore offset: UInt64) -> UInt64 {
         let index = firstEntry(endingAfter: offset)
         guard index < entries.count, entries[index].start < offset else { return offset }
         return entries[index].start
     }
 
     /// The index of the entry holding `offset`, if any.
-    func entryIndex(containing offset: UInt64) -> Int? {
+    package func entryIndex(containing offset: UInt64) -> Int? {
         let index = firstEntry(endingAfter: offset)
         guard index < entries.count, entries[index].start <= offset else { return nil }
         return index
