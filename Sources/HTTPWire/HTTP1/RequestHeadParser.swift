@@ -64,8 +64,11 @@ public struct RequestHeadParser: Sendable {
         }
         // The request line is judged first, so that an over-long target is 414 even when the
         // head is also over its limit.
-        if requestLineEnd < 0, end < 0, count - start > limits.maxTargetLength + Self.requestLineSlack {
-            throw .targetTooLong
+        if requestLineEnd < 0, end < 0, count > start {
+            // A CR at the end may be the line's own terminator, its LF still to come: not part of
+            // the line (else a line of exactly the longest length is refused when split there).
+            let lineSoFar = count - start - (buffer[count - 1] == 0x0D ? 1 : 0)
+            if lineSoFar > limits.maxTargetLength + Self.requestLineSlack { throw .targetTooLong }
         }
         if requestLineEnd >= 0, !requestLineChecked {
             try checkTargetLength(UnsafeRawBufferPointer(rebasing: buffer[start..<requestLineEnd]))
