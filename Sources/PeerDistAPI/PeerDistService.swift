@@ -28,12 +28,20 @@ public final class PeerDistService: Sendable {
         /// retention and fault delays move only through `POST /admin/clock/advance`. nil = the
         /// system clock. HTTP timeouts stay on real time either way.
         public var manualClock: ManualClock?
+        /// Bound in bytes of the one block cache, in `<dataDirectory>/cache` (`--cache-size`);
+        /// least recently used entries are evicted past it.
+        public var cacheSize: Int64
+
+        /// The block cache's bound when none is given: 1 GiB.
+        public static let defaultCacheSize: Int64 = 1 << 30
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
-                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil) {
+                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
+                    cacheSize: Int64 = defaultCacheSize) {
             self.manualClock = manualClock
+            self.cacheSize = cacheSize
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
