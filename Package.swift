@@ -9,7 +9,8 @@ import PackageDescription
 // CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
 // PeerDistClient (generated from openapi.yaml + a thin layer; swift-openapi-runtime, URLSession)
 // knows nothing of the server; PeerDistTesting = PeerDistClient + the service assembly, in-process.
-// CSQLite + PCCRC → BlockCache: the verified block cache, for the retrieval side to use.
+// CSQLite + PCCRC → BlockCache: the verified block cache, for the retrieval side to use
+// (PeerDistAPI reads its statistics for /metrics).
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),
@@ -106,7 +107,7 @@ let package = Package(
         .target(
             name: "PeerDistAPI",
             dependencies: [
-                "HTTPServer", "PeerDistEngine", "PCCRC", "Base64URL",
+                "HTTPServer", "PeerDistEngine", "PCCRC", "Base64URL", "BlockCache",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "CoreMetrics", package: "swift-metrics"),
@@ -169,7 +170,7 @@ let package = Package(
         .testTarget(
             name: "PeerDistAPITests",
             dependencies: [
-                "PeerDistAPI", "PeerDistEngine", "PCCRC", "HTTPServer", "ServerTesting",
+                "PeerDistAPI", "PeerDistEngine", "PCCRC", "HTTPServer", "ServerTesting", "BlockCache",
                 .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: swiftSettings
