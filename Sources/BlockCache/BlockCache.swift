@@ -14,7 +14,17 @@ import Synchronization
 ///
 /// Layout on disk (in `configuration.directory`): `index.sqlite` (WAL) holds the entries, tags,
 /// recency and the staged pieces of incomplete entries; `blocks/` holds one file per distinct
-/// digest, written under `tmp/` and renamed into place before its row commits.
+/// digest, written under `tmp/` (or into a recycled file in `spare/`) and renamed into place
+/// before its row commits.
+///
+/// Durability: the cache never calls fsync on block files, and SQLite runs `synchronous=NORMAL`
+/// (it syncs at WAL checkpoints only). A kill -9 loses nothing committed: the page cache
+/// survives the process. A power cut or kernel crash may lose the last commits and leave rows
+/// whose file holds zeros, a prefix, or a recycled file's stale bytes; every read hashes the
+/// bytes, so such an entry is a miss (counted in `corruptOnRead` and dropped), never served.
+/// The cost of more would be large for a cache whose every entry can be fetched again: on the
+/// machine this was measured on, rewriting 64 KiB files ran at about 2,250 MiB/s, and with an
+/// fdatasync per file at about 305 MiB/s (about 200 µs a file).
 public final class BlockCache: Sendable {
     // MARK: - Properties
 

@@ -12,10 +12,12 @@ import Darwin
 ///
 /// Files are recycled rather than deleted: a removed block file is renamed into `spare/` (up to
 /// `maxSpareFiles`), and the next write overwrites a spare in place and renames it into `blocks/`.
-/// On ext4 creating a file costs an inode allocation whose search skips every inode freed in the
-/// last minutes, block by block (without a journal, `find_inode_bit` → `recently_deleted`); a full
-/// cache, which frees one file for each it writes, spent more than 90 % of its insert time there.
-/// Reusing the inode skips both the free and the allocation. Spares hold stale bytes of evicted
+/// On ext4 without a journal, creating a file costs an inode allocation whose search skips, one
+/// by one, every inode freed in the last minute or more (`find_inode_bit` → `recently_deleted`):
+/// writing 16,384 new 64 KiB files just after deleting as many spent 95 % of its time there
+/// (perf) and ran at 150–350 MiB/s, against about 2,200 MiB/s rewriting existing files. A full
+/// cache frees one file for each it writes, so reusing the inode skips both the free and the
+/// allocation. Spares hold stale bytes of evicted
 /// blocks, at most `maxSpareFiles` × 128 KiB on disk beyond the capacity; they are kept across
 /// restarts and never read.
 ///
