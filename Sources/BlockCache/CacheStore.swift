@@ -47,8 +47,8 @@ final class CacheStore {
     /// Entries removed per eviction query at most.
     static let evictionBatch = 64
     /// WAL pages written before SQLite checkpoints them into the database (its default is 1,000):
-    /// a checkpoint syncs both files, and a WAL of 16 MiB makes that once per ~2,000 blocks stored
-    /// one a call, instead of every ~150.
+    /// a checkpoint syncs both files (fdatasync showed in the insert profile), and a 16 MiB WAL
+    /// needs four times fewer.
     static let walCheckpointPages = 4096
 
     // MARK: - Properties
