@@ -71,43 +71,59 @@ public final class BlockCache: Sendable {
     /// Verifies each insertion and stores those that pass, in one transaction. Outcomes are in
     /// the order of `items`.
     ///
-    /// One hop each way: the verify queue hashes (a batch over every core) and hands the passing
-    /// items straight to the I/O queue, which resumes the caller (a thread wake-up costs about as
-    /// much as writing a block, so a one-block insert pays for two, not four).
+    /// Hashing and writing overlap: the items are hashed on the verify queue in chunks of
+    /// `pipelineChunk` (each chunk over every core), while the I/O queue writes each chunk as soon
+    /// as its verdicts are in, and then resumes the caller. Nothing is written before it verified.
     public func insert(_ items: [BlockInsertion]) async -> [InsertOutcome] {
         guard !items.isEmpty else { return [] }
-        return await withCheckedContinuation { continuation in
-            verify.async { [io, state, stats] in
-                let verdicts = Self.verdicts(items)
-                let failed = verdicts.filter { !$0 }.count
+        let verdicts = Verdicts(count: items.count)
+        let chunks = stride(from: 0, to: items.count, by: Self.pipelineChunk).map { $0..<min($0 + Self.pipelineChunk, items.count) }
+        let ready = chunks.map { _ in DispatchGroup() }
+        for (range, group) in zip(chunks, ready) {
+            group.enter()
+            verify.async { [stats] in
+                Self.check(items, range, into: verdicts)
+                let failed = range.filter { !verdicts.buffer[$0] }.count
                 if failed > 0 { stats.update { $0.rejectedOnEntry += Int64(failed) } }
-                let passing = zip(items, verdicts).filter(\.1).map(\.0)
-                io.async {
-                    guard let store = state.store else {
-                        continuation.resume(returning: items.map { _ in .refused(.closed) })
-                        return
-                    }
-                    let stored = passing.isEmpty ? [] : store.insert(passing)
-                    var iterator = stored.makeIterator()
-                    continuation.resume(returning: verdicts.map { ok in ok ? (iterator.next() ?? .refused(.storageFailure)) : .refused(.digestMismatch) })
+                group.leave()
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            io.async { [state] in
+                let admit = { (index: Int) -> Bool in
+                    ready[index / Self.pipelineChunk].wait()
+                    return verdicts.buffer[index]
                 }
+                guard let store = state.store else {
+                    for group in ready { group.wait() }
+                    continuation.resume(returning: items.map { _ in .refused(.closed) })
+                    return
+                }
+                var outcomes = store.insert(items, admit: admit)
+                // Every chunk is in, also when the transaction stopped early.
+                for group in ready { group.wait() }
+                for index in outcomes.indices where !verdicts.buffer[index] { outcomes[index] = .refused(.digestMismatch) }
+                continuation.resume(returning: outcomes)
             }
         }
     }
 
-    /// Whether each item's bytes hash to its digest; several items are hashed in parallel.
-    private static func verdicts(_ items: [BlockInsertion]) -> [Bool] {
-        @Sendable func check(_ item: BlockInsertion) -> Bool {
+    /// Items hashed per step of an insert's pipeline.
+    static let pipelineChunk = 4
+
+    /// Sets each verdict of `range`: whether the item's bytes hash to its digest (several items
+    /// in parallel).
+    private static func check(_ items: [BlockInsertion], _ range: Range<Int>, into verdicts: Verdicts) {
+        @Sendable func passes(_ item: BlockInsertion) -> Bool {
             item.bytes.count <= item.digest.function.maximumEntryLength && EntryHasher.matches(item.bytes, item.digest)
         }
-        guard items.count > 1 else { return items.map(check) }
-        // Spread over the cores: hashing is most of an insert's CPU time.
-        let verdicts = Verdicts(count: items.count)
-        defer { verdicts.buffer.deallocate() }
-        DispatchQueue.concurrentPerform(iterations: items.count) { index in
-            verdicts.buffer[index] = check(items[index])
+        guard range.count > 1 else {
+            for index in range { verdicts.buffer[index] = passes(items[index]) }
+            return
         }
-        return Array(verdicts.buffer)
+        DispatchQueue.concurrentPerform(iterations: range.count) { offset in
+            verdicts.buffer[range.lowerBound + offset] = passes(items[range.lowerBound + offset])
+        }
     }
 
     /// Adds a piece of an entry whose bytes arrive in parts (a V2 segment, or a V1 block split
@@ -203,17 +219,20 @@ private final class StoreBox: @unchecked Sendable {
     init(_ store: CacheStore) { self.store = store }
 }
 
-/// One verdict per insertion, written by `concurrentPerform`'s iterations.
+/// One verdict per insertion, written on the verify queue and read on the I/O queue.
 ///
-/// Safety (`@unchecked Sendable`): iteration `i` writes element `i` only, and the buffer is read
-/// after `concurrentPerform` returns, which orders every write before the read.
-private struct Verdicts: @unchecked Sendable {
+/// Safety (`@unchecked Sendable`): element `i` is written by exactly one task (one iteration of
+/// one chunk's check), and read only after that chunk's `DispatchGroup` was left and waited on,
+/// which orders the write before the read. The buffer is freed when the last reference goes.
+private final class Verdicts: @unchecked Sendable {
     let buffer: UnsafeMutableBufferPointer<Bool>
 
     init(count: Int) {
         buffer = .allocate(capacity: count)
         buffer.initialize(repeating: false)
     }
+
+    deinit { buffer.deallocate() }
 }
 
 /// Moves a value created on one queue to another.

@@ -88,14 +88,20 @@ final class CacheStore {
 
     // MARK: - API: entries
 
-    /// Stores already-verified insertions in one transaction, then evicts past the capacity.
-    func insert(_ items: [BlockInsertion]) -> [InsertOutcome] {
+    /// Stores the insertions that `admit` passes (it is asked in order, and may wait for the
+    /// item's verification) in one transaction, then evicts past the capacity. An item not
+    /// admitted is `.refused(.digestMismatch)`.
+    func insert(_ items: [BlockInsertion], admit: (Int) -> Bool) -> [InsertOutcome] {
         var outcomes: [InsertOutcome] = []
         var removed: [FileRef] = []
         do {
             try db.transaction {
                 try writeTouches()
-                for item in items {
+                for (index, item) in items.enumerated() {
+                    guard admit(index) else {
+                        outcomes.append(.refused(.digestMismatch))
+                        continue
+                    }
                     outcomes.append(try insertOne(item, extraTags: [], anonymous: item.tag == nil))
                 }
                 removed = try evictPastCapacity()

@@ -164,12 +164,13 @@ if phases.contains("full") {
     }
     var stats = cache.statistics()
     say("  hits \(stats.hits) misses \(stats.misses) corrupt \(stats.corruptOnRead)")
-    for (label, batch, width) in [("insert, 1 block a call, 1 caller", 1, 1), ("insert, 16 blocks a call, 2 callers", 16, 2)] {
+    let ways = [("insert, 1 block a call, 1 caller", 1, 1), ("insert, 16 blocks a call, 1 caller", 16, 1), ("insert, 16 blocks a call, 2 callers", 16, 2)]
+    // Blocks count ..< 2 count, a third for each way of calling, none cached before.
+    let third = count / 48 * 16
+    for (way, (label, batch, width)) in ways.enumerated() {
         // The cache is full: each block stored evicts the least recently used one.
-        // Blocks count ..< 2 count, half for each way of calling, none cached before.
-        let half = count / 2
-        let time = await insertAll(cache, from: batch == 1 ? count : count + half, count: half, batch: batch, width: width)
-        report(label + ", full cache", bytes: half * blockLength, seconds: time)
+        let time = await insertAll(cache, from: count + way * third, count: third, batch: batch, width: width)
+        report(label + ", full cache", bytes: third * blockLength, seconds: time)
     }
     stats = cache.statistics()
     say("  evictions \(stats.evictions) entries \(stats.entries)")

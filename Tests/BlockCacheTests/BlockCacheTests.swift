@@ -197,6 +197,33 @@ import Testing
         await cache.close()
     }
 
+    /// A batch spanning several pipeline chunks, with tampered items in the first, a middle and
+    /// the last chunk: exactly those are refused, the rest stored and readable, in order.
+    @Test func batchWithSomeTamperedItemsStoresTheRest() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let count = 11
+        let tampered: Set<Int> = [1, 5, 10]
+        let data = (0..<count).map { Fixture.bytes(4096, seed: 80 + UInt64($0)) }
+        let keys = (0..<count).map { BlockKey(segment: Fixture.segment(18), index: UInt32($0)) }
+        let items = (0..<count).map { i in
+            var bytes = data[i]
+            if tampered.contains(i) { bytes[7] ^= 0x40 }
+            return BlockInsertion(key: keys[i], digest: Fixture.sha256(data[i]), bytes: bytes, tag: nil)
+        }
+        let outcomes = await cache.insert(items)
+        #expect(outcomes == (0..<count).map { tampered.contains($0) ? .refused(.digestMismatch) : .stored })
+        for i in 0..<count {
+            #expect(await cache.read(keys[i], digest: Fixture.sha256(data[i])) == (tampered.contains(i) ? nil : data[i]))
+        }
+        let stats = cache.statistics()
+        #expect(stats.rejectedOnEntry == Int64(tampered.count))
+        #expect(stats.entries == Int64(count - tampered.count))
+        #expect(Fixture.blockFiles(dir.path).count == count - tampered.count)
+        await cache.close()
+    }
+
     /// An evicted block's file is kept in `spare/` and rewritten for the next block (same inode),
     /// cut to the new length, and the reused file reads back as the new block only.
     @Test func evictedFilesAreReusedForLaterBlocks() async throws {
