@@ -28,6 +28,7 @@ dd_rate() {
     dd if=/dev/zero of="$work/$file-$round" bs=1M count="$mib" "$@" 2>&1 |
         awk -v label="$label" -v mib="$mib" '/copied/ { for (i = 1; i <= NF; i++) if ($i == "s,") t = $(i - 1); printf "%-52s %8.1f MiB/s\n", label, mib / t }'
 }
+log="$work/log"
 for round in $(seq 1 "$rounds"); do
     echo "== round $round"
     openssl speed -evp sha256 -seconds 3 -bytes 65536 2>/dev/null |
@@ -35,4 +36,27 @@ for round in $(seq 1 "$rounds"); do
     dd_rate dd "dd write, same size, no sync (as the cache writes)"
     dd_rate dd-sync "dd write, same size, conv=fdatasync" conv=fdatasync
     "$bin" "$work/round-$round" "$mib" "$rss_mib"
-done
+done | tee "$log"
+# The median of each figure over the rounds (its MiB/s, and its CPU seconds per GiB if it has one).
+echo "== medians of $rounds"
+awk '
+    / MiB\/s/ {
+        label = substr($0, 1, 52); sub(/ +$/, "", label)
+        rest = substr($0, 53); split(rest, f, " ")
+        if (!(label in n)) order[++labels] = label
+        rate[label, ++n[label]] = f[1] + 0
+        if (match(rest, /CPU [0-9.]+/)) cpu[label, n[label]] = substr(rest, RSTART + 4, RLENGTH - 4) + 0
+    }
+    function median(a, label, count,    i, j, t, v) {
+        for (i = 1; i <= count; i++) v[i] = a[label, i]
+        for (i = 1; i <= count; i++) for (j = i + 1; j <= count; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+        return count % 2 ? v[(count + 1) / 2] : (v[count / 2] + v[count / 2 + 1]) / 2
+    }
+    END {
+        for (k = 1; k <= labels; k++) {
+            label = order[k]
+            line = sprintf("%-52s %8.1f MiB/s", label, median(rate, label, n[label]))
+            if ((label, 1) in cpu) line = line sprintf("  (CPU %.2f s per GiB)", median(cpu, label, n[label]))
+            print line
+        }
+    }' "$log"
