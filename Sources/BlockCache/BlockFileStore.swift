@@ -38,21 +38,25 @@ struct BlockFileStore {
 
     // MARK: - Init
 
+    /// Creates `root` and its parents if missing.
+    static func makeFolder(_ root: String) throws {
+        var prefix = ""
+        for component in root.split(separator: "/", omittingEmptySubsequences: true) {
+            prefix += (prefix.isEmpty && !root.hasPrefix("/") ? "" : "/") + component
+            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(prefix)") }
+        }
+    }
+
     /// Creates the folders if missing, takes stock of `spare/`, and empties `tmp/` into it.
     init(root: String) throws {
         self.root = root
         blocks = root + "/blocks"
         tmp = root + "/tmp"
         spare = root + "/spare"
-        // The data directory and its parents, then the cache's own folders.
-        var prefix = ""
-        for component in root.split(separator: "/", omittingEmptySubsequences: true).dropLast() {
-            prefix += (prefix.isEmpty && !root.hasPrefix("/") ? "" : "/") + component
-            if mkdir(prefix, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(prefix)") }
-        }
+        try Self.makeFolder(root)
         // Every shard too, once, so that a write never needs a mkdir.
         let shards = (0..<256).map { blocks + "/" + Self.hex([UInt8($0)]) }
-        for dir in [root, blocks, tmp, spare] + shards {
+        for dir in [blocks, tmp, spare] + shards {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(dir)") }
         }
         for name in Self.list(spare) {

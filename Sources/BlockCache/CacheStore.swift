@@ -69,16 +69,22 @@ final class CacheStore {
     // MARK: - Init
 
     init(configuration: BlockCacheConfiguration, stats: StatisticsBox) throws {
-        files = try BlockFileStore(root: configuration.directory)
+        try BlockFileStore.makeFolder(configuration.directory)
         db = try SQLiteDatabase(path: configuration.directory + "/index.sqlite")
         capacity = configuration.capacityBytes
         stagingCapacity = configuration.stagingCapacityBytes
         self.stats = stats
+        try db.execute("PRAGMA busy_timeout=5000")
+        // One process owns the folder: the first write takes SQLite's lock and keeps it until
+        // close (no lock calls per transaction, no shared-memory index), and a second opener
+        // waits busy_timeout and fails, before it touches tmp/ or spare/ below.
+        try db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        try db.execute("BEGIN EXCLUSIVE; COMMIT")
+        files = try BlockFileStore(root: configuration.directory)
         try db.execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process kill; after a power cut the database
         // is still consistent, and a file whose bytes did not reach the disk fails its digest.
         try db.execute("PRAGMA synchronous=NORMAL")
-        try db.execute("PRAGMA busy_timeout=5000")
         try db.execute("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)")
         try db.execute(Self.schema)
         try loadTotals()

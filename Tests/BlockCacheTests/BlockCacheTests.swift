@@ -412,6 +412,27 @@ import Testing
         await cache.close()
     }
 
+    /// One owner per folder: a second open while the first is open fails (after SQLite's busy
+    /// timeout) without touching the owner's files; once the owner closes, it opens.
+    @Test func aSecondOpenOfAnOpenFolderIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(4096, seed: 90)
+        let key = BlockKey(segment: Fixture.segment(19), index: 0)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        // What the owner's next write would be doing: a file in tmp/, which an opener would move.
+        let inFlight = dir.path + "/tmp/in-flight"
+        #expect(FileManager.default.createFile(atPath: inFlight, contents: Data(data)))
+        await #expect(throws: BlockCacheOpenError.self) { _ = try await self.open(dir) }
+        #expect(FileManager.default.fileExists(atPath: inFlight))
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
+        await cache.close()
+        let again = try await open(dir)
+        #expect(await again.read(key, digest: Fixture.sha256(data)) == data)
+        await again.close()
+    }
+
     @Test func closedCacheRefusesAndMisses() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
