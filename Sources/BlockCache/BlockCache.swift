@@ -17,6 +17,9 @@ import Synchronization
 /// digest, written under `tmp/` (or into a recycled file in `spare/`) and renamed into place
 /// before its row commits.
 ///
+/// One process, one open cache per folder: `open` takes SQLite's lock and holds it until
+/// `close`; a second `open` of the same folder fails after a 5 s busy timeout.
+///
 /// Durability: the cache never calls fsync on block files, and SQLite runs `synchronous=NORMAL`
 /// (it syncs at WAL checkpoints only). A kill -9 loses nothing committed: the page cache
 /// survives the process. A power cut or kernel crash may lose the last commits and leave rows
