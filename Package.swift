@@ -9,7 +9,8 @@ import PackageDescription
 // CNGHTTP2 + HTTPWire → HTTP2Wire: the sans-I/O HTTP/2 session, for HTTPServer to drive.
 // PeerDistClient (generated from openapi.yaml + a thin layer; swift-openapi-runtime, URLSession)
 // knows nothing of the server; PeerDistTesting = PeerDistClient + the service assembly, in-process.
-// CSQLite + PCCRC → BlockCache: the verified block cache, which PeerDistEngine's retrieval stores into.
+// CSQLite + PCCRC → BlockCache: the verified block cache, which PeerDistEngine's retrieval stores into
+// (PeerDistAPI reads its statistics for /metrics).
 
 let swiftSettings: [SwiftSetting] = [
     .swiftLanguageMode(.v6),

@@ -14,7 +14,20 @@ import Synchronization
 ///
 /// Layout on disk (in `configuration.directory`): `index.sqlite` (WAL) holds the entries, tags,
 /// recency and the staged pieces of incomplete entries; `blocks/` holds one file per distinct
-/// digest, written under `tmp/` and renamed into place before its row commits.
+/// digest, written under `tmp/` (or into a recycled file in `spare/`) and renamed into place
+/// before its row commits.
+///
+/// One process, one open cache per folder: `open` takes SQLite's lock and holds it until
+/// `close`; a second `open` of the same folder fails after a 5 s busy timeout.
+///
+/// Durability: the cache never calls fsync on block files, and SQLite runs `synchronous=NORMAL`
+/// (it syncs at WAL checkpoints only). A kill -9 loses nothing committed: the page cache
+/// survives the process. A power cut or kernel crash may lose the last commits and leave rows
+/// whose file holds zeros, a prefix, or a recycled file's stale bytes; every read hashes the
+/// bytes, so such an entry is a miss (counted in `corruptOnRead` and dropped), never served.
+/// The cost of more would be large for a cache whose every entry can be fetched again: on the
+/// machine this was measured on, rewriting 64 KiB files ran at about 2,250 MiB/s, and with an
+/// fdatasync per file at about 305 MiB/s (about 200 µs a file).
 public final class BlockCache: Sendable {
     // MARK: - Properties
 
@@ -60,25 +73,60 @@ public final class BlockCache: Sendable {
 
     /// Verifies each insertion and stores those that pass, in one transaction. Outcomes are in
     /// the order of `items`.
+    ///
+    /// Hashing and writing overlap: the items are hashed on the verify queue in chunks of
+    /// `pipelineChunk` (each chunk over every core), while the I/O queue writes each chunk as soon
+    /// as its verdicts are in, and then resumes the caller. Nothing is written before it verified.
     public func insert(_ items: [BlockInsertion]) async -> [InsertOutcome] {
         guard !items.isEmpty else { return [] }
-        let verdicts: [Bool] = await onVerify {
-            var verdicts = [Bool](repeating: false, count: items.count)
-            for (index, item) in items.enumerated() {
-                verdicts[index] = item.bytes.count <= item.digest.function.maximumEntryLength && EntryHasher.matches(item.bytes, item.digest)
+        let verdicts = Verdicts(count: items.count)
+        let chunks = stride(from: 0, to: items.count, by: Self.pipelineChunk).map { $0..<min($0 + Self.pipelineChunk, items.count) }
+        let ready = chunks.map { _ in DispatchGroup() }
+        for (range, group) in zip(chunks, ready) {
+            group.enter()
+            verify.async { [stats] in
+                Self.check(items, range, into: verdicts)
+                let failed = range.filter { !verdicts.buffer[$0] }.count
+                if failed > 0 { stats.update { $0.rejectedOnEntry += Int64(failed) } }
+                group.leave()
             }
-            return verdicts
         }
-        let failed = verdicts.filter { !$0 }.count
-        if failed > 0 { stats.update { $0.rejectedOnEntry += Int64(failed) } }
-        let passing = zip(items, verdicts).filter(\.1).map(\.0)
-        let stored = await onIO { store -> [InsertOutcome]? in
-            guard let store else { return nil }
-            return passing.isEmpty ? [] : store.insert(passing)
+        return await withCheckedContinuation { continuation in
+            io.async { [state] in
+                let admit = { (index: Int) -> Bool in
+                    ready[index / Self.pipelineChunk].wait()
+                    return verdicts.buffer[index]
+                }
+                guard let store = state.store else {
+                    for group in ready { group.wait() }
+                    continuation.resume(returning: items.map { _ in .refused(.closed) })
+                    return
+                }
+                var outcomes = store.insert(items, admit: admit)
+                // Every chunk is in, also when the transaction stopped early.
+                for group in ready { group.wait() }
+                for index in outcomes.indices where !verdicts.buffer[index] { outcomes[index] = .refused(.digestMismatch) }
+                continuation.resume(returning: outcomes)
+            }
         }
-        guard let storedOutcomes = stored else { return items.map { _ in .refused(.closed) } }
-        var iterator = storedOutcomes.makeIterator()
-        return verdicts.map { ok in ok ? (iterator.next() ?? .refused(.storageFailure)) : .refused(.digestMismatch) }
+    }
+
+    /// Items hashed per step of an insert's pipeline.
+    static let pipelineChunk = 4
+
+    /// Sets each verdict of `range`: whether the item's bytes hash to its digest (several items
+    /// in parallel).
+    private static func check(_ items: [BlockInsertion], _ range: Range<Int>, into verdicts: Verdicts) {
+        @Sendable func passes(_ item: BlockInsertion) -> Bool {
+            item.bytes.count <= item.digest.function.maximumEntryLength && EntryHasher.matches(item.bytes, item.digest)
+        }
+        guard range.count > 1 else {
+            for index in range { verdicts.buffer[index] = passes(items[index]) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: range.count) { offset in
+            verdicts.buffer[range.lowerBound + offset] = passes(items[range.lowerBound + offset])
+        }
     }
 
     /// Adds a piece of an entry whose bytes arrive in parts (a V2 segment, or a V1 block split
@@ -97,20 +145,32 @@ public final class BlockCache: Sendable {
 
     /// The verified bytes of `key`, or nil when it is not cached under `digest` or its bytes no
     /// longer hash to it (the entry is then dropped and counted in `corruptOnRead`).
+    ///
+    /// The I/O queue loads the bytes and hands them straight to the verify queue, which resumes
+    /// the caller; a corrupt entry is dropped on the I/O queue before the caller is answered.
     public func read(_ key: BlockKey, digest: BlockDigest) async -> [UInt8]? {
-        guard let (id, bytes) = await onIO({ store in store?.load(key, expected: digest) }).map({ ($0.id, $0.bytes) }) else {
-            stats.update { $0.misses += 1 }
-            return nil
+        await withCheckedContinuation { continuation in
+            io.async { [io, verify, state, stats] in
+                guard let (id, bytes) = state.store?.load(key, expected: digest) else {
+                    stats.update { $0.misses += 1 }
+                    continuation.resume(returning: nil)
+                    return
+                }
+                verify.async {
+                    if EntryHasher.matches(bytes, digest) {
+                        stats.update { $0.hits += 1 }
+                        io.async { state.store?.touch(id) }
+                        continuation.resume(returning: bytes)
+                        return
+                    }
+                    stats.update { $0.misses += 1 }
+                    io.async {
+                        state.store?.dropCorrupt(id: id, expected: digest)
+                        continuation.resume(returning: nil)
+                    }
+                }
+            }
         }
-        let good = await onVerify { EntryHasher.matches(bytes, digest) }
-        if good {
-            stats.update { $0.hits += 1 }
-            io.async { [state] in state.store?.touch(id) }
-            return bytes
-        }
-        stats.update { $0.misses += 1 }
-        await onIO { store in store?.dropCorrupt(id: id, expected: digest) }
-        return nil
     }
 
     /// Whether `key` has a readable entry, from the index alone (the bytes are verified only by
@@ -150,12 +210,6 @@ public final class BlockCache: Sendable {
             io.async { [state] in continuation.resume(returning: body(state.store)) }
         }
     }
-
-    private func onVerify<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
-        await withCheckedContinuation { continuation in
-            verify.async { continuation.resume(returning: body()) }
-        }
-    }
 }
 
 /// The store, touched only on the cache's I/O queue.
@@ -166,6 +220,22 @@ private final class StoreBox: @unchecked Sendable {
     var store: CacheStore?
 
     init(_ store: CacheStore) { self.store = store }
+}
+
+/// One verdict per insertion, written on the verify queue and read on the I/O queue.
+///
+/// Safety (`@unchecked Sendable`): element `i` is written by exactly one task (one iteration of
+/// one chunk's check), and read only after that chunk's `DispatchGroup` was left and waited on,
+/// which orders the write before the read. The buffer is freed when the last reference goes.
+private final class Verdicts: @unchecked Sendable {
+    let buffer: UnsafeMutableBufferPointer<Bool>
+
+    init(count: Int) {
+        buffer = .allocate(capacity: count)
+        buffer.initialize(repeating: false)
+    }
+
+    deinit { buffer.deallocate() }
 }
 
 /// Moves a value created on one queue to another.

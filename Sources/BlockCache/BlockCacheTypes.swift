@@ -186,6 +186,8 @@ public struct BlockCacheConfiguration: Sendable {
     /// The data directory; created if missing. The cache owns everything in it.
     public var directory: String
     /// Bound on `BlockCacheStatistics.bytes`; least recently used entries are evicted past it.
+    /// The folder holds more: the index, and up to 1,024 spare files kept for reuse (at most
+    /// 128 KiB each, in practice the 64 KiB of an evicted block).
     public var capacityBytes: Int64
     /// Bound on unverified staged bytes; the oldest staged entries are dropped past it.
     public var stagingCapacityBytes: Int64

@@ -44,8 +44,12 @@ final class CacheStore {
 
     /// Pending recency updates are written once this many reads have hit.
     static let maxPendingTouches = 512
-    /// Entries removed per eviction query.
+    /// Entries removed per eviction query at most.
     static let evictionBatch = 64
+    /// WAL pages written before SQLite checkpoints them into the database (its default is 1,000):
+    /// a checkpoint syncs both files (fdatasync showed in the insert profile), and a 16 MiB WAL
+    /// needs four times fewer.
+    static let walCheckpointPages = 4096
 
     // MARK: - Properties
 
@@ -65,16 +69,23 @@ final class CacheStore {
     // MARK: - Init
 
     init(configuration: BlockCacheConfiguration, stats: StatisticsBox) throws {
-        files = try BlockFileStore(root: configuration.directory)
+        try BlockFileStore.makeFolder(configuration.directory)
         db = try SQLiteDatabase(path: configuration.directory + "/index.sqlite")
         capacity = configuration.capacityBytes
         stagingCapacity = configuration.stagingCapacityBytes
         self.stats = stats
+        try db.execute("PRAGMA busy_timeout=5000")
+        // One process owns the folder: the first write takes SQLite's lock and keeps it until
+        // close (no lock calls per transaction, no shared-memory index), and a second opener
+        // waits busy_timeout and fails, before it touches tmp/ or spare/ below.
+        try db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        try db.execute("BEGIN EXCLUSIVE; COMMIT")
+        files = try BlockFileStore(root: configuration.directory)
         try db.execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process kill; after a power cut the database
         // is still consistent, and a file whose bytes did not reach the disk fails its digest.
         try db.execute("PRAGMA synchronous=NORMAL")
-        try db.execute("PRAGMA busy_timeout=5000")
+        try db.execute("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)")
         try db.execute(Self.schema)
         try loadTotals()
         try removeOrphanFiles()
@@ -83,14 +94,20 @@ final class CacheStore {
 
     // MARK: - API: entries
 
-    /// Stores already-verified insertions in one transaction, then evicts past the capacity.
-    func insert(_ items: [BlockInsertion]) -> [InsertOutcome] {
+    /// Stores the insertions that `admit` passes (it is asked in order, and may wait for the
+    /// item's verification) in one transaction, then evicts past the capacity. An item not
+    /// admitted is `.refused(.digestMismatch)`.
+    func insert(_ items: [BlockInsertion], admit: (Int) -> Bool) -> [InsertOutcome] {
         var outcomes: [InsertOutcome] = []
         var removed: [FileRef] = []
         do {
             try db.transaction {
                 try writeTouches()
-                for item in items {
+                for (index, item) in items.enumerated() {
+                    guard admit(index) else {
+                        outcomes.append(.refused(.digestMismatch))
+                        continue
+                    }
                     outcomes.append(try insertOne(item, extraTags: [], anonymous: item.tag == nil))
                 }
                 removed = try evictPastCapacity()
@@ -295,8 +312,11 @@ final class CacheStore {
     private func evictPastCapacity() throws -> [FileRef] {
         var names: [FileRef] = []
         while bytes > capacity {
+            // As many rows as 64 KiB entries would free the excess (usually one per block just
+            // stored), not a fixed batch: the rows not needed would be read for nothing.
+            let wanted = min(Int64(Self.evictionBatch), (bytes - capacity + 65_535) / 65_536)
             let select = try db.statement("SELECT id, algo, digest, size FROM entries ORDER BY used LIMIT ?")
-            try select.bind(1, Int64(Self.evictionBatch))
+            try select.bind(1, max(wanted, 1))
             var victims: [Row] = []
             while try select.step() {
                 victims.append(Row(id: select.int64(0), algo: select.int64(1), digest: select.bytes(2), size: select.int64(3)))

@@ -29,12 +29,20 @@ public final class PeerDistService: Sendable {
         /// retention and fault delays move only through `POST /admin/clock/advance`. nil = the
         /// system clock. HTTP timeouts stay on real time either way.
         public var manualClock: ManualClock?
+        /// Bound in bytes of the one block cache, in `<dataDirectory>/cache` (`--cache-size`);
+        /// least recently used entries are evicted past it.
+        public var cacheSize: Int64
+
+        /// The block cache's bound when none is given: 1 GiB.
+        public static let defaultCacheSize: Int64 = 1 << 30
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
-                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil) {
+                    requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
+                    cacheSize: Int64 = defaultCacheSize) {
             self.manualClock = manualClock
+            self.cacheSize = cacheSize
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
@@ -74,18 +82,18 @@ public final class PeerDistService: Sendable {
         try self.init(settings: settings, engine: engine, lifecycle: lifecycle, logger: logger)
     }
 
-    /// The block cache's bound (until a setting gives it): 1 GiB.
-    public static let defaultCacheCapacityBytes: Int64 = 1 << 30
-
-    /// The service with its block cache, opened (or created) at `<data-dir>/cache`; what the daemon
-    /// runs. The secret is prepared first, so that the data directory is checked before the cache
-    /// creates anything in it.
+    /// The service with its block cache, opened (or created) at `<data-dir>/cache` and bounded by
+    /// `settings.cacheSize`, its statistics served at `/metrics`; what the daemon runs. The secret
+    /// is prepared first, so that the data directory is checked before the cache creates anything
+    /// in it.
     /// - Throws: as `init(settings:lifecycle:logger:)`, and `BlockCacheOpenError`.
     public static func make(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) async throws -> PeerDistService {
         _ = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
         let cache = try await BlockCache.open(
-            BlockCacheConfiguration(directory: settings.dataDirectory + "/cache", capacityBytes: defaultCacheCapacityBytes))
-        return try PeerDistService(settings: settings, lifecycle: lifecycle, logger: logger, blockCache: cache)
+            BlockCacheConfiguration(directory: settings.dataDirectory + "/cache", capacityBytes: settings.cacheSize))
+        let service = try PeerDistService(settings: settings, lifecycle: lifecycle, logger: logger, blockCache: cache)
+        service.metrics.observe(cache)
+        return service
     }
 
     /// Creates the service over a given engine (tests inject clocks and secrets this way).

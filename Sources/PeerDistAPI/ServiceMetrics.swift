@@ -1,3 +1,4 @@
+import BlockCache
 import CoreMetrics
 import HTTPServer
 import PeerDistEngine
@@ -44,6 +45,34 @@ public final class ServiceMetrics: Sendable {
     /// The engine's expiry count as of the last scrape (the counter moves by the difference).
     private let expiredSeen = Mutex<UInt64>(0)
     private let connectionCount = Atomic<Int>(0)
+    private let cacheGauges: CacheGauges
+    /// The block cache read at each scrape, and its counters as of the last one.
+    private let cache = Mutex<(cache: BlockCache, seen: BlockCacheStatistics)?>(nil)
+
+    /// The block cache's series: gauges of what it holds, counters of what happened to it.
+    private struct CacheGauges: Sendable {
+        let bytes: CoreMetrics.Gauge
+        let entries: CoreMetrics.Gauge
+        let stagedBytes: CoreMetrics.Gauge
+        let hits: CoreMetrics.Counter
+        let misses: CoreMetrics.Counter
+        let rejectedOnEntry: CoreMetrics.Counter
+        let corruptOnRead: CoreMetrics.Counter
+        let evictions: CoreMetrics.Counter
+        let stagingEvictions: CoreMetrics.Counter
+
+        init(factory: PrometheusMetricsFactory) {
+            bytes = Gauge(label: "peerdist_cache_bytes", factory: factory)
+            entries = Gauge(label: "peerdist_cache_entries", factory: factory)
+            stagedBytes = Gauge(label: "peerdist_cache_staged_bytes", factory: factory)
+            hits = Counter(label: "peerdist_cache_hits_total", factory: factory)
+            misses = Counter(label: "peerdist_cache_misses_total", factory: factory)
+            rejectedOnEntry = Counter(label: "peerdist_cache_verification_failures_total", dimensions: [("stage", "entry")], factory: factory)
+            corruptOnRead = Counter(label: "peerdist_cache_verification_failures_total", dimensions: [("stage", "read")], factory: factory)
+            evictions = Counter(label: "peerdist_cache_evictions_total", factory: factory)
+            stagingEvictions = Counter(label: "peerdist_cache_staging_evictions_total", factory: factory)
+        }
+    }
 
     /// Cancel outcomes (PeerDistServerCancelAsyncOperation).
     enum CancelOutcome: String, CaseIterable {
@@ -76,6 +105,21 @@ public final class ServiceMetrics: Sendable {
         pendingGauges = Dictionary(uniqueKeysWithValues: OperationKind.allCases.map { kind in
             (kind, Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory))
         })
+        cacheGauges = CacheGauges(factory: factory)
+    }
+
+    /// Serves `cache`'s statistics at every scrape from now on (read then, without touching the
+    /// disk): `peerdist_cache_bytes`, `_entries`, `_staged_bytes`, and the counters `_hits_total`,
+    /// `_misses_total`, `_verification_failures_total{stage="entry"|"read"}`, `_evictions_total`
+    /// and `_staging_evictions_total`. Call it once, where the cache is opened; a later call
+    /// replaces the cache, and the counters go on from where they were.
+    public func observe(_ cache: BlockCache) {
+        self.cache.withLock { observed in
+            let now = cache.statistics()
+            observed = (cache, now)
+            // What the cache counted before it was observed counts too.
+            record(cacheStatistics: now, since: BlockCacheStatistics())
+        }
     }
 
     /// Log lines dropped because the log output's buffer was full (it never waits).
@@ -130,8 +174,30 @@ public final class ServiceMetrics: Sendable {
             return stats.expiredInstances > seen ? stats.expiredInstances - seen : 0
         }
         expiredInstances.increment(by: Int64(clamping: expired))
+        // Under the lock: two scrapes at once count each increment once, and in order.
+        cache.withLock { observed in
+            guard let (cache, seen) = observed else { return }
+            let now = cache.statistics()
+            observed = (cache, now)
+            record(cacheStatistics: now, since: seen)
+        }
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out
+    }
+
+    /// Sets the cache gauges to `now` and moves each counter by what it grew since `seen`.
+    private func record(cacheStatistics now: BlockCacheStatistics, since seen: BlockCacheStatistics) {
+        let g = cacheGauges
+        g.bytes.record(now.bytes)
+        g.entries.record(now.entries)
+        g.stagedBytes.record(now.stagedBytes)
+        for (counter, value, before) in [
+            (g.hits, now.hits, seen.hits), (g.misses, now.misses, seen.misses),
+            (g.rejectedOnEntry, now.rejectedOnEntry, seen.rejectedOnEntry), (g.corruptOnRead, now.corruptOnRead, seen.corruptOnRead),
+            (g.evictions, now.evictions, seen.evictions), (g.stagingEvictions, now.stagingEvictions, seen.stagingEvictions),
+        ] where value > before {
+            counter.increment(by: value - before)
+        }
     }
 }

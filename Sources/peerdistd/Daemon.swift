@@ -30,7 +30,8 @@ struct Daemon: Sendable {
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
                     tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) },
-                    manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil),
+                    manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil,
+                    cacheSize: resolved.cacheSize),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import HTTPServer
 import Logging
+import PeerDistAPI
 import PeerDistEngine
 
 #if canImport(Glibc)
@@ -55,6 +56,9 @@ struct DaemonOptions: ParsableCommand {
 
     @Option(help: "Parked long-polls per completion port at most (429 beyond). Env PEERDIST_MAX_WAITERS. Default \(EngineLimits().maxWaitersPerPort).")
     var maxWaiters: Int?
+
+    @Option(help: "Bound in bytes of the block cache in the data directory (least recently used blocks are evicted past it). Env PEERDIST_CACHE_SIZE. Default \(PeerDistService.Settings.defaultCacheSize).")
+    var cacheSize: Int64?
 
     @Option(help: "Seconds an ended operation stays readable while its handle is open. Env PEERDIST_RETENTION. Default \(EngineLimits().retention.components.seconds).")
     var retention: Double?
@@ -120,6 +124,7 @@ struct DaemonOptions: ParsableCommand {
         var tokensFile: String?
         var allowAnonymous = false
         var clock = ClockMode.system
+        var cacheSize = PeerDistService.Settings.defaultCacheSize
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -149,6 +154,7 @@ struct DaemonOptions: ParsableCommand {
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
         r.limits.maxWaitersPerPort = try positive("--max-waiters", maxWaiters ?? src.int("max-waiters")) ?? r.limits.maxWaitersPerPort
+        r.cacheSize = try positive("--cache-size", cacheSize ?? src.int64("cache-size")) ?? r.cacheSize
         r.limits.retention = try duration("--retention", retention ?? src.double("retention")) ?? r.limits.retention
         if let idle = try instanceIdleTimeout ?? src.double("instance-idle-timeout") {
             r.limits.instanceIdleTimeout = idle == 0 ? .zero : try duration("--instance-idle-timeout", idle) ?? .zero
@@ -234,6 +240,12 @@ struct DaemonOptions: ParsableCommand {
         return value
     }
 
+    private func positive(_ name: String, _ value: Int64?) throws -> Int64? {
+        guard let value else { return nil }
+        guard value > 0 else { throw ValidationError("\(name) must be positive, got \(value)") }
+        return value
+    }
+
     private func nonNegative(_ name: String, _ value: Int?) throws -> Int? {
         guard let value else { return nil }
         guard value >= 0 else { throw ValidationError("\(name) must be 0 or more, got \(value)") }
@@ -270,6 +282,12 @@ struct SettingSource {
         return value
     }
 
+    func int64(_ key: String) throws -> Int64? {
+        guard let (text, origin) = raw(key) else { return nil }
+        guard let value = Int64(text) else { throw ValidationError("\(origin) must be an integer, got '\(text)'") }
+        return value
+    }
+
     /// `true`/`1`/`yes` or `false`/`0`/`no`, any case.
     func bool(_ key: String) throws -> Bool? {
         guard let (text, origin) = raw(key) else { return nil }
@@ -292,7 +310,7 @@ enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
-        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "secret-file",
+        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
         "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",

@@ -197,6 +197,97 @@ import Testing
         await cache.close()
     }
 
+    /// A batch spanning several pipeline chunks, with tampered items in the first, a middle and
+    /// the last chunk: exactly those are refused, the rest stored and readable, in order.
+    @Test func batchWithSomeTamperedItemsStoresTheRest() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let count = 11
+        let tampered: Set<Int> = [1, 5, 10]
+        let data = (0..<count).map { Fixture.bytes(4096, seed: 80 + UInt64($0)) }
+        let keys = (0..<count).map { BlockKey(segment: Fixture.segment(18), index: UInt32($0)) }
+        let items = (0..<count).map { i in
+            var bytes = data[i]
+            if tampered.contains(i) { bytes[7] ^= 0x40 }
+            return BlockInsertion(key: keys[i], digest: Fixture.sha256(data[i]), bytes: bytes, tag: nil)
+        }
+        let outcomes = await cache.insert(items)
+        #expect(outcomes == (0..<count).map { tampered.contains($0) ? .refused(.digestMismatch) : .stored })
+        for i in 0..<count {
+            #expect(await cache.read(keys[i], digest: Fixture.sha256(data[i])) == (tampered.contains(i) ? nil : data[i]))
+        }
+        let stats = cache.statistics()
+        #expect(stats.rejectedOnEntry == Int64(tampered.count))
+        #expect(stats.entries == Int64(count - tampered.count))
+        #expect(Fixture.blockFiles(dir.path).count == count - tampered.count)
+        await cache.close()
+    }
+
+    /// An evicted block's file is kept in `spare/` and rewritten for the next block (same inode),
+    /// cut to the new length, and the reused file reads back as the new block only.
+    @Test func evictedFilesAreReusedForLaterBlocks() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir, capacity: Int64(2 * Self.block))
+        let blocks = (0..<3).map { Fixture.bytes(Self.block, seed: 70 + UInt64($0)) }
+        let short = Fixture.bytes(1000, seed: 73)
+        let data = blocks + [short]
+        let keys = (0..<4).map { BlockKey(segment: Fixture.segment(16), index: UInt32($0)) }
+        func inode(_ path: String) -> UInt64? {
+            (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? UInt64
+        }
+        func file(_ i: Int) -> String {
+            let name = "1-" + hex(Fixture.sha256(data[i]).bytes)
+            return dir.path + "/blocks/" + String(name.dropFirst(2).prefix(2)) + "/" + name
+        }
+        func spares() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare")) ?? [] }
+        for i in 0..<2 { #expect(await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: nil) == .stored) }
+        let first = try #require(inode(file(0)))
+        // Block 2 evicts block 0, whose file becomes a spare.
+        #expect(await cache.insert(keys[2], digest: Fixture.sha256(data[2]), bytes: data[2], tag: nil) == .stored)
+        #expect(inode(file(0)) == nil)
+        #expect(spares().count == 1)
+        // The short block evicts block 1 and is written into block 0's old file, cut to 1,000 bytes.
+        #expect(await cache.insert(keys[3], digest: Fixture.sha256(short), bytes: short, tag: nil) == .stored)
+        #expect(inode(file(3)) == first)
+        #expect((try? FileManager.default.attributesOfItem(atPath: file(3)))?[.size] as? Int == 1000)
+        #expect(spares().count == 1)
+        #expect(await cache.read(keys[3], digest: Fixture.sha256(short)) == short)
+        #expect(await cache.read(keys[2], digest: Fixture.sha256(data[2])) == data[2])
+        #expect(await cache.read(keys[0], digest: Fixture.sha256(data[0])) == nil)
+        #expect(Fixture.blockFiles(dir.path).count == 2)
+        #expect(cache.statistics().corruptOnRead == 0)
+        await cache.close()
+    }
+
+    /// Spares are bounded: past the bound, removed files are deleted; they survive a reopen.
+    @Test func sparesAreBounded() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let count = 1100
+        let data = (0..<count).map { i in withUnsafeBytes(of: UInt32(i).littleEndian) { Array($0) } }
+        let items = (0..<count).map { i in
+            BlockInsertion(key: BlockKey(segment: Fixture.segment(17), index: UInt32(i)), digest: Fixture.sha256(data[i]), bytes: data[i], tag: Fixture.tag(3))
+        }
+        func spares() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare")) ?? []).count }
+        do {
+            let cache = try await open(dir)
+            #expect(await cache.insert(items).allSatisfy { $0 == .stored })
+            #expect(await cache.flush(tag: Fixture.tag(3)) == count)
+            #expect(Fixture.blockFiles(dir.path).isEmpty)
+            #expect(spares() == 1024)
+            await cache.close()
+        }
+        let cache = try await open(dir)
+        #expect(spares() == 1024)
+        // Reused after the reopen: one block in, one spare fewer.
+        #expect(await cache.insert(items[0].key, digest: items[0].digest, bytes: items[0].bytes, tag: nil) == .stored)
+        #expect(spares() == 1023)
+        #expect(await cache.read(items[0].key, digest: items[0].digest) == items[0].bytes)
+        await cache.close()
+    }
+
     @Test func survivesReopening() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
@@ -319,6 +410,27 @@ import Testing
         #expect(stats.hits >= Int64(tasks * perTask))
         #expect(stats.corruptOnRead == 0)
         await cache.close()
+    }
+
+    /// One owner per folder: a second open while the first is open fails (after SQLite's busy
+    /// timeout) without touching the owner's files; once the owner closes, it opens.
+    @Test func aSecondOpenOfAnOpenFolderIsRefused() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let data = Fixture.bytes(4096, seed: 90)
+        let key = BlockKey(segment: Fixture.segment(19), index: 0)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        // What the owner's next write would be doing: a file in tmp/, which an opener would move.
+        let inFlight = dir.path + "/tmp/in-flight"
+        #expect(FileManager.default.createFile(atPath: inFlight, contents: Data(data)))
+        await #expect(throws: BlockCacheOpenError.self) { _ = try await self.open(dir) }
+        #expect(FileManager.default.fileExists(atPath: inFlight))
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
+        await cache.close()
+        let again = try await open(dir)
+        #expect(await again.read(key, digest: Fixture.sha256(data)) == data)
+        await again.close()
     }
 
     @Test func closedCacheRefusesAndMisses() async throws {

@@ -24,10 +24,10 @@ import Testing
 
     /// Starts the child, waits until it reported `commits` committed batches (read from its
     /// stdout, no sleeping), kills it with SIGKILL and returns the last batch number it reported.
-    func insertAndKill(dir: String, batchBlocks: Int, commits: Int) async throws -> Int {
+    func insertAndKill(dir: String, batchBlocks: Int, commits: Int, bounded: (capacity: Int64, firstBatch: Int)? = nil) async throws -> Int {
         let process = Process()
         process.executableURL = Self.child
-        process.arguments = [dir, String(batchBlocks)]
+        process.arguments = [dir, String(batchBlocks)] + (bounded.map { [String($0.capacity), String($0.firstBatch)] } ?? [])
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -99,6 +99,50 @@ import Testing
             let tmp = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp")
             #expect(tmp.isEmpty)
             #expect(Int64(Fixture.blockFiles(dir.path).count) == stats.entries)
+            await cache.close()
+        }
+    }
+
+    /// The same in a full cache, where each batch evicts and its files are recycled through
+    /// `spare/`: after the kill, the newest whole batches are readable, every byte read verifies,
+    /// and no file is left outside the index.
+    @Test func killWhileEvictingAndRecyclingLeavesAConsistentCache() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let batchBlocks = 16
+        let heldBatches = 4
+        let capacity = Int64(heldBatches * batchBlocks * 65_536)
+        for run in 1...2 {
+            // Fresh batch numbers each run, so that every block is new and evicts one.
+            let first = run * 100_000
+            let last = try await insertAndKill(dir: dir.path, batchBlocks: batchBlocks, commits: 12, bounded: (capacity, first))
+            #expect(last >= first + 11)
+            let cache = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path, capacityBytes: capacity))
+            let stats = cache.statistics()
+            #expect(stats.entries == Int64(heldBatches * batchBlocks))
+            #expect(stats.bytes == capacity)
+            var readable = 0
+            var wrong = 0
+            // The batch being written when killed either committed whole or left nothing.
+            for batch in (last - heldBatches + 1)...(last + 1) {
+                for index in 0..<batchBlocks {
+                    let expected = Fixture.childInsertion(batch: UInt32(batch), index: UInt32(index))
+                    guard let bytes = await cache.read(expected.key, digest: expected.digest) else { continue }
+                    readable += 1
+                    if bytes != expected.bytes { wrong += 1 }
+                }
+            }
+            #expect(wrong == 0)
+            #expect(readable == heldBatches * batchBlocks)
+            for batch in (last - heldBatches + 2)...last {
+                let expected = Fixture.childInsertion(batch: UInt32(batch), index: UInt32(batchBlocks - 1))
+                #expect(await cache.contains(expected.key))
+            }
+            #expect(cache.statistics().corruptOnRead == 0)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
+            #expect(Int64(Fixture.blockFiles(dir.path).count) == stats.entries)
+            // Recycling was in play: the evicted files wait in spare/ for the next blocks.
+            #expect(try !FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare").isEmpty)
             await cache.close()
         }
     }

@@ -1,3 +1,5 @@
+import BlockCache
+import Crypto
 import Foundation
 import ServerTesting
 import Testing
@@ -45,6 +47,58 @@ import Testing
         #expect(Self.sample(text, "peerdist_http_open_connections") == 2)
         #expect(Self.sample(text, #"peerdist_http_request_duration_seconds_count{route="/healthz",method="GET"}"#) == 3)
         #expect(text.contains(#"peerdist_pending_operations{kind="publishAddToStream"} 0"#))
+        await f.stop()
+    }
+
+    /// A real cache in a temporary folder, observed by the service: every series follows what
+    /// the cache did, counted once across scrapes.
+    @Test func scrapeReadsTheBlockCache() async throws {
+        let dir = NSTemporaryDirectory() + "metrics-cache-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let block = 65_536
+        let cache = try await BlockCache.open(BlockCacheConfiguration(directory: dir, capacityBytes: Int64(2 * block)))
+        let blocks = (0..<3).map { n in (0..<block).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ n &* 7 &+ ($0 >> 8)) } }
+        let digests = blocks.map { BlockDigest(.v1(.sha256), SHA256.hash(data: $0).withUnsafeBytes { Array($0) })! }
+        let keys = (0..<3).map { BlockKey(segment: SegmentID([UInt8](repeating: 0x4D, count: 32))!, index: UInt32($0)) }
+        // Counted before the cache is observed: still served.
+        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[0], tag: nil) == .stored)
+        let f = try await APIFixture.start()
+        f.service.metrics.observe(cache)
+        #expect(await cache.insert(keys[1], digest: digests[1], bytes: blocks[1], tag: nil) == .stored)
+        // A third block at a bound of two evicts the least recently used (block 0).
+        #expect(await cache.insert(keys[2], digest: digests[2], bytes: blocks[2], tag: nil) == .stored)
+        // Wrong bytes for a digest: refused on entry.
+        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[1], tag: nil) == .refused(.digestMismatch))
+        #expect(await cache.read(keys[1], digest: digests[1]) == blocks[1])
+        #expect(await cache.read(keys[0], digest: digests[0]) == nil)
+
+        var text = try await f.client.request("GET", "/metrics").text
+        #expect(Self.sample(text, "peerdist_cache_bytes") == Double(2 * block))
+        #expect(Self.sample(text, "peerdist_cache_entries") == 2)
+        #expect(Self.sample(text, "peerdist_cache_staged_bytes") == 0)
+        #expect(Self.sample(text, "peerdist_cache_hits_total") == 1)
+        #expect(Self.sample(text, "peerdist_cache_misses_total") == 1)
+        #expect(Self.sample(text, "peerdist_cache_evictions_total") == 1)
+        #expect(Self.sample(text, #"peerdist_cache_verification_failures_total{stage="entry"}"#) == 1)
+        #expect(Self.sample(text, #"peerdist_cache_verification_failures_total{stage="read"}"#) == 0)
+
+        // Bytes flipped on disk: the read misses, and the read-side failure counter moves.
+        let name = "1-" + digests[2].bytes.map { String(format: "%02x", $0) }.joined()
+        let path = dir + "/blocks/" + String(name.dropFirst(2).prefix(2)) + "/" + name
+        var onDisk = try #require(FileManager.default.contents(atPath: path))
+        onDisk[100] ^= 0xFF
+        try onDisk.write(to: URL(fileURLWithPath: path))
+        #expect(await cache.read(keys[2], digest: digests[2]) == nil)
+        // A scrape between changes counts nothing twice.
+        _ = try await f.client.request("GET", "/metrics")
+        text = try await f.client.request("GET", "/metrics").text
+        #expect(Self.sample(text, #"peerdist_cache_verification_failures_total{stage="read"}"#) == 1)
+        #expect(Self.sample(text, "peerdist_cache_misses_total") == 2)
+        #expect(Self.sample(text, "peerdist_cache_hits_total") == 1)
+        #expect(Self.sample(text, "peerdist_cache_entries") == 1)
+        #expect(Self.sample(text, "peerdist_cache_bytes") == Double(block))
+        #expect(Self.sample(text, "peerdist_cache_evictions_total") == 1)
+        await cache.close()
         await f.stop()
     }
 

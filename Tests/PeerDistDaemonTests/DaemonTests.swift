@@ -97,6 +97,9 @@ import Testing
         (["--clock", "manual", "--host", "::"], [:]),
         ([], ["PEERDIST_CLOCK": "manual", "PEERDIST_HOST": "10.0.0.1"]),
         ([], ["PEERDIST_CONFIG": "/nonexistent/peerdist.conf"]),
+        (["--cache-size", "0"], [:]),
+        (["--cache-size", "-1"], [:]),
+        ([], ["PEERDIST_CACHE_SIZE": "1G"]),
     ])
     func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) async throws {
         let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
@@ -108,7 +111,8 @@ import Testing
     @Test func configFileErrorsExitWithStatus2() async throws {
         let dir = Self.tempDir()
         for (content, fragment) in [("no-such-key = 1\n", "unknown key 'no-such-key'"), ("idle-timeout = later\n", "idle-timeout"),
-                                    ("port 80\n", "expected 'key = value'")] {
+                                    ("port 80\n", "expected 'key = value'"),
+                                    ("cache-size = lots\n", "'cache-size' in the configuration file must be an integer")] {
             let path = dir + "/peerdist.conf"
             try content.write(toFile: path, atomically: true, encoding: .utf8)
             let d = try Daemon(["--config", path, "--data-dir", dir])
@@ -121,7 +125,7 @@ import Testing
     @Test func configFilePrecedence() async throws {
         let dir = Self.tempDir()
         let path = dir + "/peerdist.conf"
-        try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\ncache-size = 2097152\n".write(toFile: path, atomically: true, encoding: .utf8)
         let d = try Daemon(["--config", path], environment: ["PEERDIST_MAX_WAIT": "2000"])
         #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
         let c = try await RawHTTPClient.connect(port: d.port)
@@ -260,7 +264,7 @@ import Testing
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
                      "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal",
-                     "--too-many-requests-delay"] {
+                     "--too-many-requests-delay", "--cache-size"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

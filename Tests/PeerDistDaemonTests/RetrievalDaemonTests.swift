@@ -107,4 +107,34 @@ import Testing
         #expect(served >= 16)
         #expect(served <= blocks / 8 * 5)
     }
+
+    /// `--cache-size` bounds the cache: AddData of twice the bound keeps the newest blocks within
+    /// it, the oldest miss, and /metrics counts the evictions.
+    @Test func theCacheSizeBoundsTheCacheByEvictingTheOldest() async throws {
+        let content: [UInt8] = (0..<(8 * 65_536)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
+        let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--cache-size", "262144"])
+        _ = await d.firstLine()
+        defer {
+            kill(d.process.processIdentifier, SIGKILL)
+            d.process.waitUntilExit()
+        }
+        let c = try await RawHTTPClient.connect(port: d.port)
+        let (h, r) = try await retrieval(c, content: content)
+        let add = try await c.request("POST", "/instances/\(h)/retrievals/\(r)/data?offset=0", body: content, headers: [("Prefer", "wait=10")])
+        #expect((add.json["result"] as? [String: Any])?["code"] as? Int == 0, "\(add.text)")
+        var held: [Int] = []
+        for block in 0..<8 {
+            let read = try await c.request("POST", "/instances/\(h)/retrievals/\(r)/reads",
+                                           json: #"{"mode":"block","offset":\#(block * 65_536),"maxBytes":0,"timeoutMs":0}"#, headers: [("Prefer", "wait=10")])
+            if read.json["bytesTransferred"] as? Int == 65_536 { held.append(block) }
+        }
+        #expect(held == [4, 5, 6, 7], "blocks held: \(held)")
+        let metrics = try await c.request("GET", "/metrics").text
+        func value(_ name: String) -> Double? {
+            metrics.split(separator: "\n").first { $0.hasPrefix(name + " ") }.flatMap { Double($0.split(separator: " ").last ?? "") }
+        }
+        #expect(value("peerdist_cache_evictions_total") == 4, "\(metrics)")
+        #expect(value("peerdist_cache_bytes") == 262_144)
+        #expect(value("peerdist_cache_entries") == 4)
+    }
 }
