@@ -98,6 +98,47 @@ public struct ContentTag: Sendable, Hashable {
         guard bytes.count == 16 else { return nil }
         self.bytes = bytes
     }
+
+    /// Parses the text form: 32 hexadecimal digits, either case. Nil for anything else.
+    public init?(hex text: String) {
+        let digits = Array(text.utf8)
+        guard digits.count == 32 else { return nil }
+        var bytes = [UInt8]()
+        bytes.reserveCapacity(16)
+        for pair in stride(from: 0, to: 32, by: 2) {
+            guard let high = Hex.value(digits[pair]), let low = Hex.value(digits[pair + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+        }
+        self.bytes = bytes
+    }
+
+    /// The text form: 32 lowercase hexadecimal digits.
+    public var hex: String { Hex.encode(bytes) }
+}
+
+/// Lowercase hexadecimal, the one codec of the cache's text forms (content tags, file names).
+enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// A digit's value, either case; nil for anything else.
+    static func value(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x41...0x46: c - 0x41 + 10
+        case 0x61...0x66: c - 0x61 + 10
+        default: nil
+        }
+    }
 }
 
 /// Why the cache refused an insert or a staged piece. Nothing refused is ever readable.

@@ -55,7 +55,7 @@ struct BlockFileStore {
         spare = root + "/spare"
         try Self.makeFolder(root)
         // Every shard too, once, so that a write never needs a mkdir.
-        let shards = (0..<256).map { blocks + "/" + Self.hex([UInt8($0)]) }
+        let shards = (0..<256).map { blocks + "/" + Hex.encode([UInt8($0)]) }
         for dir in [blocks, tmp, spare] + shards {
             if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw Self.failure("mkdir \(dir)") }
         }
@@ -75,7 +75,7 @@ struct BlockFileStore {
 
     /// The file name of a digest.
     static func name(code: Int64, digest: [UInt8]) -> String {
-        "\(code)-" + hex(digest)
+        "\(code)-" + Hex.encode(digest)
     }
 
     /// Writes `bytes` as the file `name` unless it exists: into a spare file when there is one
@@ -196,17 +196,6 @@ struct BlockFileStore {
             if name != "." && name != ".." { names.append(name) }
         }
         return names
-    }
-
-    private static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 
     private static func failure(_ what: String) -> StorageError {

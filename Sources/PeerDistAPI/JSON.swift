@@ -1,3 +1,4 @@
+import BlockCache
 import Foundation
 import HTTPServer
 import PeerDistEngine
@@ -84,22 +85,11 @@ enum Render {
         return .object(members)
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
     /// PeerDistClientGetInformationByHandle (`PEERDIST_CLIENT_BASIC_INFO`) and the retrieval's state.
     static func retrieval(_ info: RetrievalInfo) -> JSON {
         var members: [(String, JSON)] = [
             ("retrieval", .string(info.handle)),
-            ("contentTag", .string(hex(info.contentTag))),
+            ("contentTag", .string(ContentTag(info.contentTag)?.hex ?? "")),
             ("flashCrowd", .bool(info.flashCrowd)),
             ("contentInfoState", .string(info.contentInfoState.rawValue)),
             ("contentInfoBytes", .int(info.contentInfoBytes)),

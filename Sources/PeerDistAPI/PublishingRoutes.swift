@@ -147,28 +147,7 @@ enum PublishingRoutes {
             }
             return .success(())
         }
-        // A cancel (or close, unpublish, shutdown) ends the operation while the feed may be waiting
-        // for body bytes the client has not sent: the feed then stops, instead of waiting for them.
-        let engine = ctx.engine
-        let operation = sink.operation.id
-        let watcher = Task {
-            while !Task.isCancelled {
-                let state = (try? await engine.waitOperation(instance: instance, contentId: contentId, operation: operation, timeout: engine.limits.maxWait))?.state
-                guard !Task.isCancelled else { return }
-                guard let state else {
-                    try? await Task.sleep(for: .milliseconds(100))  // no waiter slot now: look again soon
-                    continue
-                }
-                if state != .pending {
-                    feed.cancel()
-                    return
-                }
-            }
-        }
-        // The watcher leaves once the body is in, before any `Prefer: wait`: only the caller's own
-        // wait stays parked on the operation.
-        let fed = await feed.value
-        watcher.cancel()
+        let fed = await ctx.feed(feed, instance: instance, owner: .content(contentId), operation: sink.operation.id)
         try fed.get()
         return await ctx.accepted(sink.started, instance: instance, params: params)
     }

@@ -1,3 +1,4 @@
+import BlockCache
 import HTTPServer
 import PeerDistEngine
 
@@ -152,25 +153,7 @@ enum RetrievalRoutes {
             }
             return .success(())
         }
-        let engine = ctx.engine
-        let operation = feed.started.accepted.id
-        let owner = feed.started.accepted.owner
-        let watcher = Task {
-            while !Task.isCancelled {
-                let state = (try? await engine.waitOperation(instance: instance, owner: owner, operation: operation, timeout: engine.limits.maxWait))?.state
-                guard !Task.isCancelled else { return }
-                guard let state else {
-                    try? await Task.sleep(for: .milliseconds(100))  // no waiter slot now: look again soon
-                    continue
-                }
-                if state != .pending {
-                    feeding.cancel()
-                    return
-                }
-            }
-        }
-        let fed = await feeding.value
-        watcher.cancel()
+        let fed = await ctx.feed(feeding, instance: instance, owner: feed.started.accepted.owner, operation: feed.started.accepted.id)
         try fed.get()
         return await ctx.accepted(feed.started, instance: instance, params: params)
     }
@@ -178,26 +161,8 @@ enum RetrievalRoutes {
     /// A `PEERDIST_CONTENT_TAG`: 32 hexadecimal digits (16 bytes).
     static func contentTag(_ text: String?) throws -> [UInt8] {
         guard let text else { throw Parameters.invalid("contentTag (32 hexadecimal digits) is required") }
-        let digits = Array(text.utf8)
-        guard digits.count == 32 else { throw Parameters.invalid("contentTag must be 32 hexadecimal digits") }
-        var bytes = [UInt8]()
-        bytes.reserveCapacity(16)
-        for pair in stride(from: 0, to: 32, by: 2) {
-            guard let high = hexValue(digits[pair]), let low = hexValue(digits[pair + 1]) else {
-                throw Parameters.invalid("contentTag must be 32 hexadecimal digits")
-            }
-            bytes.append(high << 4 | low)
-        }
-        return bytes
-    }
-
-    private static func hexValue(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x41...0x46: c - 0x41 + 10
-        case 0x61...0x66: c - 0x61 + 10
-        default: nil
-        }
+        guard let tag = ContentTag(hex: text) else { throw Parameters.invalid("contentTag must be 32 hexadecimal digits") }
+        return tag.bytes
     }
 
     /// An `application/octet-stream` body (a content information portion, AddData).

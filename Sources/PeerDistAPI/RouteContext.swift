@@ -63,4 +63,31 @@ struct RouteContext: Sendable {
         let current = started.current
         return .json(current.hasEnded ? 200 : 202, Render.operation(current), headers: headers)
     }
+
+    /// Waits for `feeding`, a task that feeds a request body into an operation (an append, an
+    /// AddData), and stops it when the operation ends while the body is still awaited (a cancel,
+    /// close, unpublish or shutdown), instead of waiting for bytes the client may never send. The
+    /// watcher leaves once the body is in, before any `Prefer: wait`: only the caller's own wait
+    /// stays parked on the operation.
+    func feed(_ feeding: Task<Result<Void, any Error>, Never>, instance: String, owner: OperationOwner,
+              operation: String) async -> Result<Void, any Error> {
+        let engine = self.engine
+        let watcher = Task {
+            while !Task.isCancelled {
+                let state = (try? await engine.waitOperation(instance: instance, owner: owner, operation: operation, timeout: engine.limits.maxWait))?.state
+                guard !Task.isCancelled else { return }
+                guard let state else {
+                    try? await Task.sleep(for: .milliseconds(100))  // no waiter slot now: look again soon
+                    continue
+                }
+                if state != .pending {
+                    feeding.cancel()
+                    return
+                }
+            }
+        }
+        let fed = await feeding.value
+        watcher.cancel()
+        return fed
+    }
 }
