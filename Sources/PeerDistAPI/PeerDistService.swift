@@ -35,9 +35,12 @@ public final class PeerDistService: Sendable {
 
         /// The block cache's bound when none is given: 1 GiB.
         public static let defaultCacheSize: Int64 = 1 << 30
+        /// The longest long-poll when none is given (`--max-wait`), in milliseconds: the engine's
+        /// default (55 s, below the 60 s idle limit of common load balancers).
+        public static let defaultMaxWaitMs = Int(EngineLimits().maxWait / .milliseconds(1))
 
         /// Creates settings.
-        public init(dataDirectory: String, maxWaitMs: Int = 55_000, adminToken: String? = nil, tokens: TokenTable? = nil,
+        public init(dataDirectory: String, maxWaitMs: Int = defaultMaxWaitMs, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
                     cacheSize: Int64 = defaultCacheSize) {

@@ -36,7 +36,7 @@ public final class PeerDistTestServer: Sendable {
         public var retention: Duration?
 
         /// Creates options.
-        public init(clock: Clock = .system, adminToken: String? = nil, maxWait: Duration = .seconds(55), retention: Duration? = nil) {
+        public init(clock: Clock = .system, adminToken: String? = nil, maxWait: Duration = EngineLimits().maxWait, retention: Duration? = nil) {
             self.clock = clock
             self.adminToken = adminToken
             self.maxWait = maxWait

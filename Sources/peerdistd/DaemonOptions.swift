@@ -48,7 +48,7 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default \(ServerConfiguration().idleTimeout.components.seconds).")
     var idleTimeout: Double?
 
-    @Option(help: "Longest long-poll in milliseconds (caps timeoutMs). Env PEERDIST_MAX_WAIT. Default 55000.")
+    @Option(help: "Longest long-poll in milliseconds (caps timeoutMs). Env PEERDIST_MAX_WAIT. Default \(PeerDistService.Settings.defaultMaxWaitMs).")
     var maxWait: Int?
 
     @Option(help: "Seconds a graceful drain waits for requests in flight. Env PEERDIST_DRAIN_TIMEOUT. Default \(ServerConfiguration().drainTimeout.components.seconds).")
@@ -115,7 +115,7 @@ struct DaemonOptions: ParsableCommand {
     struct Resolved {
         var server = ServerConfiguration()
         var dataDir = "./data"
-        var maxWaitMs = 55_000
+        var maxWaitMs = PeerDistService.Settings.defaultMaxWaitMs
         var adminToken: String?
         var logLevel = Logger.Level.info
         var logFormat = LogFormat.text
