@@ -1,0 +1,509 @@
+#!/usr/bin/env python3
+"""Benchmarks retrieval (PeerDistClient*) over HTTP against a release peerdistd (issue 11).
+
+  swift build -c release --product peerdistd
+  python3 Benchmarks/retrieval_bench.py              # 1 GiB / 2 GiB, 3 rounds (a few minutes)
+  python3 Benchmarks/retrieval_bench.py --quick      # 256 MiB / 512 MiB, 100 latency samples
+  python3 Benchmarks/retrieval_bench.py --only adddata,reads --versions 1,2
+
+What it measures, each round on a fresh peerdistd (port 0, a temporary data directory, default
+settings otherwise), medians of the rounds, with `openssl speed -evp sha256` on one core measured
+in the same run (once per round) as the yardstick:
+
+  adddata  publish SIZE of pseudo-random content (every 64 KiB block distinct), GET its content
+           information, open a retrieval, add the content information (in portions, as the body
+           limit requires) and complete it, then time PeerDistClientAddData of the whole content:
+           POST .../data?offset=N with `Prefer: wait`, one after another on one keep-alive
+           connection, in pieces of --piece bytes (default 32 MiB, one V1 segment: a client that
+           fetches a segment from the origin and adds it as it arrives; `--piece 0` sends the
+           whole content as one streamed body). The clock stops when the last AddData has ended,
+           i.e. its bytes are verified and stored. Goal: >= 0.5x openssl SHA-256.
+  reads    on that cache: block reads with maxBytes = 1 MiB (the service's cap) and timeoutMs 0
+           across the whole content, each followed by GET of its buffer, compared with the
+           content; the bytes are verified again by the service as they are read. Goal: >= 0.5x.
+  latency  a block read parked (timeoutMs 60000) on an uncached V1 block of retrieval A, then an
+           AddData of exactly that block through retrieval B; the time from sending the AddData
+           to receiving the read's completion. Two answers are timed: "port", a
+           GetQueuedCompletionStatus long-poll on A's own port (the IOCP way; B's completions go to
+           another port), and "opwait", GET .../operations/{op}?timeoutMs= on the read. Goal p99
+           <= 2 ms (on the port).
+  memory   VmRSS of peerdistd every 50 ms during an AddData of MEMSIZE (2 GiB): the peak's growth
+           over the baseline taken just before (content information already complete). Goal
+           <= 64 MiB.
+
+The server's CPU seconds (from /proc, user + system) and this client's are printed for each
+timed phase, so that one can see the client is not what is measured. Everything runs on
+127.0.0.1 and stops by itself.
+"""
+import argparse, json, os, re, resource, socket, statistics, struct, subprocess, sys, threading, time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from httpclient import DEFAULT_BINARY, Server, b64  # noqa: E402
+
+MiB = 1 << 20
+GiB = 1 << 30
+BLOCK = 64 << 10          # a V1 block
+READ_MAX = 1 << 20        # EngineLimits.maxReadBytes: larger reads are shortened anyway
+CI_PORTION = 512 << 10    # content information portions: under --max-body-size (1 MiB by default)
+# The block cache's bound. `--cache-size` is passed only when the daemon has the flag (issue 11
+# adds it); without it the embedded default (PeerDistService.defaultCacheCapacityBytes, 1 GiB)
+# applies: 1 GiB of content just fits, and the 2 GiB memory run evicts as it goes.
+CACHE_SIZE_BYTES = 4 * GiB
+TAG = "00112233445566778899aabbccddeeff"
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# ---------------------------------------------------------------- a lean keep-alive client
+
+class Conn:
+    """HTTP/1.1 on one socket: bodies go out with sendall from a memoryview, come in by recv_into."""
+
+    def __init__(self, host, port, timeout=120):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = bytearray()
+
+    def close(self):
+        self.sock.close()
+
+    def send(self, method, path, body=b"", headers=None, ctype=None, length=None):
+        n = len(body) if length is None else length
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {n}\r\n"
+        if ctype:
+            head += f"Content-Type: {ctype}\r\n"
+        for k, v in (headers or {}).items():
+            head += f"{k}: {v}\r\n"
+        head = (head + "\r\n").encode()
+        if len(body) <= 65536:
+            self.sock.sendall(head + bytes(body))
+        else:
+            self.sock.sendall(head)
+            self.sock.sendall(memoryview(body))
+
+    def recv(self):
+        while True:
+            i = self.buf.find(b"\r\n\r\n")
+            while i < 0:
+                chunk = self.sock.recv(262144)
+                if not chunk:
+                    raise ConnectionError("closed by the server")
+                self.buf += chunk
+                i = self.buf.find(b"\r\n\r\n")
+            head = bytes(self.buf[:i]).decode("latin-1").split("\r\n")
+            del self.buf[:i + 4]
+            status = int(head[0].split(" ", 2)[1])
+            headers = {}
+            for line in head[1:]:
+                k, v = line.split(":", 1)
+                headers[k.strip().lower()] = v.strip()
+            if 100 <= status < 200:
+                continue
+            n = int(headers.get("content-length", "0"))
+            if n <= len(self.buf):
+                body = bytes(self.buf[:n])
+                del self.buf[:n]
+            else:
+                body = bytearray(n)
+                view = memoryview(body)
+                have = len(self.buf)
+                view[:have] = self.buf
+                self.buf.clear()
+                while have < n:
+                    k = self.sock.recv_into(view[have:])
+                    if not k:
+                        raise ConnectionError("closed by the server")
+                    have += k
+            return status, headers, body
+
+    def call(self, method, path, body=b"", headers=None, ctype=None, expect=(200, 201)):
+        if isinstance(body, (dict, list)):
+            body, ctype = json.dumps(body).encode(), "application/json"
+        self.send(method, path, body, headers, ctype)
+        status, hdrs, data = self.recv()
+        if expect and status not in expect:
+            raise RuntimeError(f"{method} {path}: {status} {bytes(data[:300])!r}")
+        return status, hdrs, data
+
+    def json(self, method, path, body=b"", headers=None, ctype=None, expect=(200, 201)):
+        return json.loads(self.call(method, path, body, headers, ctype, expect)[2])
+
+
+WAIT = {"Prefer": "wait=60"}
+OCTETS = "application/octet-stream"
+
+
+def ended_ok(op, what):
+    if op.get("state") == "pending" or op.get("result", {}).get("code") != 0:
+        raise RuntimeError(f"{what}: {op}")
+    return op
+
+
+# ---------------------------------------------------------------- content
+
+class Content:
+    """SIZE bytes, 32 MiB pieces of one random base with every 64 KiB block stamped (its index and a
+    seed), so no two blocks and no two segments are alike; regenerated on demand."""
+
+    PIECE = 32 * MiB
+
+    def __init__(self, size, seed):
+        self.size, self.seed = size, seed
+        self.base = os.urandom(self.PIECE)
+
+    def piece(self, k):
+        start = k * self.PIECE
+        n = min(self.PIECE, self.size - start)
+        b = bytearray(self.base[:n])
+        for off in range(0, n, BLOCK):
+            struct.pack_into("<QQ", b, off, self.seed, (start + off) // BLOCK)
+        return b
+
+    def pieces(self):
+        return (self.piece(k) for k in range((self.size + self.PIECE - 1) // self.PIECE))
+
+    def range(self, offset, n, cache={}):
+        """Bytes [offset, offset+n) within one piece (cached: reads walk the pieces in order)."""
+        k = offset // self.PIECE
+        if cache.get("key") != (id(self), k):
+            cache["key"], cache["piece"] = (id(self), k), self.piece(k)
+        o = offset - k * self.PIECE
+        return memoryview(cache["piece"])[o:o + n]
+
+
+# ---------------------------------------------------------------- service steps
+
+def start_server(binary, has_cache_flag):
+    args = ["--cache-size", str(CACHE_SIZE_BYTES)] if has_cache_flag else []
+    return Server(binary=binary, args=args, log_level="warning")
+
+
+def cpu_s(server):
+    return server.cpu_ticks() / TICK
+
+
+def self_cpu_s():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def publish(c, h, cid, content, version):
+    s = c.json("POST", f"/instances/{h}/content/{cid}/streams", {"contentLength": content.size, "version": version})["stream"]
+    for p in content.pieces():
+        c.send("POST", f"/instances/{h}/content/{cid}/streams/{s}/data", p, WAIT, OCTETS)
+        st, _, body = c.recv()
+        if st != 200:
+            raise RuntimeError(f"append: {st} {bytes(body[:300])!r}")
+        ended_ok(json.loads(body), "append")
+    ended_ok(c.json("POST", f"/instances/{h}/content/{cid}/streams/{s}/complete", headers=WAIT), "complete stream")
+    return bytes(c.call("GET", f"/instances/{h}/content/{cid}/contentinfo?version={version}")[2])
+
+
+def open_retrieval(c, h, ci, port=None):
+    body = {"contentTag": TAG}
+    if port:
+        body["port"] = port
+    r = c.json("POST", f"/instances/{h}/retrievals", body)["retrieval"]
+    for off in range(0, len(ci), CI_PORTION):
+        ended_ok(c.json("POST", f"/instances/{h}/retrievals/{r}/contentinfo", ci[off:off + CI_PORTION], WAIT, OCTETS), "add ci")
+    ended_ok(c.json("POST", f"/instances/{h}/retrievals/{r}/contentinfo/complete", headers=WAIT), "complete ci")
+    return r
+
+
+def prepared(server, content, version, port=None):
+    """An instance with the content published and a retrieval with its content information complete."""
+    c = Conn(server.host, server.port)
+    h = c.json("POST", "/instances", {"version": 2})["handle"]
+    cid = b64(b"bench-%d" % content.seed)
+    ci = publish(c, h, cid, content, version)
+    return c, h, ci, open_retrieval(c, h, ci, port)
+
+
+def add_data(c, h, r, pieces, size, piece):
+    """AddData of the whole content (SIZE bytes, from the iterable PIECES), one body of PIECE bytes
+    after another (0: one streamed body); returns the seconds until the last one has ended."""
+    t0 = time.perf_counter()
+    answers, offset = [], 0
+    if piece == 0:
+        c.send("POST", f"/instances/{h}/retrievals/{r}/data?offset=0", b"", WAIT, OCTETS, length=size)
+        for p in pieces:
+            c.sock.sendall(p)
+        answers.append(c.recv())
+        offset = size
+    else:
+        for p in pieces:
+            for o in range(0, len(p), piece):
+                chunk = memoryview(p)[o:o + piece]
+                c.send("POST", f"/instances/{h}/retrievals/{r}/data?offset={offset}", chunk, WAIT, OCTETS)
+                answers.append(c.recv())
+                offset += len(chunk)
+    elapsed = time.perf_counter() - t0
+    total = 0
+    for st, _, body in answers:
+        if st != 200:
+            raise RuntimeError(f"AddData: {st} {bytes(body[:300])!r}")
+        total += ended_ok(json.loads(body), "AddData")["bytesTransferred"]
+    if total != offset:
+        raise RuntimeError(f"AddData accepted {total} of {offset} bytes")
+    return elapsed
+
+
+def read_all(c, h, r, content):
+    """Block reads of 1 MiB across the content, each buffer fetched and compared; returns seconds."""
+    t0 = time.perf_counter()
+    offset, i = 0, 0
+    while offset < content.size:
+        i += 1
+        c.send("POST", f"/instances/{h}/retrievals/{r}/reads?op=rd-{i}",
+               json.dumps({"mode": "block", "offset": offset, "maxBytes": READ_MAX, "timeoutMs": 0}).encode(),
+               WAIT, "application/json")
+        st, _, body = c.recv()
+        if st != 200:
+            raise RuntimeError(f"read at {offset}: {st} {bytes(body[:300])!r}")
+        op = ended_ok(json.loads(body), f"read at {offset}")
+        n = op["bytesTransferred"]
+        if op["offset"] != offset or n <= 0:
+            raise RuntimeError(f"read at {offset}: {op}")
+        st, hdrs, data = c.call("GET", f"/instances/{h}/retrievals/{r}/operations/rd-{i}/buffer")
+        if len(data) != n or data != content.range(offset, n):
+            raise RuntimeError(f"buffer at {offset}: {len(data)} bytes, not the content's {n}")
+        offset += n
+    return time.perf_counter() - t0, i
+
+
+# ---------------------------------------------------------------- phases
+
+def openssl_sha256_mib_s():
+    out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "65536", "-seconds", "3"],
+                         capture_output=True, text=True, check=True).stdout
+    for line in out.splitlines():
+        if line.lower().startswith("sha256") and line.rstrip().endswith("k"):
+            return float(line.split()[-1][:-1]) * 1000 / MiB
+    raise RuntimeError(f"openssl speed: no sha256 line in {out!r}")
+
+
+def round_adddata_reads(args, version, rnd, content, pieces):
+    server = start_server(args.binary, args.cache_flag)
+    try:
+        c, h, ci, r = prepared(server, content, version)
+        s0, c0 = cpu_s(server), self_cpu_s()
+        t_add = add_data(c, h, r, pieces, content.size, args.piece)
+        s1, c1 = cpu_s(server), self_cpu_s()
+        # Reads on a second retrieval, so that nothing of the first is reused.
+        r2 = open_retrieval(c, h, ci)
+        s2, c2 = cpu_s(server), self_cpu_s()
+        t_read, nreads = read_all(c, h, r2, content)
+        s3, c3 = cpu_s(server), self_cpu_s()
+        metrics = bytes(c.call("GET", "/metrics")[2]).decode(errors="replace")
+        c.close()
+        return {"add_s": t_add, "add_srv": s1 - s0, "add_cli": c1 - c0,
+                "read_s": t_read, "read_srv": s3 - s2, "read_cli": c3 - c2, "reads": nreads,
+                "metrics": {k: v for k, v in re.findall(r"^(peerdist_\w*cache\w*)\s+(\S+)$", metrics, re.M)}}
+    finally:
+        server.stop()
+
+
+def percentile(xs, p):
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))]
+
+
+def round_latency(args, rnd):
+    samples = args.samples
+    content = Content(2 * samples * BLOCK, seed=1000 + rnd)
+    server = start_server(args.binary, args.cache_flag)
+    try:
+        c = Conn(server.host, server.port)
+        h = c.json("POST", "/instances", {"version": 2})["handle"]
+        ci = publish(c, h, b64(b"lat"), content, 1)
+        port = c.json("POST", f"/instances/{h}/ports")["port"]
+        ra = open_retrieval(c, h, ci, port)   # the reader, on its own port
+        rb = open_retrieval(c, h, ci)         # the writer, on the default port
+        # The reader's port holds its content information's completions: take them first.
+        while c.json("GET", f"/instances/{h}/ports/{port}/completions?max=1024&timeoutMs=0")["completions"]:
+            pass
+        waiter = Conn(server.host, server.port)
+        port_lat, opwait_lat, add_lat = [], [], []
+        s0, c0 = cpu_s(server), self_cpu_s()
+        for i in range(2 * samples):
+            via_port = i % 2 == 0
+            off = i * BLOCK
+            op = f"w-{i}"
+            block = bytes(content.range(off, BLOCK))
+            if via_port:
+                waiter.send("GET", f"/instances/{h}/ports/{port}/completions?max=1&timeoutMs=30000")
+            st, _, body = c.call("POST", f"/instances/{h}/retrievals/{ra}/reads?op={op}",
+                                 {"mode": "block", "offset": off, "maxBytes": BLOCK, "timeoutMs": 60000}, expect=(202,))
+            if not via_port:
+                waiter.send("GET", f"/instances/{h}/retrievals/{ra}/operations/{op}?timeoutMs=30000")
+            time.sleep(0.003)  # let the long-poll park (a bench; the answer is timed from the AddData anyway)
+            t0 = time.perf_counter()
+            c.send("POST", f"/instances/{h}/retrievals/{rb}/data?offset={off}", block, WAIT, OCTETS)
+            st, _, body = waiter.recv()
+            t1 = time.perf_counter()
+            ast, _, abody = c.recv()
+            t2 = time.perf_counter()
+            if st != 200 or ast != 200:
+                raise RuntimeError(f"sample {i}: {st} {bytes(body[:200])!r} / {ast} {bytes(abody[:200])!r}")
+            answer = json.loads(body)
+            if via_port:
+                comps = answer["completions"]
+                if len(comps) != 1:
+                    raise RuntimeError(f"sample {i}: {answer}")
+                answer = dict(comps[0], id=comps[0]["operation"])
+            if answer.get("id") != op or answer.get("state") == "pending" or answer["result"]["code"] != 0 \
+                    or answer["bytesTransferred"] != BLOCK:
+                raise RuntimeError(f"sample {i}: the read's answer is {answer}")
+            ended_ok(json.loads(abody), "AddData")
+            if not via_port:  # its completion was posted to the port too: take it
+                left = c.json("GET", f"/instances/{h}/ports/{port}/completions?max=16&timeoutMs=1000")["completions"]
+                if [x["operation"] for x in left] != [op]:
+                    raise RuntimeError(f"sample {i}: the port holds {left}")
+            (port_lat if via_port else opwait_lat).append((t1 - t0) * 1000)
+            add_lat.append((t2 - t0) * 1000)
+        s1, c1 = cpu_s(server), self_cpu_s()
+        waiter.close()
+        c.close()
+        return {"port": port_lat, "opwait": opwait_lat, "add": add_lat, "srv": s1 - s0, "cli": c1 - c0}
+    finally:
+        server.stop()
+
+
+def round_memory(args, rnd):
+    content = Content(args.memsize, seed=2000 + rnd)
+    server = start_server(args.binary, args.cache_flag)
+    try:
+        c, h, ci, r = prepared(server, content, 1)
+        time.sleep(0.5)
+        baseline = statistics.median(server.rss_kib() for _ in range(5) if time.sleep(0.05) is None)
+        samples, stop = [], threading.Event()
+
+        def sample():
+            while not stop.is_set():
+                samples.append(server.rss_kib())
+                stop.wait(0.05)
+
+        t = threading.Thread(target=sample)
+        t.start()
+        s0 = cpu_s(server)
+        try:
+            elapsed = add_data(c, h, r, content.pieces(), content.size, args.piece)
+        finally:
+            stop.set()
+            t.join()
+        s1 = cpu_s(server)
+        after = server.rss_kib()
+        c.close()
+        return {"baseline": baseline / 1024, "peak": max(samples) / 1024, "growth": (max(samples) - baseline) / 1024,
+                "after": after / 1024, "samples": len(samples), "s": elapsed, "srv": s1 - s0}
+    finally:
+        server.stop()
+
+
+# ---------------------------------------------------------------- main
+
+def med(xs):
+    return statistics.median(xs)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--binary", default=DEFAULT_BINARY)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="256 MiB content, 512 MiB memory run, 100 latency samples")
+    ap.add_argument("--size", type=int, help="content bytes for adddata/reads (default 1 GiB)")
+    ap.add_argument("--memsize", type=int, help="AddData bytes of the memory run (default 2 GiB)")
+    ap.add_argument("--samples", type=int, help="latency samples per answer kind per round (default 200)")
+    ap.add_argument("--piece", type=int, default=32 * MiB, help="AddData body size; 0 = one streamed body")
+    ap.add_argument("--versions", default="1", help="content information versions for adddata/reads: 1, 2 or 1,2")
+    ap.add_argument("--only", default="adddata,latency,memory", help="phases: adddata (includes reads), latency, memory")
+    args = ap.parse_args()
+    args.size = args.size or (256 * MiB if args.quick else GiB)
+    args.memsize = args.memsize or (512 * MiB if args.quick else 2 * GiB)
+    args.samples = args.samples or (100 if args.quick else 200)
+    if args.piece and (args.piece % BLOCK or args.piece > Content.PIECE):
+        raise SystemExit("--piece must be a multiple of 64 KiB up to 32 MiB (or 0)")
+    if not os.path.exists(args.binary):
+        raise SystemExit(f"{args.binary} missing: swift build -c release --product peerdistd")
+    helptext = subprocess.run([args.binary, "--help"], capture_output=True, text=True).stdout
+    args.cache_flag = "--cache-size" in helptext
+    phases = set(args.only.split(","))
+    versions = [int(v) for v in args.versions.split(",")]
+    print(f"peerdistd: {args.binary}; --cache-size {'= %d' % CACHE_SIZE_BYTES if args.cache_flag else 'absent: the built-in 1 GiB bound'}")
+    print(f"content {args.size // MiB} MiB, AddData pieces {args.piece // MiB if args.piece else 'one body'} "
+          f"{'MiB' if args.piece else ''}, memory run {args.memsize // MiB} MiB, {args.samples} latency samples x2, "
+          f"{args.rounds} rounds; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
+
+    ssl = []
+    results = {v: [] for v in versions}
+    lat = []
+    mem = []
+    content = Content(args.size, seed=1) if "adddata" in phases else None
+    pieces = list(content.pieces()) if content else None
+    for rnd in range(args.rounds):
+        ssl.append(openssl_sha256_mib_s())
+        print(f"round {rnd + 1}: openssl sha256 {ssl[-1]:.0f} MiB/s", flush=True)
+        if "adddata" in phases:
+            for v in versions:
+                res = round_adddata_reads(args, v, rnd, content, pieces)
+                results[v].append(res)
+                mb = args.size / MiB
+                print(f"  V{v} AddData {mb / res['add_s']:.0f} MiB/s (server CPU {res['add_srv']:.2f} s, client {res['add_cli']:.2f} s); "
+                      f"reads {mb / res['read_s']:.0f} MiB/s in {res['reads']} reads (server CPU {res['read_srv']:.2f} s, "
+                      f"client {res['read_cli']:.2f} s){'; ' + str(res['metrics']) if res['metrics'] else ''}", flush=True)
+        if "latency" in phases:
+            res = round_latency(args, rnd)
+            lat.append(res)
+            print(f"  latency port p50 {med(res['port']):.3f} p99 {percentile(res['port'], 99):.3f} ms; "
+                  f"opwait p50 {med(res['opwait']):.3f} p99 {percentile(res['opwait'], 99):.3f} ms; "
+                  f"AddData answer p50 {med(res['add']):.3f} ms", flush=True)
+        if "memory" in phases:
+            res = round_memory(args, rnd)
+            mem.append(res)
+            print(f"  memory baseline {res['baseline']:.1f} MiB, peak {res['peak']:.1f}, growth {res['growth']:.1f} MiB "
+                  f"({res['samples']} samples, {args.memsize / MiB / res['s']:.0f} MiB/s), after {res['after']:.1f}", flush=True)
+
+    sha = med(ssl)
+    print()
+    print(f"openssl speed -evp sha256 (64 KiB, one core): median {sha:.0f} MiB/s  (rounds: {', '.join(f'{x:.0f}' for x in ssl)})")
+    print(f"{'figure':44} {'median':>10} {'rounds':>26} {'ratio':>7} {'goal':>12}")
+
+    def row(name, values, unit, goal, ratio=None, ok=None):
+        rs = ", ".join(f"{x:.1f}" if x < 100 else f"{x:.0f}" for x in values)
+        m = med(values)
+        r = f"{ratio:.2f}x" if ratio is not None else ""
+        verdict = "" if ok is None else (" ok" if ok else " MISS")
+        print(f"{name:44} {m:>8.1f} {unit:<3}{rs:>24} {r:>7} {goal:>9}{verdict}")
+
+    mb = args.size / MiB
+    for v in versions:
+        rs = results[v]
+        if not rs:
+            continue
+        add = [mb / x["add_s"] for x in rs]
+        rd = [mb / x["read_s"] for x in rs]
+        row(f"V{v} AddData {args.size // MiB} MiB, verified+stored", add, "MiB/s", ">=0.5x", med(add) / sha, med(add) / sha >= 0.5)
+        row(f"  server CPU s", [x["add_srv"] for x in rs], "s", "")
+        row(f"  client CPU s", [x["add_cli"] for x in rs], "s", "")
+        row(f"V{v} reads (1 MiB block reads + buffer)", rd, "MiB/s", ">=0.5x", med(rd) / sha, med(rd) / sha >= 0.5)
+        row(f"  server CPU s", [x["read_srv"] for x in rs], "s", "")
+        row(f"  client CPU s", [x["read_cli"] for x in rs], "s", "")
+    if lat:
+        allp = [x for r in lat for x in r["port"]]
+        allw = [x for r in lat for x in r["opwait"]]
+        p99s = [percentile(r["port"], 99) for r in lat]
+        row("AddData -> read's completion (port) p50", [med(r["port"]) for r in lat], "ms", "")
+        row("AddData -> read's completion (port) p99", p99s, "ms", "<=2 ms", None, med(p99s) <= 2)
+        row("AddData -> read's answer (opwait) p50", [med(r["opwait"]) for r in lat], "ms", "")
+        row("AddData -> read's answer (opwait) p99", [percentile(r["opwait"], 99) for r in lat], "ms", "<=2 ms")
+        row("AddData's own answer p50", [med(r["add"]) for r in lat], "ms", "")
+        print(f"{'  pooled samples':44} port p50 {med(allp):.3f} p99 {percentile(allp, 99):.3f} max {max(allp):.3f} ms (n={len(allp)}); "
+              f"opwait p50 {med(allw):.3f} p99 {percentile(allw, 99):.3f} ms (n={len(allw)})")
+    if mem:
+        g = [x["growth"] for x in mem]
+        row(f"RSS growth during {args.memsize // MiB} MiB AddData", g, "MiB", "<=64 MiB", None, med(g) <= 64)
+        row("  baseline RSS", [x["baseline"] for x in mem], "MiB", "")
+        row("  peak RSS", [x["peak"] for x in mem], "MiB", "")
+
+
+if __name__ == "__main__":
+    main()
