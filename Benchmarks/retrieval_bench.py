@@ -198,8 +198,8 @@ def publish(c, h, cid, content, version):
     return bytes(c.call("GET", f"/instances/{h}/content/{cid}/contentinfo?version={version}")[2])
 
 
-def open_retrieval(c, h, ci, port=None):
-    body = {"contentTag": TAG}
+def open_retrieval(c, h, ci, port=None, tag=TAG):
+    body = {"contentTag": tag}
     if port:
         body["port"] = port
     r = c.json("POST", f"/instances/{h}/retrievals", body)["retrieval"]
@@ -216,6 +216,21 @@ def prepared(server, content, version, port=None):
     cid = b64(b"bench-%d" % content.seed)
     ci = publish(c, h, cid, content, version)
     return c, h, ci, open_retrieval(c, h, ci, port)
+
+
+def warm_up(c, h, piece):
+    """AddData of 64 MiB of other content under another tag, then its flush: the cache's 256 shard
+    folders exist afterwards (as in a service that has run for a while) and the code paths are warm;
+    returns that AddData's MiB/s (a fresh cache's first fill, folders made as it goes)."""
+    warm = Content(64 * MiB, seed=424242)
+    cid = b64(b"warm-up")
+    ci = publish(c, h, cid, warm, 1)
+    tag = "ffeeddccbbaa99887766554433221100"
+    r = open_retrieval(c, h, ci, tag=tag)
+    t = add_data(c, h, r, warm.pieces(), warm.size, piece)
+    ended_ok(c.json("POST", f"/instances/{h}/flushes", {"contentTag": tag}, WAIT), "flush")
+    c.call("DELETE", f"/instances/{h}/retrievals/{r}")
+    return warm.size / MiB / t
 
 
 def add_data(c, h, r, pieces, size, piece):
@@ -285,6 +300,7 @@ def round_adddata_reads(args, version, rnd, content, pieces):
     server = start_server(args.binary, args.cache_flag)
     try:
         c, h, ci, r = prepared(server, content, version)
+        cold = warm_up(c, h, args.piece) if args.warm else None
         s0, c0 = cpu_s(server), self_cpu_s()
         t_add = add_data(c, h, r, pieces, content.size, args.piece)
         s1, c1 = cpu_s(server), self_cpu_s()
@@ -295,7 +311,7 @@ def round_adddata_reads(args, version, rnd, content, pieces):
         s3, c3 = cpu_s(server), self_cpu_s()
         metrics = bytes(c.call("GET", "/metrics")[2]).decode(errors="replace")
         c.close()
-        return {"add_s": t_add, "add_srv": s1 - s0, "add_cli": c1 - c0,
+        return {"cold": cold, "add_s": t_add, "add_srv": s1 - s0, "add_cli": c1 - c0,
                 "read_s": t_read, "read_srv": s3 - s2, "read_cli": c3 - c2, "reads": nreads,
                 "metrics": {k: v for k, v in re.findall(r"^(peerdist_\w*cache\w*)\s+(\S+)$", metrics, re.M)}}
     finally:
@@ -415,6 +431,8 @@ def main():
     ap.add_argument("--samples", type=int, help="latency samples per answer kind per round (default 200)")
     ap.add_argument("--piece", type=int, default=32 * MiB, help="AddData body size; 0 = one streamed body")
     ap.add_argument("--versions", default="1", help="content information versions for adddata/reads: 1, 2 or 1,2")
+    ap.add_argument("--no-warm", dest="warm", action="store_false",
+                    help="time AddData on a fresh cache (its folders made as it goes) instead of after a 64 MiB warm-up")
     ap.add_argument("--only", default="adddata,latency,memory", help="phases: adddata (includes reads), latency, memory")
     args = ap.parse_args()
     args.size = args.size or (256 * MiB if args.quick else GiB)
@@ -447,6 +465,8 @@ def main():
                 res = round_adddata_reads(args, v, rnd, content, pieces)
                 results[v].append(res)
                 mb = args.size / MiB
+                if res["cold"]:
+                    print(f"  V{v} warm-up AddData (fresh cache, 64 MiB, flushed after) {res['cold']:.0f} MiB/s")
                 print(f"  V{v} AddData {mb / res['add_s']:.0f} MiB/s (server CPU {res['add_srv']:.2f} s, client {res['add_cli']:.2f} s); "
                       f"reads {mb / res['read_s']:.0f} MiB/s in {res['reads']} reads (server CPU {res['read_srv']:.2f} s, "
                       f"client {res['read_cli']:.2f} s){'; ' + str(res['metrics']) if res['metrics'] else ''}", flush=True)
