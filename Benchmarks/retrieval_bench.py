@@ -35,7 +35,7 @@ The server's CPU seconds (from /proc, user + system) and this client's are print
 timed phase, so that one can see the client is not what is measured. Everything runs on
 127.0.0.1 and stops by itself.
 """
-import argparse, json, os, re, resource, socket, statistics, struct, subprocess, sys, threading, time
+import argparse, json, os, re, resource, shutil, signal, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpclient import DEFAULT_BINARY, Server, b64  # noqa: E402
@@ -172,9 +172,32 @@ class Content:
 
 # ---------------------------------------------------------------- service steps
 
+class BenchServer(Server):
+    """As httpclient.Server, but its data directory is removed only at the end of the run
+    (`remove_data_dirs`): mass deletions between rounds would slow the next round's file creation
+    on an ext4 without a journal."""
+    left = []
+
+    def stop(self):
+        if self.alive():
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.err.close()
+        BenchServer.left.append(self.tmp)
+
+
+def remove_data_dirs():
+    for d in BenchServer.left:
+        shutil.rmtree(d, ignore_errors=True)
+
+
 def start_server(binary, has_cache_flag):
     args = ["--cache-size", str(CACHE_SIZE_BYTES)] if has_cache_flag else []
-    return Server(binary=binary, args=args, log_level="warning")
+    return BenchServer(binary=binary, args=args, log_level="warning")
 
 
 def cpu_s(server):
@@ -219,16 +242,18 @@ def prepared(server, content, version, port=None):
 
 
 def warm_up(c, h, piece):
-    """AddData of 64 MiB of other content under another tag, then its flush: the cache's 256 shard
-    folders exist afterwards (as in a service that has run for a while) and the code paths are warm;
-    returns that AddData's MiB/s (a fresh cache's first fill, folders made as it goes)."""
-    warm = Content(64 * MiB, seed=424242)
+    """AddData of 32 MiB of other content under another tag: the cache's 256 shard folders exist
+    afterwards (as in a service that has run for a while) and the code paths are warm; returns that
+    AddData's MiB/s (a fresh cache's first fill, folders made as it goes). It is not flushed: on an
+    ext4 without a journal, creating files right after deleting many costs far more (the inode
+    allocator skips inodes freed in the last minute, see the closing note); with the 1 GiB bound the
+    timed AddData evicts it at its end instead, as a full cache does."""
+    warm = Content(32 * MiB, seed=424242)
     cid = b64(b"warm-up")
     ci = publish(c, h, cid, warm, 1)
     tag = "ffeeddccbbaa99887766554433221100"
     r = open_retrieval(c, h, ci, tag=tag)
     t = add_data(c, h, r, warm.pieces(), warm.size, piece)
-    ended_ok(c.json("POST", f"/instances/{h}/flushes", {"contentTag": tag}, WAIT), "flush")
     c.call("DELETE", f"/instances/{h}/retrievals/{r}")
     return warm.size / MiB / t
 
@@ -294,6 +319,26 @@ def openssl_sha256_mib_s():
         if line.lower().startswith("sha256") and line.rstrip().endswith("k"):
             return float(line.split()[-1][:-1]) * 1000 / MiB
     raise RuntimeError(f"openssl speed: no sha256 line in {out!r}")
+
+
+def file_create_mib_s(count=4096):
+    """The file system's yardstick, where the data directories go: 4096 files of 64 KiB written
+    under tmp/ and renamed into 256 folders, as the cache stores V1 blocks (Python's own cost
+    included, so a floor); MiB/s. Removed at the end of the run, as the data directories are."""
+    d = tempfile.mkdtemp(prefix="peerdist-fsbench-")
+    BenchServer.left.append(d)
+    os.mkdir(d + "/tmp")
+    for i in range(256):
+        os.mkdir(f"{d}/{i:02x}")
+    data = os.urandom(BLOCK)
+    t0 = time.perf_counter()
+    for i in range(count):
+        t = f"{d}/tmp/{i}"
+        fd = os.open(t, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.write(fd, data)
+        os.close(fd)
+        os.rename(t, f"{d}/{i % 256:02x}/{i}")
+    return count * BLOCK / MiB / (time.perf_counter() - t0)
 
 
 def round_adddata_reads(args, version, rnd, content, pieces):
@@ -377,9 +422,15 @@ def round_latency(args, rnd):
             (port_lat if via_port else opwait_lat).append((t1 - t0) * 1000)
             add_lat.append((t2 - t0) * 1000)
         s1, c1 = cpu_s(server), self_cpu_s()
+        # The floor: a round trip of GET /healthz on the same keep-alive connection.
+        floor = []
+        for _ in range(samples):
+            t0 = time.perf_counter()
+            c.call("GET", "/healthz")
+            floor.append((time.perf_counter() - t0) * 1000)
         waiter.close()
         c.close()
-        return {"port": port_lat, "opwait": opwait_lat, "add": add_lat, "srv": s1 - s0, "cli": c1 - c0}
+        return {"port": port_lat, "opwait": opwait_lat, "add": add_lat, "floor": floor, "srv": s1 - s0, "cli": c1 - c0}
     finally:
         server.stop()
 
@@ -432,7 +483,9 @@ def main():
     ap.add_argument("--piece", type=int, default=32 * MiB, help="AddData body size; 0 = one streamed body")
     ap.add_argument("--versions", default="1", help="content information versions for adddata/reads: 1, 2 or 1,2")
     ap.add_argument("--no-warm", dest="warm", action="store_false",
-                    help="time AddData on a fresh cache (its folders made as it goes) instead of after a 64 MiB warm-up")
+                    help="time AddData on a fresh cache (its folders made as it goes) instead of after a 32 MiB warm-up")
+    ap.add_argument("--data-parent", help="where the temporary data directories go (default: $TMPDIR or /tmp); "
+                    "e.g. /dev/shm to take the file system out of the figures")
     ap.add_argument("--only", default="adddata,latency,memory", help="phases: adddata (includes reads), latency, memory")
     args = ap.parse_args()
     args.size = args.size or (256 * MiB if args.quick else GiB)
@@ -444,14 +497,17 @@ def main():
         raise SystemExit(f"{args.binary} missing: swift build -c release --product peerdistd")
     helptext = subprocess.run([args.binary, "--help"], capture_output=True, text=True).stdout
     args.cache_flag = "--cache-size" in helptext
+    if args.data_parent:
+        tempfile.tempdir = args.data_parent
     phases = set(args.only.split(","))
     versions = [int(v) for v in args.versions.split(",")]
     print(f"peerdistd: {args.binary}; --cache-size {'= %d' % CACHE_SIZE_BYTES if args.cache_flag else 'absent: the built-in 1 GiB bound'}")
+    print(f"data directories under {tempfile.gettempdir()}")
     print(f"content {args.size // MiB} MiB, AddData pieces {args.piece // MiB if args.piece else 'one body'} "
           f"{'MiB' if args.piece else ''}, memory run {args.memsize // MiB} MiB, {args.samples} latency samples x2, "
           f"{args.rounds} rounds; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
 
-    ssl = []
+    ssl, fsb = [], []
     results = {v: [] for v in versions}
     lat = []
     mem = []
@@ -459,14 +515,16 @@ def main():
     pieces = list(content.pieces()) if content else None
     for rnd in range(args.rounds):
         ssl.append(openssl_sha256_mib_s())
-        print(f"round {rnd + 1}: openssl sha256 {ssl[-1]:.0f} MiB/s", flush=True)
+        fsb.append(file_create_mib_s())
+        print(f"round {rnd + 1}: openssl sha256 {ssl[-1]:.0f} MiB/s; 64 KiB files created {fsb[-1]:.0f} MiB/s; "
+              f"load average {os.getloadavg()[0]:.2f}", flush=True)
         if "adddata" in phases:
             for v in versions:
                 res = round_adddata_reads(args, v, rnd, content, pieces)
                 results[v].append(res)
                 mb = args.size / MiB
                 if res["cold"]:
-                    print(f"  V{v} warm-up AddData (fresh cache, 64 MiB, flushed after) {res['cold']:.0f} MiB/s")
+                    print(f"  V{v} warm-up AddData (fresh cache, 32 MiB) {res['cold']:.0f} MiB/s")
                 print(f"  V{v} AddData {mb / res['add_s']:.0f} MiB/s (server CPU {res['add_srv']:.2f} s, client {res['add_cli']:.2f} s); "
                       f"reads {mb / res['read_s']:.0f} MiB/s in {res['reads']} reads (server CPU {res['read_srv']:.2f} s, "
                       f"client {res['read_cli']:.2f} s){'; ' + str(res['metrics']) if res['metrics'] else ''}", flush=True)
@@ -485,14 +543,17 @@ def main():
     sha = med(ssl)
     print()
     print(f"openssl speed -evp sha256 (64 KiB, one core): median {sha:.0f} MiB/s  (rounds: {', '.join(f'{x:.0f}' for x in ssl)})")
+    print(f"64 KiB files created and renamed under {tempfile.gettempdir()}: median {med(fsb):.0f} MiB/s  "
+          f"(rounds: {', '.join(f'{x:.0f}' for x in fsb)})")
     print(f"{'figure':44} {'median':>10} {'rounds':>26} {'ratio':>7} {'goal':>12}")
 
     def row(name, values, unit, goal, ratio=None, ok=None):
-        rs = ", ".join(f"{x:.1f}" if x < 100 else f"{x:.0f}" for x in values)
+        fmt = (lambda x: f"{x:.3f}") if unit == "ms" else (lambda x: f"{x:.1f}" if x < 100 else f"{x:.0f}")
+        rs = ", ".join(fmt(x) for x in values)
         m = med(values)
         r = f"{ratio:.2f}x" if ratio is not None else ""
         verdict = "" if ok is None else (" ok" if ok else " MISS")
-        print(f"{name:44} {m:>8.1f} {unit:<3}{rs:>24} {r:>7} {goal:>9}{verdict}")
+        print(f"{name:44} {fmt(m):>8} {unit:<5} {rs:>24} {r:>7} {goal:>9}{verdict}")
 
     mb = args.size / MiB
     for v in versions:
@@ -503,9 +564,13 @@ def main():
         rd = [mb / x["read_s"] for x in rs]
         row(f"V{v} AddData {args.size // MiB} MiB, verified+stored", add, "MiB/s", ">=0.5x", med(add) / sha, med(add) / sha >= 0.5)
         row(f"  server CPU s", [x["add_srv"] for x in rs], "s", "")
+        addc = [mb / x["add_srv"] for x in rs]
+        row(f"  MiB per server CPU second", addc, "MiB", ">=0.5x", med(addc) / sha)
         row(f"  client CPU s", [x["add_cli"] for x in rs], "s", "")
         row(f"V{v} reads (1 MiB block reads + buffer)", rd, "MiB/s", ">=0.5x", med(rd) / sha, med(rd) / sha >= 0.5)
         row(f"  server CPU s", [x["read_srv"] for x in rs], "s", "")
+        rdc = [mb / x["read_srv"] for x in rs]
+        row(f"  MiB per server CPU second", rdc, "MiB", ">=0.5x", med(rdc) / sha)
         row(f"  client CPU s", [x["read_cli"] for x in rs], "s", "")
     if lat:
         allp = [x for r in lat for x in r["port"]]
@@ -516,6 +581,8 @@ def main():
         row("AddData -> read's answer (opwait) p50", [med(r["opwait"]) for r in lat], "ms", "")
         row("AddData -> read's answer (opwait) p99", [percentile(r["opwait"], 99) for r in lat], "ms", "<=2 ms")
         row("AddData's own answer p50", [med(r["add"]) for r in lat], "ms", "")
+        row("GET /healthz round trip p50 (the floor)", [med(r["floor"]) for r in lat], "ms", "")
+        row("GET /healthz round trip p99", [percentile(r["floor"], 99) for r in lat], "ms", "")
         print(f"{'  pooled samples':44} port p50 {med(allp):.3f} p99 {percentile(allp, 99):.3f} max {max(allp):.3f} ms (n={len(allp)}); "
               f"opwait p50 {med(allw):.3f} p99 {percentile(allw, 99):.3f} ms (n={len(allw)})")
     if mem:
@@ -526,4 +593,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    finally:
+        remove_data_dirs()
