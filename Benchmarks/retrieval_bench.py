@@ -513,6 +513,8 @@ def main():
     mem = []
     content = Content(args.size, seed=1) if "adddata" in phases else None
     pieces = list(content.pieces()) if content else None
+    # Phase by phase (the memory runs last): a 2 GiB AddData into the 1 GiB cache evicts, i.e.
+    # deletes, some 16,000 files, which slows file creation for a minute on ext4 without a journal.
     for rnd in range(args.rounds):
         ssl.append(openssl_sha256_mib_s())
         fsb.append(file_create_mib_s())
@@ -528,17 +530,17 @@ def main():
                 print(f"  V{v} AddData {mb / res['add_s']:.0f} MiB/s (server CPU {res['add_srv']:.2f} s, client {res['add_cli']:.2f} s); "
                       f"reads {mb / res['read_s']:.0f} MiB/s in {res['reads']} reads (server CPU {res['read_srv']:.2f} s, "
                       f"client {res['read_cli']:.2f} s){'; ' + str(res['metrics']) if res['metrics'] else ''}", flush=True)
-        if "latency" in phases:
-            res = round_latency(args, rnd)
-            lat.append(res)
-            print(f"  latency port p50 {med(res['port']):.3f} p99 {percentile(res['port'], 99):.3f} ms; "
-                  f"opwait p50 {med(res['opwait']):.3f} p99 {percentile(res['opwait'], 99):.3f} ms; "
-                  f"AddData answer p50 {med(res['add']):.3f} ms", flush=True)
-        if "memory" in phases:
-            res = round_memory(args, rnd)
-            mem.append(res)
-            print(f"  memory baseline {res['baseline']:.1f} MiB, peak {res['peak']:.1f}, growth {res['growth']:.1f} MiB "
-                  f"({res['samples']} samples, {args.memsize / MiB / res['s']:.0f} MiB/s), after {res['after']:.1f}", flush=True)
+    for rnd in range(args.rounds if "latency" in phases else 0):
+        res = round_latency(args, rnd)
+        lat.append(res)
+        print(f"latency round {rnd + 1}: port p50 {med(res['port']):.3f} p99 {percentile(res['port'], 99):.3f} ms; "
+              f"opwait p50 {med(res['opwait']):.3f} p99 {percentile(res['opwait'], 99):.3f} ms; "
+              f"AddData answer p50 {med(res['add']):.3f} ms (server CPU {res['srv']:.2f} s, client {res['cli']:.2f} s)", flush=True)
+    for rnd in range(args.rounds if "memory" in phases else 0):
+        res = round_memory(args, rnd)
+        mem.append(res)
+        print(f"memory round {rnd + 1}: baseline {res['baseline']:.1f} MiB, peak {res['peak']:.1f}, growth {res['growth']:.1f} MiB "
+              f"({res['samples']} samples, {args.memsize / MiB / res['s']:.0f} MiB/s), after {res['after']:.1f}", flush=True)
 
     sha = med(ssl)
     print()
@@ -578,6 +580,7 @@ def main():
         p99s = [percentile(r["port"], 99) for r in lat]
         row("AddData -> read's completion (port) p50", [med(r["port"]) for r in lat], "ms", "")
         row("AddData -> read's completion (port) p99", p99s, "ms", "<=2 ms", None, med(p99s) <= 2)
+        row("  pooled over the rounds: p99", [percentile(allp, 99)], "ms", "<=2 ms", None, percentile(allp, 99) <= 2)
         row("AddData -> read's answer (opwait) p50", [med(r["opwait"]) for r in lat], "ms", "")
         row("AddData -> read's answer (opwait) p99", [percentile(r["opwait"], 99) for r in lat], "ms", "<=2 ms")
         row("AddData's own answer p50", [med(r["add"]) for r in lat], "ms", "")
