@@ -10,7 +10,9 @@ What it measures, each round on a fresh peerdistd (port 0, a temporary data dire
 settings otherwise), medians of the rounds, with `openssl speed -evp sha256` on one core measured
 in the same run (once per round) as the yardstick:
 
-  adddata  publish SIZE of pseudo-random content (every 64 KiB block distinct), GET its content
+  adddata  (--versions 1,2: V1 and V2 content information; V2 hashes with truncated SHA-512, so
+           `openssl speed -evp sha512` is measured too and V2 is also given against it)
+           publish SIZE of pseudo-random content (every 64 KiB block distinct), GET its content
            information, open a retrieval, add the content information (in portions, as the body
            limit requires) and complete it, then time PeerDistClientAddData of the whole content:
            POST .../data?offset=N with `Prefer: wait`, one after another on one keep-alive
@@ -312,13 +314,14 @@ def read_all(c, h, r, content):
 
 # ---------------------------------------------------------------- phases
 
-def openssl_sha256_mib_s():
-    out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "65536", "-seconds", "3"],
+def openssl_mib_s(alg="sha256"):
+    """`openssl speed -evp ALG` on 64 KiB buffers, one core (it counts CPU time), in MiB/s."""
+    out = subprocess.run(["openssl", "speed", "-evp", alg, "-bytes", "65536", "-seconds", "3"],
                          capture_output=True, text=True, check=True).stdout
     for line in out.splitlines():
-        if line.lower().startswith("sha256") and line.rstrip().endswith("k"):
+        if line.lower().startswith(alg) and line.rstrip().endswith("k"):
             return float(line.split()[-1][:-1]) * 1000 / MiB
-    raise RuntimeError(f"openssl speed: no sha256 line in {out!r}")
+    raise RuntimeError(f"openssl speed: no {alg} line in {out!r}")
 
 
 def file_create_mib_s(count=4096):
@@ -507,7 +510,7 @@ def main():
           f"{'MiB' if args.piece else ''}, memory run {args.memsize // MiB} MiB, {args.samples} latency samples x2, "
           f"{args.rounds} rounds; load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores", flush=True)
 
-    ssl, fsb = [], []
+    ssl, ssl512, fsb = [], [], []
     results = {v: [] for v in versions}
     lat = []
     mem = []
@@ -516,7 +519,9 @@ def main():
     # Phase by phase (the memory runs last): a 2 GiB AddData into the 1 GiB cache evicts, i.e.
     # deletes, some 16,000 files, which slows file creation for a minute on ext4 without a journal.
     for rnd in range(args.rounds):
-        ssl.append(openssl_sha256_mib_s())
+        ssl.append(openssl_mib_s("sha256"))
+        if 2 in versions and "adddata" in phases:  # V2 hashes with SHA-512 (truncated): its own yardstick
+            ssl512.append(openssl_mib_s("sha512"))
         fsb.append(file_create_mib_s())
         print(f"round {rnd + 1}: openssl sha256 {ssl[-1]:.0f} MiB/s; 64 KiB files created {fsb[-1]:.0f} MiB/s; "
               f"load average {os.getloadavg()[0]:.2f}", flush=True)
@@ -545,6 +550,9 @@ def main():
     sha = med(ssl)
     print()
     print(f"openssl speed -evp sha256 (64 KiB, one core): median {sha:.0f} MiB/s  (rounds: {', '.join(f'{x:.0f}' for x in ssl)})")
+    if ssl512:
+        print(f"openssl speed -evp sha512 (64 KiB, one core, V2's hash): median {med(ssl512):.0f} MiB/s  "
+              f"(rounds: {', '.join(f'{x:.0f}' for x in ssl512)})")
     print(f"64 KiB files created and renamed under {tempfile.gettempdir()}: median {med(fsb):.0f} MiB/s  "
           f"(rounds: {', '.join(f'{x:.0f}' for x in fsb)})")
     print(f"{'figure':44} {'median':>10} {'rounds':>26} {'ratio':>7} {'goal':>12}")
@@ -569,11 +577,15 @@ def main():
         addc = [mb / x["add_srv"] for x in rs]
         row(f"  MiB per server CPU second", addc, "MiB", ">=0.5x", med(addc) / sha)
         row(f"  client CPU s", [x["add_cli"] for x in rs], "s", "")
+        if v == 2 and ssl512:
+            row(f"  V2 AddData against openssl sha512", add, "MiB/s", "", med(add) / med(ssl512))
         row(f"V{v} reads (1 MiB block reads + buffer)", rd, "MiB/s", ">=0.5x", med(rd) / sha, med(rd) / sha >= 0.5)
         row(f"  server CPU s", [x["read_srv"] for x in rs], "s", "")
         rdc = [mb / x["read_srv"] for x in rs]
         row(f"  MiB per server CPU second", rdc, "MiB", ">=0.5x", med(rdc) / sha)
         row(f"  client CPU s", [x["read_cli"] for x in rs], "s", "")
+        if v == 2 and ssl512:
+            row(f"  V2 reads against openssl sha512", rd, "MiB/s", "", med(rd) / med(ssl512))
     if lat:
         allp = [x for r in lat for x in r["port"]]
         allw = [x for r in lat for x in r["opwait"]]
