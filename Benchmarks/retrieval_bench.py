@@ -4,11 +4,15 @@
   swift build -c release --product peerdistd
   python3 Benchmarks/retrieval_bench.py              # 1 GiB / 2 GiB, 3 rounds (a few minutes)
   python3 Benchmarks/retrieval_bench.py --quick      # 256 MiB / 512 MiB, 100 latency samples
-  python3 Benchmarks/retrieval_bench.py --only adddata,reads --versions 1,2
+  python3 Benchmarks/retrieval_bench.py --only adddata --versions 1,2 --read-depth 4
+  python3 Benchmarks/retrieval_bench.py --data-parent /dev/shm   # the file system out of the way
 
 What it measures, each round on a fresh peerdistd (port 0, a temporary data directory, default
 settings otherwise), medians of the rounds, with `openssl speed -evp sha256` on one core measured
-in the same run (once per round) as the yardstick:
+in the same run (once per round) as the yardstick; beside it, each round, how fast Python creates
+and renames 4096 files of 64 KiB where the data directories go (the cache keeps a V1 block per
+file, so this bounds AddData; on ext4 without a journal it drops for about a minute after many
+files were deleted, e.g. by an evicting cache or a previous run's clean-up):
 
   adddata  (--versions 1,2: V1 and V2 content information; V2 hashes with truncated SHA-512, so
            `openssl speed -evp sha512` is measured too and V2 is also given against it)
@@ -19,10 +23,13 @@ in the same run (once per round) as the yardstick:
            connection, in pieces of --piece bytes (default 32 MiB, one V1 segment: a client that
            fetches a segment from the origin and adds it as it arrives; `--piece 0` sends the
            whole content as one streamed body). The clock stops when the last AddData has ended,
-           i.e. its bytes are verified and stored. Goal: >= 0.5x openssl SHA-256.
+           i.e. its bytes are verified and stored. Before it, untimed, 32 MiB of other content are
+           added (a warm-up: the cache's folders exist, as in a running service; --no-warm).
+           Goal: >= 0.5x openssl SHA-256.
   reads    on that cache: block reads with maxBytes = 1 MiB (the service's cap) and timeoutMs 0
            across the whole content, each followed by GET of its buffer, compared with the
-           content; the bytes are verified again by the service as they are read. Goal: >= 0.5x.
+           content; the bytes are verified again by the service as they are read; --read-depth N
+           keeps N reads in flight (N threads, a connection each). Goal: >= 0.5x.
   latency  a block read parked (timeoutMs 60000) on an uncached V1 block of retrieval A, then an
            AddData of exactly that block through retrieval B; the time from sending the AddData
            to receiving the read's completion. Two answers are timed: "port", a
@@ -34,8 +41,10 @@ in the same run (once per round) as the yardstick:
            <= 64 MiB.
 
 The server's CPU seconds (from /proc, user + system) and this client's are printed for each
-timed phase, so that one can see the client is not what is measured. Everything runs on
-127.0.0.1 and stops by itself.
+timed phase, so that one can see the client is not what is measured, and MiB per server CPU
+second beside the wall-clock rate (the machine may be shared). The phases run one after another
+(--only adddata,latency,memory), the evicting memory runs last. Everything runs on 127.0.0.1 and
+stops by itself; the data directories are removed at the end.
 """
 import argparse, json, os, re, resource, shutil, signal, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 
@@ -49,7 +58,8 @@ READ_MAX = 1 << 20        # EngineLimits.maxReadBytes: larger reads are shortene
 CI_PORTION = 512 << 10    # content information portions: under --max-body-size (1 MiB by default)
 # The block cache's bound. `--cache-size` is passed only when the daemon has the flag (issue 11
 # adds it); without it the embedded default (PeerDistService.defaultCacheCapacityBytes, 1 GiB)
-# applies: 1 GiB of content just fits, and the 2 GiB memory run evicts as it goes.
+# applies: 1 GiB of content just fits (the 32 MiB warm-up is evicted at the end of the timed
+# AddData), and the 2 GiB memory run evicts as it goes. With the flag, nothing is evicted.
 CACHE_SIZE_BYTES = 4 * GiB
 TAG = "00112233445566778899aabbccddeeff"
 TICK = os.sysconf("SC_CLK_TCK")
