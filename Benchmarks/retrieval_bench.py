@@ -427,13 +427,13 @@ def round_latency(args, rnd):
         while c.json("GET", f"/instances/{h}/ports/{port}/completions?max=1024&timeoutMs=0")["completions"]:
             pass
         waiter = Conn(server.host, server.port)
-        port_lat, opwait_lat, add_lat = [], [], []
+        port_lat, opwait_lat, add_lat, pieces = [], [], [], {}
         s0, c0 = cpu_s(server), self_cpu_s()
         for i in range(2 * samples):
             via_port = i % 2 == 0
             off = i * BLOCK
             op = f"w-{i}"
-            block = bytes(content.range(off, BLOCK, {}))
+            block = bytes(content.range(off, BLOCK, pieces))
             if via_port:
                 waiter.send("GET", f"/instances/{h}/ports/{port}/completions?max=1&timeoutMs=30000")
             st, _, body = c.call("POST", f"/instances/{h}/retrievals/{ra}/reads?op={op}",
