@@ -173,6 +173,52 @@ public final class BlockCache: Sendable {
         }
     }
 
+    /// Reads the entries of `items`, in order, in one trip through the I/O and verify queues: the
+    /// bytes of the leading ones that are cached and intact, up to the first that is not (a
+    /// contiguous read needs nothing past a miss, so nothing past it is loaded). Each is verified
+    /// again as `read(_:digest:)` does, several at once; a corrupt one is dropped and ends the run.
+    public func readLeading(_ items: [(key: BlockKey, digest: BlockDigest)]) async -> [[UInt8]] {
+        guard !items.isEmpty else { return [] }
+        return await withCheckedContinuation { continuation in
+            io.async { [io, verify, state, stats] in
+                var loaded: [(id: Int64, bytes: [UInt8], digest: BlockDigest)] = []
+                for item in items {
+                    guard let (id, bytes) = state.store?.load(item.key, expected: item.digest) else { break }
+                    loaded.append((id, bytes, item.digest))
+                }
+                let stoppedByMiss = loaded.count < items.count
+                guard !loaded.isEmpty else {
+                    stats.update { $0.misses += 1 }
+                    continuation.resume(returning: [])
+                    return
+                }
+                let batch = loaded
+                verify.async {
+                    let verdicts = Verdicts(count: batch.count)
+                    if batch.count == 1 {
+                        verdicts.buffer[0] = EntryHasher.matches(batch[0].bytes, batch[0].digest)
+                    } else {
+                        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
+                            verdicts.buffer[index] = EntryHasher.matches(batch[index].bytes, batch[index].digest)
+                        }
+                    }
+                    let intact = verdicts.buffer.firstIndex(of: false) ?? batch.count
+                    stats.update { stats in
+                        stats.hits += Int64(intact)
+                        if intact < batch.count || stoppedByMiss { stats.misses += 1 }
+                    }
+                    io.async {
+                        for index in 0..<intact { state.store?.touch(batch[index].id) }
+                        for index in intact..<batch.count where !verdicts.buffer[index] {
+                            state.store?.dropCorrupt(id: batch[index].id, expected: batch[index].digest)
+                        }
+                        continuation.resume(returning: batch[0..<intact].map(\.bytes))
+                    }
+                }
+            }
+        }
+    }
+
     /// Whether `key` has a readable entry, from the index alone (the bytes are verified only by
     /// `read`, which may still miss).
     public func contains(_ key: BlockKey) async -> Bool {

@@ -115,6 +115,42 @@ import Testing
         await cache.close()
     }
 
+    /// A read of several entries in one trip gives the leading intact ones, in order: it stops at
+    /// the first missing or corrupt entry (the corrupt one dropped), and counts hits and one miss.
+    @Test func readLeadingStopsAtTheFirstMissOrCorruptEntry() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let cache = try await open(dir)
+        let blocks = (0..<5).map { Fixture.bytes(Self.block, seed: 40 + $0) }
+        let keys = (0..<5).map { BlockKey(segment: Fixture.segment(40), index: UInt32($0)) }
+        for index in 0..<4 {  // block 4 is never added
+            #expect(await cache.insert(keys[index], digest: Fixture.sha256(blocks[index]), bytes: blocks[index], tag: nil) == .stored)
+        }
+        let items = (0..<5).map { (key: keys[$0], digest: Fixture.sha256(blocks[$0])) }
+        #expect(await cache.readLeading(items) == Array(blocks[0..<4]))
+        #expect(cache.statistics().hits == 4)
+        #expect(cache.statistics().misses == 1)
+        #expect(await cache.readLeading(Array(items[4...])) == [])
+        #expect(cache.statistics().misses == 2)
+        // Block 2's file changes on disk: the run ends before it, and it is dropped.
+        let name = Fixture.sha256(blocks[2]).bytes.map { String(format: "%02x", $0) }.joined()
+        let file = try #require(Fixture.blockFiles(dir.path).first { $0.hasSuffix(name) })
+        let handle = try #require(FileHandle(forUpdatingAtPath: file))
+        try handle.seek(toOffset: 100)
+        let original = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: 100)
+        try handle.write(contentsOf: Data([original[0] ^ 0x80]))
+        try handle.close()
+        #expect(await cache.readLeading(Array(items[0..<4])) == Array(blocks[0..<2]))
+        let stats = cache.statistics()
+        #expect(stats.hits == 6)
+        #expect(stats.misses == 3)
+        #expect(stats.corruptOnRead == 1)
+        #expect(!(await cache.contains(keys[2])))
+        #expect(await cache.contains(keys[3]))
+        await cache.close()
+    }
+
     @Test func bytesChangedOnDiskAreAMiss() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }

@@ -163,16 +163,25 @@ extension PeerDistEngine {
     private func readCached(_ cache: BlockCache, _ layout: RetrievalLayout, from offset: UInt64, maxBytes: Int) async
         -> [UInt8]
     {
-        var out: [UInt8] = []
-        var position = offset
-        while out.count < maxBytes, position < layout.readRange.upperBound,
-            let index = layout.entryIndex(containing: position)
+        // The contiguous entries the read may reach, read from the cache in one trip.
+        let upper = min(layout.readRange.upperBound, offset.addingReportingOverflow(UInt64(maxBytes)).overflow
+            ? UInt64.max : offset + UInt64(maxBytes))
+        guard offset < upper, let first = layout.entryIndex(containing: offset) else { return [] }
+        var last = first
+        while last + 1 < layout.entries.count, layout.entries[last].end < upper,
+            layout.entries[last + 1].start == layout.entries[last].end
         {
-            let entry = layout.entries[index]
-            guard let bytes = await cache.read(entry.key, digest: entry.digest), bytes.count == entry.length else { break }
+            last += 1
+        }
+        let wanted = layout.entries[first...last]
+        let found = await cache.readLeading(wanted.map { ($0.key, $0.digest) })
+        var out: [UInt8] = []
+        out.reserveCapacity(Int(upper - offset))
+        var position = offset
+        for (entry, bytes) in zip(wanted, found) {
+            guard bytes.count == entry.length else { break }
             let from = Int(position - entry.start)
-            let stop = Int(min(entry.end, layout.readRange.upperBound) - entry.start)
-            let take = min(stop - from, maxBytes - out.count)
+            let take = Int(min(entry.end, upper) - position)
             out.append(contentsOf: bytes[from..<(from + take)])
             position += UInt64(take)
         }
