@@ -117,8 +117,7 @@ final class ExchangeRunner: Sendable {
     /// Gives `response` to `deliver`, on `queue` (where this is called): now, or a 429
     /// `tooManyRequestsDelay` later.
     private func hand(_ response: Response, to deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue) {
-        guard response.status == 429, let delay = tooManyRequestsDelay else { return deliver(response) }
-        queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
+        if case .answered(let now) = hand(response, { deliver }, on: queue) { deliver(now) }
     }
 
     private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, _ request: Request,
