@@ -54,6 +54,10 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
         self.err.close()
+        self.remove_data()
+
+    def remove_data(self):
+        """Removes the temporary data directory (when the process has stopped)."""
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -46,7 +46,7 @@ second beside the wall-clock rate (the machine may be shared). The phases run on
 (--only adddata,latency,memory), the evicting memory runs last. Everything runs on 127.0.0.1 and
 stops by itself; the data directories are removed at the end.
 """
-import argparse, json, os, re, resource, shutil, signal, socket, statistics, struct, subprocess, sys, tempfile, threading, time
+import argparse, json, os, re, resource, shutil, socket, statistics, struct, subprocess, sys, tempfile, threading, time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from httpclient import DEFAULT_BINARY, Server, b64  # noqa: E402
@@ -191,15 +191,7 @@ class BenchServer(Server):
     on an ext4 without a journal."""
     left = []
 
-    def stop(self):
-        if self.alive():
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.err.close()
+    def remove_data(self):
         BenchServer.left.append(self.tmp)
 
 
