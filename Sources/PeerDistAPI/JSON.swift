@@ -89,7 +89,7 @@ enum Render {
     static func retrieval(_ info: RetrievalInfo) -> JSON {
         var members: [(String, JSON)] = [
             ("retrieval", .string(info.handle)),
-            ("contentTag", .string(ContentTag(info.contentTag)?.hex ?? "")),
+            ("contentTag", .string(info.contentTag.hex)),
             ("flashCrowd", .bool(info.flashCrowd)),
             ("contentInfoState", .string(info.contentInfoState.rawValue)),
             ("contentInfoBytes", .int(info.contentInfoBytes)),

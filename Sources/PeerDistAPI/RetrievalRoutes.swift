@@ -159,10 +159,10 @@ enum RetrievalRoutes {
     }
 
     /// A `PEERDIST_CONTENT_TAG`: 32 hexadecimal digits (16 bytes).
-    static func contentTag(_ text: String?) throws -> [UInt8] {
+    static func contentTag(_ text: String?) throws -> ContentTag {
         guard let text else { throw Parameters.invalid("contentTag (32 hexadecimal digits) is required") }
         guard let tag = ContentTag(hex: text) else { throw Parameters.invalid("contentTag must be 32 hexadecimal digits") }
-        return tag.bytes
+        return tag
     }
 
     /// An `application/octet-stream` body (a content information portion, AddData).

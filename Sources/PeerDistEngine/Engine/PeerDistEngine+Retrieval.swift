@@ -11,8 +11,8 @@ public struct RetrievalInfo: Sendable, Hashable {
 
     /// The `retr_…` handle.
     public let handle: String
-    /// The 16-byte content tag.
-    public let contentTag: [UInt8]
+    /// The content tag.
+    public let contentTag: ContentTag
     /// `PEERDIST_CLIENT_BASIC_INFO.fFlashCrowd`: always `false` (no peers, so no crowd).
     public let flashCrowd: Bool
     public let contentInfoState: ContentInfoState
@@ -43,15 +43,14 @@ extension PeerDistEngine {
     ///   - port: The port its operations complete to.
     ///   - key: The completion key.
     /// - Returns: The handle (`retr_…`).
-    /// - Throws: 1260, 4065 (also when the service has no block cache), 6 (instance, port), 87 (tag),
+    /// - Throws: 1260, 4065 (also when the service has no block cache), 6 (instance, port),
     ///   1816 (`maxRetrievalsPerInstance`, the principal's handles).
-    public func openRetrieval(instance: String, contentTag: [UInt8], port: String = "default", key: UInt64 = 0)
+    public func openRetrieval(instance: String, contentTag: ContentTag, port: String = "default", key: UInt64 = 0)
         throws(EngineError) -> String
     {
         try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
             _ = try record.port(named: port)
-            guard contentTag.count == 16 else { throw .invalidParameter("contentTag must be 16 bytes (32 hex digits)") }
             try requireCache(state)
             guard record.retrievals.count < limits.maxRetrievalsPerInstance else {
                 throw .quota(
@@ -210,7 +209,7 @@ extension PeerDistEngine {
         /// Kept until the content information is complete.
         case keep
         /// Stored under this layout.
-        case store(RetrievalLayout, ContentTag?)
+        case store(RetrievalLayout, ContentTag)
     }
 
     /// Throws the operation's end once it has ended.
@@ -223,7 +222,7 @@ extension PeerDistEngine {
             _ = try pendingFeedOperation(state, instance: instance, serial: serial)
             guard let r = state.instances[instance]?.retrievals[retrieval] else { throw .invalidHandle("retrieval") }
             guard let layout = r.layout else { return .keep }
-            return .store(layout, ContentTag(r.tag))
+            return .store(layout, r.tag)
         }
     }
 
@@ -326,18 +325,17 @@ extension PeerDistEngine {
     /// PeerDistClientFlushContent: removes from the cache what was added under `contentTag`
     /// (entries left with no other tag); ends with `bytesTransferred` = the entries removed. Its
     /// operation belongs to the instance (`/instances/{h}/operations/{op}`).
-    /// - Throws: 1260, 4065, 6 (instance, port), 87 (tag, operation id), 4058, 1816.
-    public func flush(instance: String, contentTag: [UInt8], port: String = "default", key: UInt64 = 0, operation: String? = nil)
+    /// - Throws: 1260, 4065, 6 (instance, port), 87 (operation id), 4058, 1816.
+    public func flush(instance: String, contentTag tag: ContentTag, port: String = "default", key: UInt64 = 0, operation: String? = nil)
         throws(EngineError) -> StartedOperation
     {
         let (started, effects) = try locked { state throws(EngineError) -> (StartedOperation, Effects) in
             let record = try state.instanceForCall(instance)
             _ = try record.port(named: port)
-            guard let tag = ContentTag(contentTag) else { throw .invalidParameter("contentTag must be 16 bytes (32 hex digits)") }
             if let operation { try Validation.operationId(operation) }
             try requireCache(state)
             let op = try makeOperation(
-                in: record, state: &state, kind: .clientFlushContent, contentId: contentTag, handle: "", owner: .instance,
+                in: record, state: &state, kind: .clientFlushContent, contentId: tag.bytes, handle: "", owner: .instance,
                 portName: port, key: key, requestedId: operation)
             let serial = op.serial
             op.work = OperationWork(settle: { _ in }, abort: { _ in })
@@ -388,7 +386,7 @@ extension PeerDistEngine {
                 let pieces = r.pendingData.map { ($0.offset, $0.bytes) }
                 r.pendingData = []
                 r.pendingDataBytes = 0
-                let tag = ContentTag(r.tag)
+                let tag = r.tag
                 effects.actions.append { [self] in
                     Task { _ = await self.store(pieces, layout: layout, tag: tag) }
                 }
@@ -446,7 +444,7 @@ extension PeerDistEngine {
             if let operation { try Validation.operationId(operation) }
             try check(r)
             let op = try makeOperation(
-                in: record, state: &state, kind: kind, contentId: r.tag, handle: retrieval, owner: .retrieval(retrieval),
+                in: record, state: &state, kind: kind, contentId: r.tag.bytes, handle: retrieval, owner: .retrieval(retrieval),
                 portName: r.portName, key: r.key, requestedId: operation)
             var effects = Effects()
             switch start(op, r, &effects) {

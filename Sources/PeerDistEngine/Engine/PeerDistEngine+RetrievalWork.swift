@@ -35,7 +35,7 @@ extension PeerDistEngine {
             let pieces = r.pendingData.map { ($0.offset, $0.bytes) }
             r.pendingData = []
             r.pendingDataBytes = 0
-            return (pieces, ContentTag(r.tag))
+            return (pieces, r.tag)
         }
         if !kept.0.isEmpty { _ = await store(kept.0, layout: layout, tag: kept.1) }
         finishNaturally(instance: instance, serial: serial, .retrievalCompleted(layout, contentInfoBytes: UInt64(bytes.count)))

@@ -1,3 +1,4 @@
+import BlockCache
 import DequeModule
 
 /// An open retrieval (`PEERDIST_CONTENT_HANDLE`, PeerDistClientOpenContent). Confined to the engine
@@ -21,8 +22,8 @@ final class RetrievalRecord {
     }
 
     let handle: String
-    /// The 16-byte content tag data added through it is labelled with (for ClientFlushContent).
-    let tag: [UInt8]
+    /// The content tag data added through it is labelled with (for ClientFlushContent).
+    let tag: ContentTag
     let portName: String
     let key: UInt64
     var invalidated = false
@@ -42,7 +43,7 @@ final class RetrievalRecord {
     /// The timeout timers of pending reads, by serial.
     var readTimers: [UInt64: any EngineTimer] = [:]
 
-    init(handle: String, tag: [UInt8], portName: String, key: UInt64) {
+    init(handle: String, tag: ContentTag, portName: String, key: UInt64) {
         self.handle = handle
         self.tag = tag
         self.portName = portName
