@@ -383,9 +383,7 @@ extension PeerDistEngine {
             if case .completing(let serial) = r.contentInfo, serial == operation.serial { r.contentInfo = .collecting }
             if let layout = r.layout, !r.pendingData.isEmpty {
                 // AddData that came while it completed: stored now.
-                let pieces = r.pendingData.map { ($0.offset, $0.bytes) }
-                r.pendingData = []
-                r.pendingDataBytes = 0
+                let pieces = r.takePendingData()
                 let tag = r.tag
                 effects.actions.append { [self] in
                     Task { _ = await self.store(pieces, layout: layout, tag: tag) }

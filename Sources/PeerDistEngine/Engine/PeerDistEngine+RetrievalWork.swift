@@ -32,10 +32,7 @@ extension PeerDistEngine {
             guard let r = state.instances[instance]?.retrievals[retrieval], case .completing(let s) = r.contentInfo,
                 s == serial
             else { return ([], nil) }
-            let pieces = r.pendingData.map { ($0.offset, $0.bytes) }
-            r.pendingData = []
-            r.pendingDataBytes = 0
-            return (pieces, r.tag)
+            return (r.takePendingData(), r.tag)
         }
         if !kept.0.isEmpty { _ = await store(kept.0, layout: layout, tag: kept.1) }
         finishNaturally(instance: instance, serial: serial, .retrievalCompleted(layout, contentInfoBytes: UInt64(bytes.count)))

@@ -50,6 +50,16 @@ final class RetrievalRecord {
         self.key = key
     }
 
+    /// Takes the data kept before the content information was complete, as `(offset, bytes)`
+    /// pieces to store, and empties the keep.
+    func takePendingData() -> [(UInt64, [UInt8])] {
+        defer {
+            pendingData = []
+            pendingDataBytes = 0
+        }
+        return pendingData.map { ($0.offset, $0.bytes) }
+    }
+
     /// The layout once the content information is complete.
     var layout: RetrievalLayout? {
         if case .complete(let layout) = contentInfo { return layout }
