@@ -77,7 +77,7 @@ let package = Package(
         // block files). Knows no HTTP and no engine operations.
         .target(
             name: "BlockCache",
-            dependencies: ["CSQLite", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CSQLite", "CSystemShims", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings
         ),
         // Inserts into a block cache until killed: BlockCacheTests kill -9 it mid-insert.
@@ -163,7 +163,7 @@ let package = Package(
         .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "CNGHTTP2"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(
-            name: "BlockCacheTests", dependencies: ["BlockCache", "BlockCacheCrashChild", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
+            name: "BlockCacheTests", dependencies: ["BlockCache", "BlockCacheCrashChild", "CSQLite", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .testTarget(name: "PCCRCTests", dependencies: ["PCCRC"], resources: [.copy("Vectors")], swiftSettings: swiftSettings),
         .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),

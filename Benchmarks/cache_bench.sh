@@ -9,7 +9,7 @@
 # with VmRSS sampled. Each figure prints MiB/s and the CPU seconds it cost per GiB (the machine
 # may be shared; CPU time is the steadier figure). Compare each MiB/s with 0.5 x openssl.
 # Nothing is deleted until the end: on ext4 without a journal, creating files within a minute or
-# so of deleting many is several times slower (BlockFileStore explains), and that would measure
+# so of deleting many is several times slower (PackFileStore explains), and that would measure
 # this script's housekeeping. Each round needs about 3 x MiB + RSS_MiB / 2 of free disk.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -5,12 +5,20 @@
           (key, digest, size, recency) in an `entries` table; one transaction per insert.
   files   the same `entries` index, but each block in a content-addressed file written to a
           temporary name and renamed into place before its index row commits.
+  packs   the same index with each entry's pack and offset: blocks appended to 64 MiB pack files
+          before their rows commit, read with pread, deleted by punching a hole (what the cache
+          does since the file-per-block layout; see PackFileStore).
 
 Both are safe against kill -9 without fsync (the page cache outlives the process); neither
 fsyncs per block. Prints MiB/s for insert, read by key and delete, medians of --rounds.
 Usage: python3 Benchmarks/cache_layout.py [--blocks 4096] [--rounds 3] [--dir DIR]
 """
-import argparse, hashlib, os, shutil, sqlite3, statistics, tempfile, time
+import argparse, ctypes, hashlib, os, shutil, sqlite3, statistics, tempfile, time
+
+LIBC = ctypes.CDLL(None, use_errno=True)
+LIBC.fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+PUNCH_HOLE_KEEP_SIZE = 0x02 | 0x01  # FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
+PACK_BYTES = 64 << 20
 
 SCHEMA = """
 CREATE TABLE entries(id INTEGER PRIMARY KEY, segment BLOB NOT NULL, block INTEGER NOT NULL,
@@ -85,6 +93,42 @@ def run_files(root, blocks, data):
     db.close()
     return t1 - t0, t2 - t1, t3 - t2
 
+def run_packs(root, blocks, data):
+    db = open_db(os.path.join(root, "index.sqlite"))
+    db.execute("ALTER TABLE entries ADD COLUMN pack INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE entries ADD COLUMN offset INTEGER NOT NULL DEFAULT 0")
+    fds = []
+    end = PACK_BYTES
+    t0 = time.perf_counter()
+    for i, (seg, block) in enumerate(data):
+        if end >= PACK_BYTES:
+            fds.append(os.open(os.path.join(root, str(len(fds))), os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600))
+            end = 0
+        os.pwrite(fds[-1], block, end)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO entries(segment, block, digest, size, used, pack, offset) VALUES (?,?,?,?,?,?,?)",
+                   (seg, i, hashlib.sha256(block).digest(), len(block), i, len(fds) - 1, end))
+        db.execute("COMMIT")
+        end += (len(block) + 4095) // 4096 * 4096
+    t1 = time.perf_counter()
+    for i, (seg, _) in enumerate(data):
+        pack, offset, size = db.execute("SELECT pack, offset, size FROM entries WHERE segment=? AND block=?", (seg, i)).fetchone()
+        b = os.pread(fds[pack], size, offset)
+        assert len(b) == len(data[i][1])
+    t2 = time.perf_counter()
+    for i, (seg, _) in enumerate(data):
+        db.execute("BEGIN IMMEDIATE")
+        pack, offset, size = db.execute("SELECT pack, offset, size FROM entries WHERE segment=? AND block=?", (seg, i)).fetchone()
+        db.execute("DELETE FROM entries WHERE segment=? AND block=?", (seg, i))
+        db.execute("COMMIT")
+        if LIBC.fallocate(fds[pack], PUNCH_HOLE_KEEP_SIZE, offset, (size + 4095) // 4096 * 4096) != 0:
+            raise OSError(ctypes.get_errno(), "fallocate")
+    t3 = time.perf_counter()
+    for fd in fds:
+        os.close(fd)
+    db.close()
+    return t1 - t0, t2 - t1, t3 - t2
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--blocks", type=int, default=4096)
@@ -94,9 +138,9 @@ def main():
     block_size = 65536
     data = [(os.urandom(32), os.urandom(block_size)) for _ in range(a.blocks)]
     mib = a.blocks * block_size / 2**20
-    results = {"blobs": [], "files": []}
+    results = {"blobs": [], "files": [], "packs": []}
     for _ in range(a.rounds):
-        for name, fn in (("blobs", run_blobs), ("files", run_files)):  # interleaved rounds
+        for name, fn in (("blobs", run_blobs), ("files", run_files), ("packs", run_packs)):  # interleaved rounds
             root = tempfile.mkdtemp(prefix="cache-layout-", dir=a.dir)
             try:
                 results[name].append(fn(root, a.blocks, data))

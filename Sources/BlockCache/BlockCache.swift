@@ -12,22 +12,20 @@ import Synchronization
 /// I/O run on the cache's own serial I/O queue, and hashing on its own concurrent verify queue,
 /// never on the caller's thread (a socket worker, say).
 ///
-/// Layout on disk (in `configuration.directory`): `index.sqlite` (WAL) holds the entries, tags,
-/// recency and the staged pieces of incomplete entries; `blocks/` holds one file per distinct
-/// digest, written under `tmp/` (or into a recycled file in `spare/`) and renamed into place
-/// before its row commits.
+/// Layout on disk (in `configuration.directory`): `index.sqlite` (WAL) holds the entries (with
+/// where their bytes are), tags, recency and the staged pieces of incomplete entries; `packs/`
+/// holds the bytes, appended to a few large files before their rows commit (`PackFileStore`).
 ///
 /// One process, one open cache per folder: `open` takes SQLite's lock and holds it until
 /// `close`; a second `open` of the same folder fails after a 5 s busy timeout.
 ///
-/// Durability: the cache never calls fsync on block files, and SQLite runs `synchronous=NORMAL`
+/// Durability: the cache never calls fsync on pack files, and SQLite runs `synchronous=NORMAL`
 /// (it syncs at WAL checkpoints only). A kill -9 loses nothing committed: the page cache
 /// survives the process. A power cut or kernel crash may lose the last commits and leave rows
-/// whose file holds zeros, a prefix, or a recycled file's stale bytes; every read hashes the
-/// bytes, so such an entry is a miss (counted in `corruptOnRead` and dropped), never served.
-/// The cost of more would be large for a cache whose every entry can be fetched again: on the
-/// machine this was measured on, rewriting 64 KiB files ran at about 2,250 MiB/s, and with an
-/// fdatasync per file at about 305 MiB/s (about 200 µs a file).
+/// whose bytes are zeros or a prefix; every read hashes the bytes, so such an entry is a miss
+/// (counted in `corruptOnRead` and dropped), never served. The cost of more would be large for a
+/// cache whose every entry can be fetched again: on the machine this was measured on, writing
+/// 64 KiB files ran at about 2,250 MiB/s, and with an fdatasync each at about 305 MiB/s.
 public final class BlockCache: Sendable {
     // MARK: - Properties
 
@@ -165,7 +163,7 @@ public final class BlockCache: Sendable {
                     }
                     stats.update { $0.misses += 1 }
                     io.async {
-                        state.store?.dropCorrupt(id: id, expected: digest)
+                        state.store?.dropCorrupt(id: id)
                         continuation.resume(returning: nil)
                     }
                 }
@@ -174,45 +172,49 @@ public final class BlockCache: Sendable {
     }
 
     /// Reads the entries of `items`, in order, in one trip through the I/O and verify queues: the
-    /// bytes of the leading ones that are cached and intact, up to the first that is not (a
-    /// contiguous read needs nothing past a miss, so nothing past it is loaded). Each is verified
-    /// again as `read(_:digest:)` does, several at once; a corrupt one is dropped and ends the run.
-    public func readLeading(_ items: [(key: BlockKey, digest: BlockDigest)]) async -> [[UInt8]] {
+    /// bytes of the leading ones that are cached and intact, one after another in one buffer, up
+    /// to the first that is not (a contiguous read needs nothing past a miss, so nothing past it is
+    /// loaded). Each is verified again as `read(_:digest:)` does, several at once, in place; a
+    /// corrupt one is dropped and ends the run.
+    public func readLeading(_ items: [(key: BlockKey, digest: BlockDigest)]) async -> [UInt8] {
         guard !items.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             io.async { [io, verify, state, stats] in
-                var loaded: [(id: Int64, bytes: [UInt8], digest: BlockDigest)] = []
-                for item in items {
-                    guard let (id, bytes) = state.store?.load(item.key, expected: item.digest) else { break }
-                    loaded.append((id, bytes, item.digest))
-                }
-                let stoppedByMiss = loaded.count < items.count
-                guard !loaded.isEmpty else {
+                guard let run = state.store?.loadRun(items), !run.ids.isEmpty else {
                     stats.update { $0.misses += 1 }
                     continuation.resume(returning: [])
                     return
                 }
-                let batch = loaded
+                let stoppedByMiss = run.ids.count < items.count
                 verify.async {
-                    let verdicts = Verdicts(count: batch.count)
-                    if batch.count == 1 {
-                        verdicts.buffer[0] = EntryHasher.matches(batch[0].bytes, batch[0].digest)
-                    } else {
-                        DispatchQueue.concurrentPerform(iterations: batch.count) { index in
-                            verdicts.buffer[index] = EntryHasher.matches(batch[index].bytes, batch[index].digest)
+                    let starts = run.sizes.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1) }
+                    let verdicts = Verdicts(count: run.ids.count)
+                    let check: @Sendable (Int) -> Void = { index in
+                        verdicts.buffer[index] = run.bytes.withUnsafeBytes { all in
+                            EntryHasher.matches(UnsafeRawBufferPointer(rebasing: all[starts[index]..<starts[index + 1]]), items[index].digest)
                         }
                     }
-                    let intact = verdicts.buffer.firstIndex(of: false) ?? batch.count
+                    if run.ids.count == 1 { check(0) } else { DispatchQueue.concurrentPerform(iterations: run.ids.count, execute: check) }
+                    let intact = verdicts.buffer.firstIndex(of: false) ?? run.ids.count
                     stats.update { stats in
                         stats.hits += Int64(intact)
-                        if intact < batch.count || stoppedByMiss { stats.misses += 1 }
+                        if intact < run.ids.count || stoppedByMiss { stats.misses += 1 }
                     }
+                    let ids = run.ids
+                    guard intact < ids.count else {
+                        // All intact: answered at once, the recency recorded after.
+                        continuation.resume(returning: run.bytes)
+                        io.async { for id in ids { state.store?.touch(id) } }
+                        return
+                    }
+                    var kept = run.bytes
+                    kept.removeLast(kept.count - starts[intact])
+                    let bytes = kept
+                    // A corrupt entry is dropped before the caller is answered.
                     io.async {
-                        for index in 0..<intact { state.store?.touch(batch[index].id) }
-                        for index in intact..<batch.count where !verdicts.buffer[index] {
-                            state.store?.dropCorrupt(id: batch[index].id, expected: batch[index].digest)
-                        }
-                        continuation.resume(returning: batch[0..<intact].map(\.bytes))
+                        for id in ids[0..<intact] { state.store?.touch(id) }
+                        for index in intact..<ids.count where !verdicts.buffer[index] { state.store?.dropCorrupt(id: ids[index]) }
+                        continuation.resume(returning: bytes)
                     }
                 }
             }
@@ -234,6 +236,16 @@ public final class BlockCache: Sendable {
     /// other tag, and never added untagged, are deleted. Returns the readable entries deleted.
     public func flush(tag: ContentTag) async -> Int {
         await onIO { store in store?.flush(tag: tag) } ?? 0
+    }
+
+    /// Where each readable entry's bytes are on disk, for tests that change them.
+    package func locations() async -> [(path: String, offset: Int64, length: Int64)] {
+        await onIO { store in store?.locations() ?? [] }
+    }
+
+    /// Where `key`'s bytes are on disk, for tests that change them.
+    package func location(of key: BlockKey) async -> (path: String, offset: Int64, length: Int64)? {
+        await onIO { store in store?.location(of: key) }
     }
 
     /// The counters, without touching the disk.

@@ -180,18 +180,23 @@ public enum StageOutcome: Sendable, Hashable {
     case refused(BlockCacheRefusal)
 }
 
-/// One entry of a batch insert.
+/// One entry of a batch insert. Its bytes may be a slice of a larger buffer (an AddData window),
+/// so that cutting a window into entries copies nothing.
 public struct BlockInsertion: Sendable {
     public let key: BlockKey
     public let digest: BlockDigest
-    public let bytes: [UInt8]
+    public let bytes: ArraySlice<UInt8>
     public let tag: ContentTag?
 
-    public init(key: BlockKey, digest: BlockDigest, bytes: [UInt8], tag: ContentTag?) {
+    public init(key: BlockKey, digest: BlockDigest, bytes: ArraySlice<UInt8>, tag: ContentTag?) {
         self.key = key
         self.digest = digest
         self.bytes = bytes
         self.tag = tag
+    }
+
+    public init(key: BlockKey, digest: BlockDigest, bytes: [UInt8], tag: ContentTag?) {
+        self.init(key: key, digest: digest, bytes: bytes[...], tag: tag)
     }
 }
 
@@ -227,8 +232,9 @@ public struct BlockCacheConfiguration: Sendable {
     /// The data directory; created if missing. The cache owns everything in it.
     public var directory: String
     /// Bound on `BlockCacheStatistics.bytes`; least recently used entries are evicted past it.
-    /// The folder holds more: the index, and up to 1,024 spare files kept for reuse (at most
-    /// 128 KiB each, in practice the 64 KiB of an evicted block).
+    /// The folder holds more: the index, each entry's padding to 4 KiB, and up to 16 MiB
+    /// reserved past the newest pack's end (where the file system cannot punch holes, also the
+    /// bytes of removed entries until their pack empties).
     public var capacityBytes: Int64
     /// Bound on unverified staged bytes; the oldest staged entries are dropped past it.
     public var stagingCapacityBytes: Int64

@@ -1,9 +1,9 @@
-/// The cache's state on disk: the SQLite index (`index.sqlite`, WAL) beside the block files.
+/// The cache's state on disk: the SQLite index (`index.sqlite`, WAL) beside the pack files.
 ///
 /// Every method runs on the `BlockCache`'s I/O queue; nothing here is thread-safe.
-/// Readable entries are the rows of `entries` whose file exists and hashes to their digest; a row
-/// commits only after its file is in place, and rows go before files on removal, so after a
-/// crash the worst left behind is a file without a row (removed at the next open).
+/// Readable entries are the rows of `entries` whose bytes, at their pack and offset, hash to their
+/// digest; a row commits only after its bytes are written, and rows go before bytes on removal,
+/// so after a crash the worst left behind is bytes without a row (punched at the next open).
 final class CacheStore {
     // MARK: - Schema
 
@@ -17,9 +17,12 @@ final class CacheStore {
             size INTEGER NOT NULL,
             used INTEGER NOT NULL,
             anonymous INTEGER NOT NULL DEFAULT 0,
+            pack INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
             UNIQUE(segment, block));
         CREATE INDEX IF NOT EXISTS entries_used ON entries(used);
         CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
+        CREATE INDEX IF NOT EXISTS entries_location ON entries(pack, offset);
         CREATE TABLE IF NOT EXISTS entry_tags(
             tag BLOB NOT NULL, entry INTEGER NOT NULL, PRIMARY KEY(tag, entry)) WITHOUT ROWID;
         CREATE INDEX IF NOT EXISTS entry_tags_entry ON entry_tags(entry);
@@ -42,6 +45,12 @@ final class CacheStore {
             PRIMARY KEY(staged, offset)) WITHOUT ROWID;
         """
 
+    /// `PRAGMA user_version` of this schema. A folder written with another (the file-per-block
+    /// layout was 0) is emptied at open: a cache's entries can all be fetched again.
+    static let schemaVersion = 2
+    /// What the file-per-block layout kept beside the index, removed with it.
+    static let formerFolders = ["blocks", "spare", "tmp"]
+
     /// Pending recency updates are written once this many reads have hit.
     static let maxPendingTouches = 512
     /// Entries removed per eviction query at most.
@@ -54,7 +63,7 @@ final class CacheStore {
     // MARK: - Properties
 
     private let db: SQLiteDatabase
-    private var files: BlockFileStore
+    private var files: PackFileStore
     private let capacity: Int64
     private let stagingCapacity: Int64
     private let stats: StatisticsBox
@@ -69,7 +78,7 @@ final class CacheStore {
     // MARK: - Init
 
     init(configuration: BlockCacheConfiguration, stats: StatisticsBox) throws {
-        try BlockFileStore.makeFolder(configuration.directory)
+        try PackFileStore.makeFolder(configuration.directory)
         db = try SQLiteDatabase(path: configuration.directory + "/index.sqlite")
         capacity = configuration.capacityBytes
         stagingCapacity = configuration.stagingCapacityBytes
@@ -77,18 +86,20 @@ final class CacheStore {
         try db.execute("PRAGMA busy_timeout=5000")
         // One process owns the folder: the first write takes SQLite's lock and keeps it until
         // close (no lock calls per transaction, no shared-memory index), and a second opener
-        // waits busy_timeout and fails, before it touches tmp/ or spare/ below.
+        // waits busy_timeout and fails, before it touches the packs below.
         try db.execute("PRAGMA locking_mode=EXCLUSIVE")
         try db.execute("BEGIN EXCLUSIVE; COMMIT")
-        files = try BlockFileStore(root: configuration.directory)
+        try Self.dropFormerLayout(db, directory: configuration.directory)
+        files = try PackFileStore(root: configuration.directory)
         try db.execute("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process kill; after a power cut the database
         // is still consistent, and a file whose bytes did not reach the disk fails its digest.
         try db.execute("PRAGMA synchronous=NORMAL")
         try db.execute("PRAGMA wal_autocheckpoint=\(Self.walCheckpointPages)")
         try db.execute(Self.schema)
+        try db.execute("PRAGMA user_version=\(Self.schemaVersion)")
         try loadTotals()
-        try removeOrphanFiles()
+        try reclaimPacks()
         publish()
     }
 
@@ -99,7 +110,7 @@ final class CacheStore {
     /// admitted is `.refused(.digestMismatch)`.
     func insert(_ items: [BlockInsertion], admit: (Int) -> Bool) -> [InsertOutcome] {
         var outcomes: [InsertOutcome] = []
-        var removed: [FileRef] = []
+        var removed: [Stored] = []
         do {
             try db.transaction {
                 try writeTouches()
@@ -125,18 +136,64 @@ final class CacheStore {
     /// Looks `key` up: the entry's id and its bytes as on disk (unverified), or nil for a miss.
     /// An entry cached under another digest than `expected` is a miss.
     func load(_ key: BlockKey, expected: BlockDigest) -> (id: Int64, bytes: [UInt8])? {
-        let found = try? lookup(key)
+        let run = loadRun([(key, expected)])
+        guard let id = run.ids.first else { return nil }
+        return (id, run.bytes)
+    }
+
+    /// Looks the entries of `items` up, in order, up to the first not cached under its digest, and
+    /// reads their bytes as on disk (unverified) into one buffer, one after another: entries that
+    /// follow one another in a pack (as an AddData stores them) are read in one system call. An
+    /// entry whose bytes are gone or cut short ends the run and is dropped as corrupt.
+    /// - Returns: The ids and lengths of the entries read, and their bytes.
+    func loadRun(_ items: [(key: BlockKey, digest: BlockDigest)]) -> (ids: [Int64], sizes: [Int], bytes: [UInt8]) {
+        var rows: [Row] = []
+        for item in items {
+            guard let row = try? lookup(item.key), row.algo == item.digest.function.storageCode,
+                row.digest == item.digest.bytes
+            else { break }
+            rows.append(row)
+        }
         db.resetAll()
-        guard let row = found, row.algo == expected.function.storageCode, row.digest == expected.bytes else {
-            return nil
+        let total = rows.reduce(0) { $0 + Int($1.size) }
+        var readable = rows.count
+        let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
+            initialized = 0
+            guard let base = buffer.baseAddress else {
+                readable = 0
+                return
+            }
+            var index = 0
+            while index < rows.count {
+                var last = index
+                var length = Int(rows[index].size)
+                while last + 1 < rows.count, rows[last + 1].pack == rows[index].pack,
+                    rows[last + 1].offset == rows[last].offset + rows[last].size
+                {
+                    last += 1
+                    length += Int(rows[last].size)
+                }
+                let got = files.read(rows[index].stored.location, count: length, into: base + initialized)
+                guard got == length else {
+                    // The entries read whole stay; the first cut short ends the run.
+                    var covered = 0
+                    readable = index
+                    while covered + Int(rows[readable].size) <= got {
+                        covered += Int(rows[readable].size)
+                        readable += 1
+                    }
+                    initialized += covered
+                    return
+                }
+                initialized += length
+                index = last + 1
+            }
         }
-        let file = FileRef(code: row.algo, digest: row.digest)
-        guard let bytes = files.read(name: file.name, expectedLength: Int(row.size)) else {
+        if readable < rows.count {
             // Gone or truncated: the same as bytes that changed.
-            dropCorrupt(id: row.id, file: file)
-            return nil
+            dropCorrupt(id: rows[readable].id, stored: rows[readable].stored)
         }
-        return (row.id, bytes)
+        return (rows[0..<readable].map(\.id), rows[0..<readable].map { Int($0.size) }, bytes)
     }
 
     /// Records a verified read of entry `id` for the recency order.
@@ -148,9 +205,34 @@ final class CacheStore {
         }
     }
 
-    /// Drops entry `id` (and every entry sharing its file) because its bytes did not verify.
-    func dropCorrupt(id: Int64, expected: BlockDigest) {
-        dropCorrupt(id: id, file: FileRef(code: expected.function.storageCode, digest: expected.bytes))
+    /// Drops entry `id` (and every entry sharing its bytes) because its bytes did not verify.
+    func dropCorrupt(id: Int64) {
+        let found = try? db.statement("SELECT pack, offset, size FROM entries WHERE id = ?").bind(1, id)
+        guard let row = found, (try? row.step()) == true else {
+            // Removed meanwhile (evicted, flushed): its bytes were bad all the same.
+            db.resetAll()
+            stats.update { $0.corruptOnRead += 1 }
+            return
+        }
+        let stored = Stored(location: .init(pack: row.int64(0), offset: row.int64(1)), size: row.int64(2))
+        db.resetAll()
+        dropCorrupt(id: id, stored: stored)
+    }
+
+    /// Where `key`'s bytes are on disk (the pack's path, the offset, the length), if cached.
+    func location(of key: BlockKey) -> (path: String, offset: Int64, length: Int64)? {
+        defer { db.resetAll() }
+        guard let row = try? lookup(key) else { return nil }
+        return (files.path(of: row.pack), row.offset, row.size)
+    }
+
+    /// Where each readable entry's bytes are on disk (the pack's path, the offset, the length).
+    func locations() -> [(path: String, offset: Int64, length: Int64)] {
+        defer { db.resetAll() }
+        guard let select = try? db.statement("SELECT pack, offset, size FROM entries ORDER BY id") else { return [] }
+        var found: [(String, Int64, Int64)] = []
+        while (try? select.step()) == true { found.append((files.path(of: select.int64(0)), select.int64(1), select.int64(2))) }
+        return found
     }
 
     /// The lengths of the cached entries of `keys` (nil where not cached). Reads the index only.
@@ -162,7 +244,7 @@ final class CacheStore {
     /// Removes `tag` from everything added under it; entries and staged entries left with no tag
     /// (and never added untagged) are removed. Returns how many readable entries went.
     func flush(tag: ContentTag) -> Int {
-        var removedNames: [FileRef] = []
+        var removedNames: [Stored] = []
         var count = 0
         do {
             try db.transaction {
@@ -175,10 +257,10 @@ final class CacheStore {
                 for id in ids {
                     let remaining = try db.statement("SELECT 1 FROM entry_tags WHERE entry = ? LIMIT 1").bind(1, id)
                     if try remaining.step() { continue }
-                    let row = try db.statement("SELECT algo, digest, size, anonymous FROM entries WHERE id = ?").bind(1, id)
+                    let row = try db.statement("SELECT pack, offset, size, anonymous FROM entries WHERE id = ?").bind(1, id)
                     guard try row.step(), row.int64(3) == 0 else { continue }
-                    removedNames.append(FileRef(code: row.int64(0), digest: row.bytes(1)))
                     let size = row.int64(2)
+                    removedNames.append(Stored(location: .init(pack: row.int64(0), offset: row.int64(1)), size: size))
                     try deleteEntry(id, size: size)
                     count += 1
                 }
@@ -207,6 +289,7 @@ final class CacheStore {
     func close() {
         try? db.transaction { try writeTouches() }
         db.close()
+        files.closeAll()
     }
 
     // MARK: - API: staging
@@ -219,7 +302,7 @@ final class CacheStore {
         else { return .refused(.invalidLength) }
         guard Int64(length) <= stagingCapacity, Int64(length) <= capacity else { return .refused(.largerThanCapacity) }
         var outcome: StageOutcome = .refused(.storageFailure)
-        var removed: [FileRef] = []
+        var removed: [Stored] = []
         do {
             try db.transaction {
                 try writeTouches()
@@ -239,11 +322,10 @@ final class CacheStore {
 
     // MARK: - Private: entries
 
-    /// A block file: the function's code and the digest, which name it.
-    private struct FileRef: Hashable {
-        let code: Int64
-        let digest: [UInt8]
-        var name: String { BlockFileStore.name(code: code, digest: digest) }
+    /// An entry's bytes: where they are and how many (entries with equal bytes share them).
+    private struct Stored: Hashable {
+        let location: PackFileStore.Location
+        let size: Int64
     }
 
     private struct Row {
@@ -251,13 +333,25 @@ final class CacheStore {
         let algo: Int64
         let digest: [UInt8]
         let size: Int64
+        let pack: Int64
+        let offset: Int64
+
+        var stored: Stored { Stored(location: .init(pack: pack, offset: offset), size: size) }
+    }
+
+    /// The columns `row(_:)` reads, in its order.
+    private static let rowColumns = "id, algo, digest, size, pack, offset"
+
+    private static func row(_ statement: SQLiteStatement) -> Row {
+        Row(id: statement.int64(0), algo: statement.int64(1), digest: statement.bytes(2), size: statement.int64(3),
+            pack: statement.int64(4), offset: statement.int64(5))
     }
 
     private func lookup(_ key: BlockKey) throws -> Row? {
-        let statement = try db.statement("SELECT id, algo, digest, size FROM entries WHERE segment = ? AND block = ?")
+        let statement = try db.statement("SELECT \(Self.rowColumns) FROM entries WHERE segment = ? AND block = ?")
         try statement.bind(1, key.segment.bytes).bind(2, Int64(key.index))
         guard try statement.step() else { return nil }
-        return Row(id: statement.int64(0), algo: statement.int64(1), digest: statement.bytes(2), size: statement.int64(3))
+        return Self.row(statement)
     }
 
     /// Inserts one verified entry (inside a transaction). The file is written before the row.
@@ -277,12 +371,18 @@ final class CacheStore {
             return .alreadyPresent
         }
         guard size <= capacity else { return .refused(.largerThanCapacity) }
-        try files.write(name: BlockFileStore.name(code: code, digest: item.digest.bytes), bytes: item.bytes)
+        // Equal bytes under another key are stored once.
+        let twin = try db.statement("SELECT pack, offset FROM entries WHERE digest = ? AND algo = ? AND size = ? LIMIT 1")
+        try twin.bind(1, item.digest.bytes).bind(2, code).bind(3, size)
+        let location = try twin.step()
+            ? PackFileStore.Location(pack: twin.int64(0), offset: twin.int64(1)) : try files.append(item.bytes)
+        twin.reset()
         tick += 1
         let insert = try db.statement(
-            "INSERT INTO entries(segment, block, algo, digest, size, used, anonymous) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            "INSERT INTO entries(segment, block, algo, digest, size, used, anonymous, pack, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
         try insert.bind(1, item.key.segment.bytes).bind(2, Int64(item.key.index)).bind(3, code)
             .bind(4, item.digest.bytes).bind(5, size).bind(6, tick).bind(7, anonymous ? 1 : 0)
+            .bind(8, location.pack).bind(9, location.offset)
         try insert.run()
         let id = db.lastInsertRowID
         try addTags(tags, anonymous: false, entry: id)
@@ -308,52 +408,53 @@ final class CacheStore {
         entries -= 1
     }
 
-    /// Evicts least recently used entries until the bytes fit; returns their file names.
-    private func evictPastCapacity() throws -> [FileRef] {
-        var names: [FileRef] = []
+    /// Evicts least recently used entries until the bytes fit; returns where their bytes were.
+    private func evictPastCapacity() throws -> [Stored] {
+        var names: [Stored] = []
         while bytes > capacity {
             // As many rows as 64 KiB entries would free the excess (usually one per block just
             // stored), not a fixed batch: the rows not needed would be read for nothing.
             let wanted = min(Int64(Self.evictionBatch), (bytes - capacity + 65_535) / 65_536)
-            let select = try db.statement("SELECT id, algo, digest, size FROM entries ORDER BY used LIMIT ?")
+            let select = try db.statement("SELECT \(Self.rowColumns) FROM entries ORDER BY used LIMIT ?")
             try select.bind(1, max(wanted, 1))
             var victims: [Row] = []
-            while try select.step() {
-                victims.append(Row(id: select.int64(0), algo: select.int64(1), digest: select.bytes(2), size: select.int64(3)))
-            }
+            while try select.step() { victims.append(Self.row(select)) }
             guard !victims.isEmpty else { break }
             for victim in victims where bytes > capacity {
                 try deleteEntry(victim.id, size: victim.size)
-                names.append(FileRef(code: victim.algo, digest: victim.digest))
+                names.append(victim.stored)
                 stats.update { $0.evictions += 1 }
             }
         }
         return names
     }
 
-    /// Removes the files of `names` that no entry refers to any more (after the rows committed).
-    private func removeUnreferenced(_ refs: [FileRef]) {
-        for file in Set(refs) where !isReferenced(file) {
-            files.remove(name: file.name)
+    /// Frees the bytes of `refs` that no entry refers to any more (after the rows committed), and
+    /// deletes the packs left without entries.
+    private func removeUnreferenced(_ refs: [Stored]) {
+        let unreferenced = Set(refs).filter { !isReferenced("pack = ? AND offset = ?", $0.location.pack, $0.location.offset) }
+        for stored in unreferenced { files.release(stored.location, length: stored.size) }
+        for pack in Set(unreferenced.map(\.location.pack)) where !isReferenced("pack = ?", pack) {
+            files.remove(pack: pack)
         }
     }
 
-    private func isReferenced(_ file: FileRef) -> Bool {
+    /// Whether an entry matches `condition` (with `values` bound in order); true when unsure.
+    private func isReferenced(_ condition: String, _ values: Int64...) -> Bool {
         defer { db.resetAll() }
-        guard let statement = try? db.statement("SELECT 1 FROM entries WHERE digest = ? AND algo = ? LIMIT 1"),
-            (try? statement.bind(1, file.digest).bind(2, file.code)) != nil
-        else { return true }
+        guard let statement = try? db.statement("SELECT 1 FROM entries WHERE \(condition) LIMIT 1") else { return true }
+        for (index, value) in values.enumerated() where (try? statement.bind(Int32(index + 1), value)) == nil { return true }
         return (try? statement.step()) ?? true
     }
 
-    private func dropCorrupt(id: Int64, file: FileRef) {
+    private func dropCorrupt(id: Int64, stored: Stored) {
         stats.update { $0.corruptOnRead += 1 }
         do {
             try db.transaction {
                 try writeTouches()
-                // Every entry on this file is as bad as the one read.
-                let select = try db.statement("SELECT id, size FROM entries WHERE (digest = ? AND algo = ?) OR id = ?")
-                try select.bind(1, file.digest).bind(2, file.code).bind(3, id)
+                // Every entry sharing these bytes is as bad as the one read.
+                let select = try db.statement("SELECT id, size FROM entries WHERE (pack = ? AND offset = ?) OR id = ?")
+                try select.bind(1, stored.location.pack).bind(2, stored.location.offset).bind(3, id)
                 var victims: [(Int64, Int64)] = []
                 while try select.step() { victims.append((select.int64(0), select.int64(1))) }
                 for (victim, size) in victims { try deleteEntry(victim, size: size) }
@@ -361,7 +462,7 @@ final class CacheStore {
         } catch {
             try? loadTotals()
         }
-        removeUnreferenced([file])
+        removeUnreferenced([stored])
         publish()
     }
 
@@ -496,14 +597,30 @@ final class CacheStore {
         if try stagedTick.step() { tick = max(tick, stagedTick.int64(0)) }
     }
 
-    /// Deletes block files no entry refers to (left by a crash between file and row).
-    private func removeOrphanFiles() throws {
-        var wanted = Set<String>()
-        let select = try db.statement("SELECT algo, digest FROM entries")
-        while try select.step() { wanted.insert(BlockFileStore.name(code: select.int64(0), digest: select.bytes(1))) }
-        for name in files.allNames() where !wanted.contains(name) {
-            files.remove(name: name)
+    /// Frees the pack bytes no entry refers to (left by a crash between bytes and rows), and
+    /// deletes the packs without entries.
+    private func reclaimPacks() throws {
+        let select = try db.statement("SELECT DISTINCT offset, size FROM entries WHERE pack = ? ORDER BY offset")
+        for pack in files.allPacks() {
+            select.reset()
+            try select.bind(1, pack)
+            var live: [(offset: Int64, length: Int64)] = []
+            while try select.step() { live.append((select.int64(0), select.int64(1))) }
+            files.reclaim(pack: pack, live: live)
         }
+        db.resetAll()
+    }
+
+    /// Empties a folder written with another schema (or none): its tables and former folders go.
+    private static func dropFormerLayout(_ db: SQLiteDatabase, directory: String) throws {
+        let version = try db.statement("PRAGMA user_version")
+        let current = try version.step() ? version.int64(0) : 0
+        db.resetAll()
+        guard current != Int64(schemaVersion) else { return }
+        for table in ["entries", "entry_tags", "staged", "staged_tags", "staged_pieces"] {
+            try db.execute("DROP TABLE IF EXISTS \(table)")
+        }
+        for folder in formerFolders { PackFileStore.removeTree(directory + "/" + folder) }
     }
 
     private func publish() {

@@ -17,4 +17,14 @@ enum EntryHasher {
     static func matches(_ bytes: [UInt8], _ expected: BlockDigest) -> Bool {
         bytes.withUnsafeBytes { digest(expected.function, $0) } == expected.bytes
     }
+
+    /// Whether `bytes` hash to `expected`.
+    static func matches(_ bytes: ArraySlice<UInt8>, _ expected: BlockDigest) -> Bool {
+        bytes.withUnsafeBytes { matches($0, expected) }
+    }
+
+    /// Whether `bytes` hash to `expected`.
+    static func matches(_ bytes: UnsafeRawBufferPointer, _ expected: BlockDigest) -> Bool {
+        digest(expected.function, bytes) == expected.bytes
+    }
 }

@@ -5,14 +5,14 @@ import PCCRC
 
 // Usage: BlockCacheBench DIR [MiB] [RSS_MiB]
 // First the file system's own rate for as many 64 KiB files (open, write, close, rename), as new
-// files and as rewrites of existing ones. Then
+// files and as rewrites of existing ones (the file-per-entry layout the packs replaced). Then
 // inserts MiB (default 1024) of distinct 64 KiB V1 blocks into a fresh cache in DIR, verified and
 // stored, reads them all back verified, and inserts MiB more into the same cache bounded at MiB,
 // so that every insert evicts one block (the steady state of a cache in service). Then inserts
 // RSS_MiB (default 2048) into a cache bounded at half of that while sampling VmRSS. Prints one
 // line per figure. Nothing is deleted before the process ends (the caller removes DIR): on ext4
 // without a journal, creating files just after deleting many is several times slower (see
-// BlockFileStore), which would measure the bench's housekeeping instead of the cache.
+// PackFileStore), which would measure the bench's housekeeping instead of the cache.
 let arguments = CommandLine.arguments
 guard arguments.count >= 2 else {
     FileHandle.standardError.write(Data("usage: BlockCacheBench DIR [MiB] [RSS_MiB]\n".utf8))

@@ -61,3 +61,11 @@ int peerdist_poller_wait(int poller, uint64_t *tokens, uint32_t *events, int max
 #else
 #error "PeerDist's transport needs Linux (epoll, accept4)"
 #endif
+
+int peerdist_punch_hole(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}
+
+int peerdist_preallocate(int fd, int64_t offset, int64_t length) {
+    return fallocate(fd, FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length);
+}

@@ -1,4 +1,5 @@
 import BlockCache
+import CSQLite
 import Crypto
 import Foundation
 import PCCRC
@@ -56,7 +57,7 @@ import Testing
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         #expect(await cache.read(key, digest: Fixture.sha256(tampered)) == nil)
         #expect(!(await cache.contains(key)))
-        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        #expect(Fixture.allocatedBytes(dir.path) == 0)
         // Too long for a V1 block.
         let long = Fixture.bytes(Self.block + 1, seed: 2)
         #expect(await cache.insert(key, digest: Fixture.sha256(long), bytes: long, tag: nil) == .refused(.digestMismatch))
@@ -121,33 +122,35 @@ import Testing
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let cache = try await open(dir)
-        let blocks = (0..<5).map { Fixture.bytes(Self.block, seed: 40 + $0) }
+        // Block 1 is short: the bytes after it in the pack are not adjacent (entries start
+        // aligned), so the run is read in more than one piece.
+        let blocks = (0..<5).map { Fixture.bytes($0 == 1 ? 1000 : Self.block, seed: 40 + $0) }
         let keys = (0..<5).map { BlockKey(segment: Fixture.segment(40), index: UInt32($0)) }
         for index in 0..<4 {  // block 4 is never added
             #expect(await cache.insert(keys[index], digest: Fixture.sha256(blocks[index]), bytes: blocks[index], tag: nil) == .stored)
         }
         let items = (0..<5).map { (key: keys[$0], digest: Fixture.sha256(blocks[$0])) }
-        #expect(await cache.readLeading(items) == Array(blocks[0..<4]))
+        #expect(await cache.readLeading(items) == Array(blocks[0..<4].joined()))
         #expect(cache.statistics().hits == 4)
         #expect(cache.statistics().misses == 1)
         #expect(await cache.readLeading(Array(items[4...])) == [])
         #expect(cache.statistics().misses == 2)
-        // Block 2's file changes on disk: the run ends before it, and it is dropped.
-        let name = Fixture.sha256(blocks[2]).bytes.map { String(format: "%02x", $0) }.joined()
-        let file = try #require(Fixture.blockFiles(dir.path).first { $0.hasSuffix(name) })
-        let handle = try #require(FileHandle(forUpdatingAtPath: file))
-        try handle.seek(toOffset: 100)
-        let original = try #require(try handle.read(upToCount: 1))
-        try handle.seek(toOffset: 100)
-        try handle.write(contentsOf: Data([original[0] ^ 0x80]))
-        try handle.close()
-        #expect(await cache.readLeading(Array(items[0..<4])) == Array(blocks[0..<2]))
+        // Block 2's bytes change on disk: the run ends before it, and it is dropped.
+        try Fixture.flip(try #require(await cache.location(of: keys[2])), byte: 100, mask: 0x80)
+        #expect(await cache.readLeading(Array(items[0..<4])) == Array(blocks[0..<2].joined()))
         let stats = cache.statistics()
         #expect(stats.hits == 6)
         #expect(stats.misses == 3)
         #expect(stats.corruptOnRead == 1)
         #expect(!(await cache.contains(keys[2])))
         #expect(await cache.contains(keys[3]))
+        // The pack cut 1,000 bytes into block 3: a run of 0, 1 and 3 gives 0 and 1 whole, and 3
+        // is dropped (nothing of it is returned).
+        let at3 = try #require(await cache.location(of: keys[3]))
+        #expect(truncate(at3.path, off_t(at3.offset + 1000)) == 0)
+        #expect(await cache.readLeading([items[0], items[1], items[3]]) == Array(blocks[0..<2].joined()))
+        #expect(cache.statistics().corruptOnRead == 2)
+        #expect(!(await cache.contains(keys[3])))
         await cache.close()
     }
 
@@ -158,45 +161,36 @@ import Testing
         let data = Fixture.bytes(Self.block, seed: 5)
         let key = BlockKey(segment: Fixture.segment(6), index: 0)
         #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
-        let files = Fixture.blockFiles(dir.path)
-        #expect(files.count == 1)
+        #expect(Fixture.allocatedBytes(dir.path) == Self.block)
         // Flip one byte in place, same length.
-        let handle = try #require(FileHandle(forUpdatingAtPath: files[0]))
-        try handle.seek(toOffset: 4096)
-        let original = try #require(try handle.read(upToCount: 1))
-        try handle.seek(toOffset: 4096)
-        try handle.write(contentsOf: Data([original[0] ^ 0x01]))
-        try handle.close()
+        try Fixture.flip(try #require(await cache.location(of: key)), byte: 4096, mask: 0x01)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         var stats = cache.statistics()
         #expect(stats.corruptOnRead == 1)
         #expect(stats.verificationFailures == 1)
         #expect(stats.misses == 1)
         #expect(stats.hits == 0)
-        // Dropped: no longer listed, its file gone, and a second read is a plain miss.
+        // Dropped: no longer listed, its bytes freed, and a second read is a plain miss.
         #expect(!(await cache.contains(key)))
-        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        #expect(Fixture.allocatedBytes(dir.path) == 0)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         #expect(cache.statistics().corruptOnRead == 1)
 
-        // A truncated file and a deleted file count the same way.
+        // Bytes cut short and bytes gone count the same way.
         let second = BlockKey(segment: Fixture.segment(6), index: 1)
         let third = BlockKey(segment: Fixture.segment(6), index: 2)
         let data2 = Fixture.bytes(Self.block, seed: 6)
         let data3 = Fixture.bytes(Self.block, seed: 7)
         #expect(await cache.insert(second, digest: Fixture.sha256(data2), bytes: data2, tag: nil) == .stored)
         #expect(await cache.insert(third, digest: Fixture.sha256(data3), bytes: data3, tag: nil) == .stored)
-        let both = Fixture.blockFiles(dir.path)
-        #expect(both.count == 2)
-        for file in both {
-            if file.hasSuffix(hex(Fixture.sha256(data2).bytes)) {
-                #expect(truncate(file, 1000) == 0)
-            } else {
-                #expect(unlink(file) == 0)
-            }
-        }
-        #expect(await cache.read(second, digest: Fixture.sha256(data2)) == nil)
+        let at2 = try #require(await cache.location(of: second))
+        let at3 = try #require(await cache.location(of: third))
+        #expect(at2.path == at3.path && at3.offset > at2.offset)
+        // The pack is cut 1,000 bytes into the third entry, then where the second starts.
+        #expect(truncate(at3.path, off_t(at3.offset + 1000)) == 0)
         #expect(await cache.read(third, digest: Fixture.sha256(data3)) == nil)
+        #expect(truncate(at2.path, off_t(at2.offset)) == 0)
+        #expect(await cache.read(second, digest: Fixture.sha256(data2)) == nil)
         stats = cache.statistics()
         #expect(stats.corruptOnRead == 3)
         #expect(stats.entries == 0)
@@ -224,7 +218,7 @@ import Testing
         #expect(stats.evictions == 2)
         #expect(stats.entries == 3)
         #expect(stats.bytes == Int64(3 * Self.block))
-        #expect(Fixture.blockFiles(dir.path).count == 3)
+        #expect(Fixture.allocatedBytes(dir.path) == 3 * Self.block)
         // An entry larger than the whole capacity is refused rather than emptying the cache.
         let small = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path + "-small", capacityBytes: 1000))
         defer { try? FileManager.default.removeItem(atPath: dir.path + "-small") }
@@ -256,13 +250,13 @@ import Testing
         let stats = cache.statistics()
         #expect(stats.rejectedOnEntry == Int64(tampered.count))
         #expect(stats.entries == Int64(count - tampered.count))
-        #expect(Fixture.blockFiles(dir.path).count == count - tampered.count)
+        #expect(Fixture.allocatedBytes(dir.path) == (count - tampered.count) * 4096)
         await cache.close()
     }
 
-    /// An evicted block's file is kept in `spare/` and rewritten for the next block (same inode),
-    /// cut to the new length, and the reused file reads back as the new block only.
-    @Test func evictedFilesAreReusedForLaterBlocks() async throws {
+    /// A removed entry's bytes are freed at once (a hole in its pack), and later entries are
+    /// appended after it; every survivor reads back.
+    @Test func removedEntriesFreeTheirBytes() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let cache = try await open(dir, capacity: Int64(2 * Self.block))
@@ -270,57 +264,84 @@ import Testing
         let short = Fixture.bytes(1000, seed: 73)
         let data = blocks + [short]
         let keys = (0..<4).map { BlockKey(segment: Fixture.segment(16), index: UInt32($0)) }
-        func inode(_ path: String) -> UInt64? {
-            (try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? UInt64
-        }
-        func file(_ i: Int) -> String {
-            let name = "1-" + hex(Fixture.sha256(data[i]).bytes)
-            return dir.path + "/blocks/" + String(name.dropFirst(2).prefix(2)) + "/" + name
-        }
-        func spares() -> [String] { (try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare")) ?? [] }
         for i in 0..<2 { #expect(await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: nil) == .stored) }
-        let first = try #require(inode(file(0)))
-        // Block 2 evicts block 0, whose file becomes a spare.
+        #expect(Fixture.allocatedBytes(dir.path) == 2 * Self.block)
+        // Block 2 evicts block 0, whose bytes are freed.
         #expect(await cache.insert(keys[2], digest: Fixture.sha256(data[2]), bytes: data[2], tag: nil) == .stored)
-        #expect(inode(file(0)) == nil)
-        #expect(spares().count == 1)
-        // The short block evicts block 1 and is written into block 0's old file, cut to 1,000 bytes.
+        #expect(Fixture.allocatedBytes(dir.path) == 2 * Self.block)
+        // The short block evicts block 1; it takes one 4 KiB file-system block.
         #expect(await cache.insert(keys[3], digest: Fixture.sha256(short), bytes: short, tag: nil) == .stored)
-        #expect(inode(file(3)) == first)
-        #expect((try? FileManager.default.attributesOfItem(atPath: file(3)))?[.size] as? Int == 1000)
-        #expect(spares().count == 1)
+        #expect(Fixture.allocatedBytes(dir.path) == Self.block + 4096)
+        let at2 = try #require(await cache.location(of: keys[2]))
+        let at3 = try #require(await cache.location(of: keys[3]))
+        #expect(at2.offset == Int64(2 * Self.block) && at3.offset == Int64(3 * Self.block))
         #expect(await cache.read(keys[3], digest: Fixture.sha256(short)) == short)
         #expect(await cache.read(keys[2], digest: Fixture.sha256(data[2])) == data[2])
         #expect(await cache.read(keys[0], digest: Fixture.sha256(data[0])) == nil)
-        #expect(Fixture.blockFiles(dir.path).count == 2)
         #expect(cache.statistics().corruptOnRead == 0)
         await cache.close()
     }
 
-    /// Spares are bounded: past the bound, removed files are deleted; they survive a reopen.
-    @Test func sparesAreBounded() async throws {
+    /// A pack takes appends up to 64 MiB, then the next one starts; a pack whose entries are all
+    /// gone is deleted, and after a reopen appends go to a new pack.
+    @Test func packsRollOverAndEmptyOnesAreDeleted() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
-        let count = 1100
-        let data = (0..<count).map { i in withUnsafeBytes(of: UInt32(i).littleEndian) { Array($0) } }
-        let items = (0..<count).map { i in
-            BlockInsertion(key: BlockKey(segment: Fixture.segment(17), index: UInt32(i)), digest: Fixture.sha256(data[i]), bytes: data[i], tag: Fixture.tag(3))
+        let base = Fixture.bytes(Self.block, seed: 74)
+        func item(_ i: Int, tag: UInt8) -> BlockInsertion {
+            var bytes = base
+            withUnsafeBytes(of: UInt64(i).littleEndian) { bytes.replaceSubrange(0..<8, with: $0) }
+            return BlockInsertion(key: BlockKey(segment: Fixture.segment(17), index: UInt32(i)), digest: Fixture.sha256(bytes), bytes: bytes, tag: Fixture.tag(tag))
         }
-        func spares() -> Int { ((try? FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare")) ?? []).count }
+        let first = (0..<1024).map { item($0, tag: 3) }  // exactly 64 MiB: fills the first pack
+        let second = (1024..<1030).map { item($0, tag: 4) }
         do {
             let cache = try await open(dir)
-            #expect(await cache.insert(items).allSatisfy { $0 == .stored })
-            #expect(await cache.flush(tag: Fixture.tag(3)) == count)
-            #expect(Fixture.blockFiles(dir.path).isEmpty)
-            #expect(spares() == 1024)
+            #expect(await cache.insert(first).allSatisfy { $0 == .stored })
+            #expect(await cache.insert(second).allSatisfy { $0 == .stored })
+            let packs = Set(await cache.locations().map(\.path))
+            #expect(packs.count == 2)
+            #expect(Fixture.packFiles(dir.path).count == 2)
+            #expect(await cache.flush(tag: Fixture.tag(3)) == first.count)
+            #expect(Fixture.packFiles(dir.path) == [try #require(await cache.location(of: second[0].key)).path])
+            #expect(Fixture.allocatedBytes(dir.path) == second.count * Self.block)
             await cache.close()
         }
         let cache = try await open(dir)
-        #expect(spares() == 1024)
-        // Reused after the reopen: one block in, one spare fewer.
-        #expect(await cache.insert(items[0].key, digest: items[0].digest, bytes: items[0].bytes, tag: nil) == .stored)
-        #expect(spares() == 1023)
-        #expect(await cache.read(items[0].key, digest: items[0].digest) == items[0].bytes)
+        let more = item(2000, tag: 4)
+        #expect(await cache.insert([more]) == [.stored])
+        let packs = Fixture.packFiles(dir.path)
+        #expect(packs.count == 2)
+        #expect(try #require(await cache.location(of: more.key)).path != (try #require(await cache.location(of: second[0].key))).path)
+        for entry in second + [more] { #expect(await cache.read(entry.key, digest: entry.digest) == Array(entry.bytes)) }
+        await cache.close()
+    }
+
+    /// A folder of the file-per-block layout (schema 0) is emptied at open and then works.
+    @Test func aFolderOfTheFormerLayoutIsEmptiedAtOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        try FileManager.default.createDirectory(atPath: dir.path + "/blocks/ab", withIntermediateDirectories: true)
+        #expect(FileManager.default.createFile(atPath: dir.path + "/blocks/ab/1-ab00", contents: Data([1, 2, 3])))
+        try FileManager.default.createDirectory(atPath: dir.path + "/spare", withIntermediateDirectories: true)
+        // The former index: an entries table without pack or offset, with a row; user_version 0.
+        var db: OpaquePointer?
+        #expect(sqlite3_open(dir.path + "/index.sqlite", &db) == SQLITE_OK)
+        #expect(sqlite3_exec(db, """
+            CREATE TABLE entries(id INTEGER PRIMARY KEY, segment BLOB NOT NULL, block INTEGER NOT NULL,
+                algo INTEGER NOT NULL, digest BLOB NOT NULL, size INTEGER NOT NULL, used INTEGER NOT NULL,
+                anonymous INTEGER NOT NULL DEFAULT 0, UNIQUE(segment, block));
+            INSERT INTO entries(segment, block, algo, digest, size, used) VALUES (x'00', 0, 1, x'ab00', 3, 1);
+            """, nil, nil, nil) == SQLITE_OK)
+        sqlite3_close(db)
+        let data = Fixture.bytes(4096, seed: 75)
+        let key = BlockKey(segment: Fixture.segment(20), index: 0)
+        let cache = try await open(dir)
+        #expect(cache.statistics().entries == 0)
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/blocks"))
+        #expect(!FileManager.default.fileExists(atPath: dir.path + "/spare"))
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
         await cache.close()
     }
 
@@ -392,7 +413,7 @@ import Testing
         await cache.close()
     }
 
-    @Test func identicalDataUnderTwoSegmentsSharesOneFile() async throws {
+    @Test func identicalDataUnderTwoSegmentsIsStoredOnce() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
         let cache = try await open(dir)
@@ -401,12 +422,13 @@ import Testing
         let k2 = BlockKey(segment: Fixture.segment(12), index: 5)
         #expect(await cache.insert(k1, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(1)) == .stored)
         #expect(await cache.insert(k2, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(2)) == .stored)
-        #expect(Fixture.blockFiles(dir.path).count == 1)
+        #expect(Fixture.allocatedBytes(dir.path) == Self.block)
+        #expect(try #require(await cache.location(of: k1)) == (try #require(await cache.location(of: k2))))
         #expect(await cache.flush(tag: Fixture.tag(1)) == 1)
-        #expect(Fixture.blockFiles(dir.path).count == 1)
+        #expect(Fixture.allocatedBytes(dir.path) == Self.block)
         #expect(await cache.read(k2, digest: Fixture.sha256(data)) == data)
         #expect(await cache.flush(tag: Fixture.tag(2)) == 1)
-        #expect(Fixture.blockFiles(dir.path).isEmpty)
+        #expect(Fixture.allocatedBytes(dir.path) == 0)
         await cache.close()
     }
 
@@ -457,8 +479,8 @@ import Testing
         let data = Fixture.bytes(4096, seed: 90)
         let key = BlockKey(segment: Fixture.segment(19), index: 0)
         #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
-        // What the owner's next write would be doing: a file in tmp/, which an opener would move.
-        let inFlight = dir.path + "/tmp/in-flight"
+        // A pack without rows, which an opener would delete.
+        let inFlight = dir.path + "/packs/999999"
         #expect(FileManager.default.createFile(atPath: inFlight, contents: Data(data)))
         await #expect(throws: BlockCacheOpenError.self) { _ = try await self.open(dir) }
         #expect(FileManager.default.fileExists(atPath: inFlight))
@@ -479,9 +501,5 @@ import Testing
         #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .refused(.closed))
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         #expect(!(await cache.contains(key)))
-    }
-
-    private func hex(_ bytes: [UInt8]) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
     }
 }

@@ -95,17 +95,15 @@ import Testing
             let next = Fixture.childInsertion(batch: UInt32(batches), index: 0)
             #expect(!(await cache.contains(next.key)))
             #expect(cache.statistics().corruptOnRead == 0)
-            // Nothing half-written is left: no temporary file, and one block file per entry.
-            let tmp = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp")
-            #expect(tmp.isEmpty)
-            #expect(Int64(Fixture.blockFiles(dir.path).count) == stats.entries)
+            // Nothing half-written is left on disk: the packs hold exactly the entries' bytes.
+            #expect(Int64(Fixture.allocatedBytes(dir.path)) == stats.bytes)
             await cache.close()
         }
     }
 
-    /// The same in a full cache, where each batch evicts and its files are recycled through
-    /// `spare/`: after the kill, the newest whole batches are readable, every byte read verifies,
-    /// and no file is left outside the index.
+    /// The same in a full cache, where each batch evicts (holes punched in the packs): after the
+    /// kill, the newest whole batches are readable, every byte read verifies, and no byte is left
+    /// on disk outside the index.
     @Test func killWhileEvictingAndRecyclingLeavesAConsistentCache() async throws {
         let dir = TemporaryDirectory()
         defer { dir.remove() }
@@ -139,10 +137,7 @@ import Testing
                 #expect(await cache.contains(expected.key))
             }
             #expect(cache.statistics().corruptOnRead == 0)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
-            #expect(Int64(Fixture.blockFiles(dir.path).count) == stats.entries)
-            // Recycling was in play: the evicted files wait in spare/ for the next blocks.
-            #expect(try !FileManager.default.contentsOfDirectory(atPath: dir.path + "/spare").isEmpty)
+            #expect(Int64(Fixture.allocatedBytes(dir.path)) == stats.bytes)
             await cache.close()
         }
     }
@@ -157,17 +152,20 @@ import Testing
             #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
             await cache.close()
         }
-        // What a crash between the steps of an insert leaves: a half-written temporary file, and
-        // a renamed block file whose row never committed.
-        #expect(FileManager.default.createFile(atPath: dir.path + "/tmp/999-1", contents: Data(data.prefix(100))))
+        // What a crash between the steps of an insert leaves: bytes appended to a pack whose rows
+        // never committed (after the entry), and a pack with no row.
         let orphan = Fixture.bytes(65_536, seed: 61)
-        let orphanName = "1-" + Fixture.sha256(orphan).bytes.map { String(format: "%02x", $0) }.joined()
-        let shard = dir.path + "/blocks/" + String(orphanName.dropFirst(2).prefix(2))
-        try FileManager.default.createDirectory(atPath: shard, withIntermediateDirectories: true)
-        #expect(FileManager.default.createFile(atPath: shard + "/" + orphanName, contents: Data(orphan)))
+        let packs = Fixture.packFiles(dir.path)
+        #expect(packs.count == 1)
+        let handle = try #require(FileHandle(forUpdatingAtPath: packs[0]))
+        try handle.seek(toOffset: 65_536)
+        try handle.write(contentsOf: Data(orphan))
+        try handle.close()
+        #expect(FileManager.default.createFile(atPath: packs[0] + "9", contents: Data(orphan)))
+        #expect(Fixture.allocatedBytes(dir.path) == 3 * 65_536)
         let cache = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path, capacityBytes: 1 << 30))
-        #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path + "/tmp").isEmpty)
-        #expect(Fixture.blockFiles(dir.path).count == 1)
+        #expect(Fixture.packFiles(dir.path) == packs)
+        #expect(Fixture.allocatedBytes(dir.path) == 65_536)
         #expect(cache.statistics().entries == 1)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
         // The orphan's key was never committed, so inserting it stores it normally.

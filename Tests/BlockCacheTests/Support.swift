@@ -2,6 +2,7 @@ import BlockCache
 import Crypto
 import Foundation
 import PCCRC
+import Testing
 
 /// A fresh folder under the temporary directory, removed by `remove()`.
 struct TemporaryDirectory {
@@ -53,13 +54,45 @@ enum Fixture {
         BlockDigest(.v2, SHA512.hash(data: bytes).withUnsafeBytes { Array($0.prefix(32)) })!
     }
 
-    /// Every block file of a cache folder.
-    static func blockFiles(_ dir: String) -> [String] {
-        let root = dir + "/blocks"
-        let shards = (try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []
-        return shards.flatMap { shard in
-            ((try? FileManager.default.contentsOfDirectory(atPath: root + "/" + shard)) ?? []).map { root + "/" + shard + "/" + $0 }
+    /// Every pack file of a cache folder.
+    static func packFiles(_ dir: String) -> [String] {
+        let root = dir + "/packs"
+        return ((try? FileManager.default.contentsOfDirectory(atPath: root)) ?? []).map { root + "/" + $0 }
+    }
+
+    /// The bytes of a cache folder's pack files that hold data: each file's data ranges
+    /// (`SEEK_DATA` / `SEEK_HOLE`) within its size, so punched holes are left out, and so are the
+    /// blocks the cache reserves past the newest pack's end.
+    static func allocatedBytes(_ dir: String) -> Int {
+        let seekData: Int32 = 3, seekHole: Int32 = 4  // Linux's values
+        return packFiles(dir).reduce(0) { total, path in
+            let fd = open(path, O_RDONLY)
+            guard fd >= 0 else { return total }
+            defer { close(fd) }
+            let size = lseek(fd, 0, SEEK_END)
+            var sum = 0
+            var position: off_t = 0
+            while position < size {
+                let data = lseek(fd, position, seekData)
+                guard data >= 0, data < size else { break }
+                let hole = min(lseek(fd, data, seekHole), size)
+                // Whole file-system blocks, as they are allocated.
+                sum += Int((hole + 4095) / 4096 * 4096 - data)
+                position = hole
+            }
+            return total + sum
         }
+    }
+
+    /// XORs byte `index` of a stored entry (at `location`, as `BlockCache.location(of:)` gives it)
+    /// with `mask`, in place.
+    static func flip(_ location: (path: String, offset: Int64, length: Int64), byte index: Int, mask: UInt8 = 0x5A) throws {
+        let handle = try #require(FileHandle(forUpdatingAtPath: location.path))
+        defer { try? handle.close() }
+        try handle.seek(toOffset: UInt64(location.offset) + UInt64(index))
+        let original = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: UInt64(location.offset) + UInt64(index))
+        try handle.write(contentsOf: Data([original[0] ^ mask]))
     }
 
     /// The blocks the crash child writes (the same formula as `BlockCacheCrashChild`).

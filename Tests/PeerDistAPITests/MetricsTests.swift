@@ -83,11 +83,13 @@ import Testing
         #expect(Self.sample(text, #"peerdist_cache_verification_failures_total{stage="read"}"#) == 0)
 
         // Bytes flipped on disk: the read misses, and the read-side failure counter moves.
-        let name = "1-" + digests[2].bytes.map { String(format: "%02x", $0) }.joined()
-        let path = dir + "/blocks/" + String(name.dropFirst(2).prefix(2)) + "/" + name
-        var onDisk = try #require(FileManager.default.contents(atPath: path))
-        onDisk[100] ^= 0xFF
-        try onDisk.write(to: URL(fileURLWithPath: path))
+        let stored = try #require(await cache.location(of: keys[2]))
+        let handle = try #require(FileHandle(forUpdatingAtPath: stored.path))
+        try handle.seek(toOffset: UInt64(stored.offset) + 100)
+        let byte = try #require(try handle.read(upToCount: 1))
+        try handle.seek(toOffset: UInt64(stored.offset) + 100)
+        try handle.write(contentsOf: Data([byte[0] ^ 0xFF]))
+        try handle.close()
         #expect(await cache.read(keys[2], digest: digests[2]) == nil)
         // A scrape between changes counts nothing twice.
         _ = try await f.client.request("GET", "/metrics")

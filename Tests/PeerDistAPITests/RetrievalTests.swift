@@ -451,15 +451,16 @@ struct RetrievalFixture {
         let r = try await f.openCompleted(h, info: info)
         _ = try await f.addData(h, r, offset: 0, Array(Self.data[0..<Self.block]))
         #expect(try await f.read(h, r, offset: 0, maxBytes: 16).json.resultCode == 0)
-        // Flip one byte of every block file.
-        let blocks = f.cacheDirectory + "/blocks"
-        let files = (FileManager.default.enumerator(atPath: blocks)?.allObjects as? [String] ?? [])
-            .map { blocks + "/" + $0 }.filter { !((try? FileManager.default.attributesOfItem(atPath: $0)[.type] as? FileAttributeType) == .typeDirectory) }
-        #expect(files.count == 1)
-        for path in files {
-            var bytes = try #require(FileManager.default.contents(atPath: path))
-            bytes[bytes.count / 2] ^= 0x5A
-            try bytes.write(to: URL(fileURLWithPath: path))
+        // Flip one byte of every stored entry, on disk.
+        let stored = await f.cache.locations()
+        #expect(stored.count == 1)
+        for entry in stored {
+            let handle = try #require(FileHandle(forUpdatingAtPath: entry.path))
+            try handle.seek(toOffset: UInt64(entry.offset + entry.length / 2))
+            let byte = try #require(try handle.read(upToCount: 1))
+            try handle.seek(toOffset: UInt64(entry.offset + entry.length / 2))
+            try handle.write(contentsOf: Data([byte[0] ^ 0x5A]))
+            try handle.close()
         }
         let before = f.cache.statistics().corruptOnRead
         let read = try await f.read(h, r, offset: 0, op: "bad")

@@ -32,4 +32,13 @@ int peerdist_poller_wait(int poller, uint64_t *tokens, uint32_t *events, int max
 /// read end is returned (the same pipe for every signal caught this way); -1 with errno.
 int peerdist_catch_signal(int signal);
 
+/// fallocate(2) with FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE: frees the file's blocks in
+/// [offset, offset + length) (they read as zeros after), keeping its size; -1 with errno (EOPNOTSUPP
+/// where the file system cannot punch holes).
+int peerdist_punch_hole(int fd, int64_t offset, int64_t length);
+
+/// fallocate(2) with FALLOC_FL_KEEP_SIZE: reserves the file's blocks in [offset, offset + length)
+/// without changing its size; -1 with errno.
+int peerdist_preallocate(int fd, int64_t offset, int64_t length);
+
 #endif

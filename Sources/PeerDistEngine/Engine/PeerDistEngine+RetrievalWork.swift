@@ -28,7 +28,7 @@ extension PeerDistEngine {
         }
         // The data AddData kept meanwhile is verified into the cache before the complete ends, so
         // that it is readable as soon as reads may start.
-        let kept = state.withLock { state -> ([(UInt64, [UInt8])], ContentTag?) in
+        let kept = state.withLock { state -> ([(UInt64, ArraySlice<UInt8>)], ContentTag?) in
             guard let r = state.instances[instance]?.retrievals[retrieval], case .completing(let s) = r.contentInfo,
                 s == serial
             else { return ([], nil) }
@@ -41,9 +41,10 @@ extension PeerDistEngine {
     // MARK: - AddData
 
     /// Verifies and stores the entries `pieces` cover (whole ones inserted in one transaction,
-    /// partial ones staged), then wakes the reads waiting for what was stored.
+    /// partial ones staged), then wakes the reads waiting for what was stored. Whole entries are
+    /// handed to the cache as slices of the pieces, not copied.
     /// - Returns: The bytes accepted (those before the content's end).
-    func store(_ pieces: [(UInt64, [UInt8])], layout: RetrievalLayout, tag: ContentTag?) async -> UInt64 {
+    func store(_ pieces: [(UInt64, ArraySlice<UInt8>)], layout: RetrievalLayout, tag: ContentTag?) async -> UInt64 {
         guard let cache = blockCache else { return 0 }
         var accepted: UInt64 = 0
         var insertions: [BlockInsertion] = []
@@ -57,11 +58,11 @@ extension PeerDistEngine {
                 let entry = layout.entries[index]
                 let from = max(entry.start, offset)
                 let to = min(entry.end, end)
-                let slice = Array(bytes[Int(from - offset)..<Int(to - offset)])
+                let slice = bytes[(bytes.startIndex + Int(from - offset))..<(bytes.startIndex + Int(to - offset))]
                 if from == entry.start, to == entry.end {
                     insertions.append(BlockInsertion(key: entry.key, digest: entry.digest, bytes: slice, tag: tag))
                 } else {
-                    stages.append((entry, Int(from - entry.start), slice))
+                    stages.append((entry, Int(from - entry.start), Array(slice)))
                 }
                 index += 1
             }
@@ -171,18 +172,14 @@ extension PeerDistEngine {
             last += 1
         }
         let wanted = layout.entries[first...last]
-        let found = await cache.readLeading(wanted.map { ($0.key, $0.digest) })
-        var out: [UInt8] = []
-        out.reserveCapacity(Int(upper - offset))
-        var position = offset
-        for (entry, bytes) in zip(wanted, found) {
-            guard bytes.count == entry.length else { break }
-            let from = Int(position - entry.start)
-            let take = Int(min(entry.end, upper) - position)
-            out.append(contentsOf: bytes[from..<(from + take)])
-            position += UInt64(take)
-        }
-        return out
+        // The intact leading entries, one after another from the first's start.
+        var bytes = await cache.readLeading(wanted.map { ($0.key, $0.digest) })
+        let skip = Int(offset - layout.entries[first].start)
+        let take = min(bytes.count - skip, Int(upper - offset))
+        guard take > 0 else { return [] }
+        guard skip == 0 else { return Array(bytes[skip..<(skip + take)]) }
+        bytes.removeLast(bytes.count - take)
+        return bytes
     }
 
     /// How many contiguous bytes the cache holds from `offset` (its index only), within the range.

@@ -100,7 +100,7 @@ public final class AddDataFeed: Sendable {
             let cut = final || end >= layout.contentEnd ? end : max(position, layout.boundary(atOrBefore: end))
             guard cut > position else { return }
             let count = Int(cut - position)
-            let accepted = await engine.store([(position, Array(carry[0..<count]))], layout: layout, tag: tag)
+            let accepted = await engine.store([(position, carry[0..<count])], layout: layout, tag: tag)
             state.withLock { state in
                 state.carry.removeFirst(count)
                 state.position = cut

@@ -52,12 +52,12 @@ final class RetrievalRecord {
 
     /// Takes the data kept before the content information was complete, as `(offset, bytes)`
     /// pieces to store, and empties the keep.
-    func takePendingData() -> [(UInt64, [UInt8])] {
+    func takePendingData() -> [(UInt64, ArraySlice<UInt8>)] {
         defer {
             pendingData = []
             pendingDataBytes = 0
         }
-        return pendingData.map { ($0.offset, $0.bytes) }
+        return pendingData.map { ($0.offset, $0.bytes[...]) }
     }
 
     /// The layout once the content information is complete.
