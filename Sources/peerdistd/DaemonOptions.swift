@@ -78,7 +78,7 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Open ports, streams and content-information handles one principal may have (429 beyond). Env PEERDIST_MAX_HANDLES_PER_PRINCIPAL. Default \(EngineLimits().maxOpenHandlesPerPrincipal).")
     var maxHandlesPerPrincipal: Int?
 
-    @Option(help: "Upload bytes one principal may have in flight, counted as one append window (\(EngineLimits().appendWindowBytes) bytes) per pending append (429 beyond). Env PEERDIST_MAX_UPLOAD_BYTES_PER_PRINCIPAL. Default \(EngineLimits().maxUploadBytesInFlightPerPrincipal).")
+    @Option(help: "Upload bytes one principal may have in flight: each pending append reserves its length, at most one append window (\(EngineLimits().appendWindowBytes) bytes), each pending AddData its length, at most \(EngineLimits().largestUploadReservation) bytes (429 beyond). Env PEERDIST_MAX_UPLOAD_BYTES_PER_PRINCIPAL. Default \(EngineLimits().maxUploadBytesInFlightPerPrincipal).")
     var maxUploadBytesPerPrincipal: Int?
 
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
@@ -170,8 +170,8 @@ struct DaemonOptions: ParsableCommand {
         r.limits.maxUploadBytesInFlightPerPrincipal = try positive(
             "--max-upload-bytes-per-principal", maxUploadBytesPerPrincipal ?? src.int("max-upload-bytes-per-principal"))
             ?? r.limits.maxUploadBytesInFlightPerPrincipal
-        guard r.limits.maxUploadBytesInFlightPerPrincipal >= r.limits.appendWindowBytes else {
-            throw ValidationError("--max-upload-bytes-per-principal must be at least one append window (\(r.limits.appendWindowBytes) bytes)")
+        guard r.limits.maxUploadBytesInFlightPerPrincipal >= r.limits.largestUploadReservation else {
+            throw ValidationError("--max-upload-bytes-per-principal must be at least what one AddData reserves (\(r.limits.largestUploadReservation) bytes)")
         }
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")

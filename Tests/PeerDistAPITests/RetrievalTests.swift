@@ -245,6 +245,75 @@ struct RetrievalFixture {
         await f.stop()
     }
 
+    /// An AddData reserves, of its principal's upload bytes in flight, its declared length at most
+    /// what its feed may hold (`largestUploadReservation`): past the bound it is 429 with a retry
+    /// hint, and the room comes back when it ends.
+    @Test func addDataReservesItsPrincipalsUploadBytes() async throws {
+        let held = EngineLimits().largestUploadReservation
+        let f = try await RetrievalFixture.start(limits: EngineLimits(maxUploadBytesInFlightPerPrincipal: held + 1_000))
+        let h = try await f.api.startup()
+        let content = RetrievalFixture.content(2 * 65_536)
+        let info = try await f.publish(h, "reserve", content)
+        let r = try await f.openCompleted(h, info: info)
+        // A long AddData whose body is not all sent yet: it reserves `held`.
+        let slow = try await f.api.server.client()
+        try await slow.send("POST /instances/\(h)/retrievals/\(r)/data?offset=0&op=long HTTP/1.1\r\nHost: t\r\n"
+            + "Content-Type: application/octet-stream\r\nContent-Length: \(8 << 20)\r\n\r\n")
+        try await slow.send(Array(content[0..<1000]))
+        #expect(await eventually { (try? f.engine.operation(instance: h, operation: "long"))?.state == .pending })
+        let over = try await f.client.request("POST", "/instances/\(h)/retrievals/\(r)/data?offset=0", body: Array(content[0..<2000]))
+        #expect(over.status == 429, "\(over.text)")
+        #expect(over.code == 1816)
+        #expect(over.header("Retry-After") != nil)
+        #expect(try await f.addData(h, r, offset: 0, Array(content[0..<500])).resultCode == 0)
+        // The long one's client goes away: it ends, and its reservation with it.
+        slow.close()
+        #expect(await eventually { (try? f.engine.operation(instance: h, operation: "long")).map { $0.state != .pending } == true })
+        #expect(try await f.addData(h, r, offset: 0, Array(content[0..<2000])).resultCode == 0)
+        await f.stop()
+    }
+
+    /// Cancel in the middle of a streamed AddData whose windows are being stored: the operation
+    /// ends once (995, posted once), what was stored reads back verified, nothing past what was
+    /// sent is cached, and the stores still running finish into the cache without posting again.
+    @Test func cancelInTheMiddleOfAStreamedAddDataEndsItOnce() async throws {
+        let f = try await RetrievalFixture.start()
+        let h = try await f.api.startup()
+        let content = RetrievalFixture.content(4 << 20, seed: 11)
+        let info = try await f.publish(h, "midcancel", content)
+        let r = try await f.openCompleted(h, info: info)
+        _ = try await f.drain(h)
+        let sent = 5 << 19  // 2.5 MiB of 4: some windows stored, one gathering
+        let slow = try await f.api.server.client()
+        try await slow.send("POST /instances/\(h)/retrievals/\(r)/data?offset=0&op=mid HTTP/1.1\r\nHost: t\r\n"
+            + "Content-Type: application/octet-stream\r\nContent-Length: \(content.count)\r\n\r\n")
+        try await slow.send(Array(content[0..<sent]))
+        #expect(await eventually { f.cache.statistics().entries >= 16 })
+        let cancel = try await f.client.request("DELETE", "/instances/\(h)/retrievals/\(r)/operations/mid")
+        #expect(cancel.status == 200, "\(cancel.text)")
+        #expect(cancel.operation["state"] as? String == "canceled")
+        let answer = try await slow.readResponse()
+        #expect(answer.json["state"] as? String == "canceled", "\(answer.text)")
+        slow.close()
+        #expect(await eventually { f.engine.waitingReadCount == 0 })
+        let posted = try await f.drain(h).filter { $0["operation"] as? String == "mid" }
+        #expect(posted.count == 1)
+        #expect(posted.first?.resultCode == 995)
+        // Every block stored is one that was sent whole, and reads back as sent.
+        let stored = Int(try await f.read(h, r, offset: 0, maxBytes: 0).json["bytesTransferred"] as? Int ?? -1)
+        #expect(stored >= 16 * 65_536 && stored <= sent, "\(stored)")
+        var got: [UInt8] = []
+        while got.count < stored {
+            #expect(try await f.read(h, r, offset: got.count, op: "rb").json.resultCode == 0)
+            let part = try await f.buffer(h, r, "rb")
+            if part.isEmpty { break }
+            got += part
+        }
+        #expect(got == Array(content[0..<stored]))
+        #expect(try await f.drain(h).filter { $0["operation"] as? String == "mid" }.isEmpty)
+        await f.stop()
+    }
+
     @Test func rangedContentInformationConfinesReadsAndClipsMisses() async throws {
         let f = try await RetrievalFixture.start()
         let h = try await f.api.startup()

@@ -44,12 +44,19 @@ extension PeerDistEngine {
         case upload(Int)
     }
 
-    /// The upload bytes an append reserves: its declared length, at most one append window (all
-    /// it can hold waiting to be hashed); a window when its length is unknown.
-    func uploadReservation(expectedLength: UInt64?) -> Int {
-        let window = limits.appendWindowBytes
-        guard let expectedLength else { return window }
-        return expectedLength < UInt64(window) ? Int(expectedLength) : window
+    /// The upload bytes an operation reserves while pending: its declared length, at most all it
+    /// can hold (when its length is unknown, all of that). An append holds one append window
+    /// waiting to be hashed; an AddData the window it gathers and those it stores
+    /// (`AddDataFeed.heldBytes`). Other kinds upload nothing.
+    func uploadReservation(kind: OperationKind, expectedLength: UInt64?) -> Int {
+        let held: Int
+        switch kind {
+        case .publishAddToStream: held = limits.appendWindowBytes
+        case .clientAddData: held = AddDataFeed.heldBytes(limits)
+        default: return 0
+        }
+        guard let expectedLength else { return held }
+        return expectedLength < UInt64(held) ? Int(expectedLength) : held
     }
 
     /// 1816 (HTTP 429 with `Retry-After`) when one more `quota` would take `principal` past its bound.

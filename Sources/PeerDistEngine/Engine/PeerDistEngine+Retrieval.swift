@@ -186,7 +186,8 @@ extension PeerDistEngine {
     ) throws(EngineError) -> AddDataFeed {
         var outOfBounds = false
         let started = try startClientOperation(
-            instance: instance, retrieval: retrieval, kind: .clientAddData, operation: operation
+            instance: instance, retrieval: retrieval, kind: .clientAddData, operation: operation,
+            expectedLength: expectedLength.map { UInt64(max($0, 0)) }
         ) { r throws(EngineError) in
             if let expectedLength {
                 guard expectedLength > 0 else { throw .invalidParameter("AddData needs at least one byte") }
@@ -432,7 +433,7 @@ extension PeerDistEngine {
     /// retrieval, invalidation, operation id, then `check`), the operation bound to the retrieval's
     /// port and key, then `start`.
     private func startClientOperation(
-        instance: String, retrieval: String, kind: OperationKind, operation: String?,
+        instance: String, retrieval: String, kind: OperationKind, operation: String?, expectedLength: UInt64? = nil,
         check: (RetrievalRecord) throws(EngineError) -> Void,
         start: (OperationRecord, RetrievalRecord, inout Effects) -> ClientStart
     ) throws(EngineError) -> StartedOperation {
@@ -443,7 +444,7 @@ extension PeerDistEngine {
             try check(r)
             let op = try makeOperation(
                 in: record, state: &state, kind: kind, contentId: r.tag.bytes, handle: retrieval, owner: .retrieval(retrieval),
-                portName: r.portName, key: r.key, requestedId: operation)
+                portName: r.portName, key: r.key, requestedId: operation, expectedLength: expectedLength)
             var effects = Effects()
             switch start(op, r, &effects) {
             case .end(let outcome):

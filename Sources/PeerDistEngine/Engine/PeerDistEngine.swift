@@ -104,7 +104,7 @@ public final class PeerDistEngine: Sendable {
                 retryAfterSeconds: limits.quotaRetryAfterSeconds)
         }
         try checkQuota(.pendingOperation, of: instance.principal, in: state)
-        let upload = kind == .publishAddToStream ? uploadReservation(expectedLength: expectedLength) : 0
+        let upload = uploadReservation(kind: kind, expectedLength: expectedLength)
         if upload > 0 { try checkQuota(.upload(upload), of: instance.principal, in: state) }
         if let replaced { instance.remove(replaced) }
         let serial = state.nextSerial()
@@ -169,9 +169,7 @@ public final class PeerDistEngine: Sendable {
             endedInstant: clock.now)
         operation.phase = .ended(ended)
         instance.pendingOperations -= 1
-        if operation.kind == .publishAddToStream {
-            instance.uploadBytesInFlight -= uploadReservation(expectedLength: operation.expectedLength)
-        }
+        instance.uploadBytesInFlight -= uploadReservation(kind: operation.kind, expectedLength: operation.expectedLength)
         instance.operationWaiters -= operation.waiters.count
         if let timer = operation.faultTimer {
             operation.faultTimer = nil

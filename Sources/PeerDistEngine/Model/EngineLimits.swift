@@ -17,9 +17,14 @@ public struct EngineLimits: Sendable, Hashable {
     /// handles and retrievals across its instances (1816 past it). Default 4,096.
     public var maxOpenHandlesPerPrincipal: Int
     /// Upload bytes one principal may have in flight: every pending append may hold
-    /// `appendWindowBytes` waiting to be hashed, so a principal has at most this divided by the
-    /// window appends pending at once (1816 past it). Default 256 MiB (256 appends).
+    /// `appendWindowBytes` waiting to be hashed, and every pending AddData three such windows and
+    /// a quarter (the one it gathers and two it stores); each reserves that much, or its declared
+    /// length when smaller (1816 past it). Default 256 MiB (256 appends, 78 AddData).
     public var maxUploadBytesInFlightPerPrincipal: Int
+
+    /// The most one pending operation reserves of `maxUploadBytesInFlightPerPrincipal` (an AddData
+    /// of unknown length): a smaller bound would refuse such an operation always.
+    public var largestUploadReservation: Int { max(appendWindowBytes, AddDataFeed.heldBytes(self)) }
     /// An instance on which nothing was called for this long, and on which no long-poll is parked,
     /// is shut down as `shutdown` does it (`--instance-idle-timeout`); zero = never. Default 1 h.
     public var instanceIdleTimeout: Duration

@@ -5,8 +5,10 @@ import Synchronization
 /// The receiving end of one streamed PeerDistClientAddData: the body's bytes go in with `write`, in
 /// order, and `finish` ends the operation. Bytes are gathered up to a window (`appendWindowBytes`)
 /// and stored cut at entry boundaries (whole blocks or segments are inserted; only the last, partial
-/// one of the body is staged), so memory stays within about one window whatever the body's length.
-/// Before the retrieval's content information is complete they are kept (bounded) instead.
+/// one of the body is staged). Up to `maxStoring` windows are stored (hashed and written by the
+/// cache) while the next is received, so memory stays within `heldBytes` whatever the body's
+/// length, and the operation ends only once every window is stored. Before the retrieval's content information is
+/// complete the bytes are kept (bounded) instead.
 ///
 /// `write` throws once the operation has ended (cancelled, closed, invalidated, past its bound, or
 /// out of bounds at its start): the caller stops feeding and answers with the operation's state.
@@ -16,6 +18,9 @@ public final class AddDataFeed: Sendable {
         var position: UInt64
         var carry: [UInt8] = []
         var accepted: UInt64 = 0
+        /// The stores of earlier windows, oldest first, while they run; their bytes accepted are
+        /// added when they are awaited (the oldest once `maxStoring` run, all at the end).
+        var storing: [Task<UInt64, Never>] = []
         /// A natural end was issued already (4061 at the start, or 1816 past the kept-data bound).
         var ended = false
     }
@@ -41,8 +46,26 @@ public final class AddDataFeed: Sendable {
         self.serial = serial
         self.started = started
         startOffset = offset
-        window = max(engine.limits.appendWindowBytes, Int(ContentInformationV2.maximumSegmentLength))
+        window = Self.window(engine.limits)
         state = Mutex(State(position: offset, ended: ended))
+    }
+
+    /// Room past a window in a gathering buffer: the body chunk that fills a window usually
+    /// overshoots it, and the buffer should not grow (and be copied) for it.
+    static let slack = 256 << 10
+    /// Windows stored at once while the next is received (each is hashed over every core and
+    /// written by the cache's I/O queue; a second keeps both busy across the hand-offs).
+    static let maxStoring = 2
+
+    /// The bytes a window gathers: an append window, at least a V2 segment (stored whole).
+    static func window(_ limits: EngineLimits) -> Int {
+        max(limits.appendWindowBytes, Int(ContentInformationV2.maximumSegmentLength))
+    }
+
+    /// The most one feed holds at once: the window it gathers (with its slack) and the windows
+    /// it stores. An AddData reserves this much of its principal's upload bytes in flight.
+    static func heldBytes(_ limits: EngineLimits) -> Int {
+        (1 + maxStoring) * window(limits) + slack
     }
 
     /// Takes the next body bytes; stores (or keeps) them once a window has gathered.
@@ -52,6 +75,7 @@ public final class AddDataFeed: Sendable {
         let full = state.withLock { state -> Bool in
             // Ended (4061 held by a fault delay, say): the bytes are not kept.
             guard !state.ended else { return false }
+            if state.carry.isEmpty, state.carry.capacity < window { state.carry.reserveCapacity(window + Self.slack) }
             state.carry.append(contentsOf: chunk)
             return state.carry.count >= window
         }
@@ -77,9 +101,15 @@ public final class AddDataFeed: Sendable {
             instance: instance, serial: serial, result: .operationAborted, detail: "the request body failed")
     }
 
-    /// Stores (or keeps) the gathered bytes: all of them when `final`, else up to the last entry
-    /// boundary.
+    /// Stores (or keeps) the gathered bytes: all of them when `final` (and waits for every store),
+    /// else up to the last entry boundary (the store left running, up to `maxStoring` at once).
     private func flush(final: Bool) async throws(EngineError) {
+        while let oldest = state.withLock({ state in
+            state.storing.count >= (final ? 1 : Self.maxStoring) ? state.storing.removeFirst() : nil
+        }) {
+            let accepted = await oldest.value
+            state.withLock { $0.accepted += accepted }
+        }
         let (position, carry, ended) = state.withLock { ($0.position, $0.carry, $0.ended) }
         guard !ended, !carry.isEmpty else { return }
         switch try engine.feedTarget(instance: instance, retrieval: retrieval, serial: serial) {
@@ -100,11 +130,25 @@ public final class AddDataFeed: Sendable {
             let cut = final || end >= layout.contentEnd ? end : max(position, layout.boundary(atOrBefore: end))
             guard cut > position else { return }
             let count = Int(cut - position)
-            let accepted = await engine.store([(position, carry[0..<count])], layout: layout, tag: tag)
+            // The window is stored from the gathered buffer itself; the bytes past the cut start
+            // the next one, in a buffer sized for a window.
+            let window = carry[0..<count]
             state.withLock { state in
-                state.carry.removeFirst(count)
+                var next: [UInt8] = []
+                if count < carry.count {
+                    next.reserveCapacity(self.window + Self.slack)
+                    next.append(contentsOf: carry[count...])
+                }
+                state.carry = next
                 state.position = cut
-                state.accepted += accepted
+            }
+            let engine = self.engine
+            let storing = Task { await engine.store([(position, window)], layout: layout, tag: tag) }
+            if final {
+                let accepted = await storing.value
+                state.withLock { $0.accepted += accepted }
+            } else {
+                state.withLock { $0.storing.append(storing) }
             }
         }
     }
