@@ -41,4 +41,9 @@ int peerdist_punch_hole(int fd, int64_t offset, int64_t length);
 /// without changing its size; -1 with errno.
 int peerdist_preallocate(int fd, int64_t offset, int64_t length);
 
+/// mallopt(3) M_MMAP_THRESHOLD and M_TRIM_THRESHOLD: allocations below `mmap_threshold` come from
+/// the heap rather than fresh mappings, and freed heap memory is returned to the system only past
+/// `trim_threshold`. Returns 1 when both were set.
+int peerdist_set_malloc_thresholds(int mmap_threshold, int trim_threshold);
+
 #endif
