@@ -30,6 +30,8 @@ enum ErrorMapping {
         case 6, 1168, 4054, 4059: 404
         case 87, 4050, 4062: 400
         case 735, 4057: 410
+        // An ended read's buffer, released to keep its instance within its bound.
+        case 1931: 410
         // A wait that its instance's shutdown or its port's close aborted: what it waited on is gone.
         case 995: 410
         case 1260, 4064, 4066, 5: 403
@@ -53,6 +55,7 @@ enum ErrorMapping {
         case 1168: "Content not published"
         case 1260: "Disabled by policy"
         case 1816: "Quota exceeded"
+        case 1931: "Buffer released"
         case 4057: "Handle invalidated"
         case 4058: "Already exists"
         case 4059: "Operation not found"

@@ -405,6 +405,8 @@ paths:
       description: |
         409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
         for an operation that produced no buffer.
+        An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+        released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
       responses:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
@@ -421,6 +423,7 @@ paths:
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/NotFound'}
         '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -547,6 +550,8 @@ paths:
       description: |
         409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
         for an operation that produces no buffer (appends, completes).
+        An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+        released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
       responses:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
@@ -563,6 +568,7 @@ paths:
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/NotFound'}
         '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -1164,6 +1170,8 @@ paths:
       description: |
         409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
         for an operation that produced no buffer (a miss, a query, AddData).
+        An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+        released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
       responses:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
@@ -1180,6 +1188,7 @@ paths:
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/NotFound'}
         '409': {$ref: '#/components/responses/Conflict'}
+        '410': {$ref: '#/components/responses/Gone'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -1635,8 +1644,9 @@ components:
     Gone:
       description: |
         Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-        port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-        a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+        port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+        a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+        keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
       content:
         application/problem+json:
           schema:
@@ -1645,7 +1655,7 @@ components:
               - properties:
                   status: {const: 410}
                   error:
-                    enum: [PEERDIST_ERROR_INVALIDATED, ERROR_ABANDONED_WAIT_0, ERROR_OPERATION_ABORTED]
+                    enum: [PEERDIST_ERROR_INVALIDATED, ERROR_ABANDONED_WAIT_0, ERROR_OPERATION_ABORTED, ERROR_CONTEXT_EXPIRED]
     LengthRequired:
       description: A Content-Length or chunked body is required (87 `ERROR_INVALID_PARAMETER`)
       content:

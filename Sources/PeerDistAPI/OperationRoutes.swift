@@ -67,6 +67,11 @@ enum OperationRoutes {
             throw EngineError(Win32Error(code: 996), "operation '\(snapshot.id)' is still pending")
         }
         guard let buffer = snapshot.buffer else {
+            if snapshot.bufferReleased {
+                throw EngineError(.contextExpired,
+                    "the buffer of operation '\(snapshot.id)' was released: the instance keeps "
+                    + "\(ctx.engine.limits.maxRetainedBufferBytesPerInstance) bytes of unfetched read buffers, the newest")
+            }
             throw Parameters.invalid("operation '\(snapshot.id)' (\(snapshot.kind.rawValue)) produces no buffer")
         }
         var headers = HTTPFields()

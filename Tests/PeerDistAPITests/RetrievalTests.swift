@@ -314,6 +314,42 @@ struct RetrievalFixture {
         await f.stop()
     }
 
+    /// Unfetched read buffers are bounded per instance: past the bound the oldest are released;
+    /// their operations keep their results, and their buffer answers 410 ERROR_CONTEXT_EXPIRED.
+    @Test func readBuffersPastTheInstanceBoundAreReleasedOldestFirst() async throws {
+        let f = try await RetrievalFixture.start(limits: EngineLimits(maxRetainedBufferBytesPerInstance: 2 << 20))
+        let h = try await f.api.startup()
+        let content = RetrievalFixture.content(3 << 20, seed: 12)
+        let info = try await f.publish(h, "buffers", content)
+        let r = try await f.openCompleted(h, info: info)
+        #expect(try await f.addData(h, r, offset: 0, content).resultCode == 0)
+        for i in 0..<3 { #expect(try await f.read(h, r, offset: i << 20, op: "b\(i)").json.resultCode == 0) }
+        let gone = try await f.client.request("GET", "/instances/\(h)/retrievals/\(r)/operations/b0/buffer")
+        #expect(gone.status == 410, "\(gone.text)")
+        #expect(gone.code == 1931)
+        let op = try await f.client.request("GET", "/instances/\(h)/retrievals/\(r)/operations/b0")
+        #expect(op.json.resultCode == 0)
+        #expect(op.json["bytesTransferred"] as? Int == 1 << 20)
+        for i in 1..<3 { #expect(try await f.buffer(h, r, "b\(i)") == Array(content[(i << 20)..<((i + 1) << 20)])) }
+        await f.stop()
+    }
+
+    /// A forgotten operation's buffer no longer counts against the bound (here forgotten because a
+    /// new read takes its id).
+    @Test func forgottenOperationsGiveTheirBufferBytesBack() async throws {
+        let f = try await RetrievalFixture.start(limits: EngineLimits(maxRetainedBufferBytesPerInstance: 2 << 20))
+        let h = try await f.api.startup()
+        let content = RetrievalFixture.content(2 << 20, seed: 13)
+        let info = try await f.publish(h, "forgotten", content)
+        let r = try await f.openCompleted(h, info: info)
+        #expect(try await f.addData(h, r, offset: 0, content).resultCode == 0)
+        for _ in 0..<2 {
+            for i in 0..<2 { #expect(try await f.read(h, r, offset: i << 20, op: "x\(i)").json.resultCode == 0) }
+            for i in 0..<2 { #expect(try await f.buffer(h, r, "x\(i)") == Array(content[(i << 20)..<((i + 1) << 20)])) }
+        }
+        await f.stop()
+    }
+
     @Test func rangedContentInformationConfinesReadsAndClipsMisses() async throws {
         let f = try await RetrievalFixture.start()
         let h = try await f.api.startup()

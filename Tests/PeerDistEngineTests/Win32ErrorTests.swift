@@ -12,7 +12,7 @@ import Testing
         #expect(Win32Error.notSupported.code == 50)
         #expect(Win32Error.invalidated.code == 4057)
         #expect(Win32Error.notFound.code == 1168)
-        #expect(Win32Error.allKnown.count == 30)
+        #expect(Win32Error.allKnown.count == 31)
         #expect(Set(Win32Error.allKnown.map(\.code)).count == Win32Error.allKnown.count)
         #expect(Win32Error.allKnown.map(\.code) == Win32Error.allKnown.map(\.code).sorted())
         #expect(Win32Error(code: 4065) == .serviceUnavailable)

@@ -1775,8 +1775,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/status/get(waitInstanceStatus)/responses/410`.
@@ -2778,8 +2779,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/ports/{p}/completions/get(dequeueCompletions)/responses/410`.
@@ -3615,6 +3617,8 @@ public enum Operations {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer.
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
@@ -3870,6 +3874,33 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/operations/{op}/buffer/get(getInstanceOperationBuffer)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
                             response: self
                         )
                     }
@@ -5658,6 +5689,8 @@ public enum Operations {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produces no buffer (appends, completes).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/operations/{op}/buffer`.
@@ -5923,6 +5956,33 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/operations/{op}/buffer/get(getOperationBuffer)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
                             response: self
                         )
                     }
@@ -7103,8 +7163,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/data/post(addToStream)/responses/410`.
@@ -7614,8 +7675,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/complete/post(completeStream)/responses/410`.
@@ -9171,8 +9233,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/{c}/reads/post(retrieveContentInformation)/responses/410`.
@@ -9900,8 +9963,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/get(getRetrieval)/responses/410`.
@@ -10583,8 +10647,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/410`.
@@ -11061,8 +11126,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/410`.
@@ -11514,8 +11580,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/410`.
@@ -12030,8 +12097,9 @@ public enum Operations {
                 }
             }
             /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
-            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), or the instance shut down while
-            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`)
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
             ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/410`.
@@ -13549,6 +13617,8 @@ public enum Operations {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer (a miss, a query, AddData).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.
@@ -13811,6 +13881,33 @@ public enum Operations {
                     default:
                         try throwUnexpectedResponseStatus(
                             expectedStatus: "conflict",
+                            response: self
+                        )
+                    }
+                }
+            }
+            /// Handle invalidated by a service status change (4057 `PEERDIST_ERROR_INVALIDATED`), the
+            /// port closed while waiting (735 `ERROR_ABANDONED_WAIT_0`), the instance shut down while
+            /// a status wait was parked (995 `ERROR_OPERATION_ABORTED`), or a read's buffer released to
+            /// keep its instance within its bound of unfetched buffers (1931 `ERROR_CONTEXT_EXPIRED`)
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/buffer/get(getRetrievalOperationBuffer)/responses/410`.
+            ///
+            /// HTTP response code: `410 gone`.
+            case gone(Components.Responses.Gone)
+            /// The associated value of the enum case if `self` is `.gone`.
+            ///
+            /// - Throws: An error if `self` is not `.gone`.
+            /// - SeeAlso: `.gone`.
+            public var gone: Components.Responses.Gone {
+                get throws {
+                    switch self {
+                    case let .gone(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "gone",
                             response: self
                         )
                     }

@@ -120,6 +120,8 @@ public protocol APIProtocol: Sendable {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer.
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
@@ -170,6 +172,8 @@ public protocol APIProtocol: Sendable {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produces no buffer (appends, completes).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/operations/{op}/buffer`.
@@ -383,6 +387,8 @@ public protocol APIProtocol: Sendable {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer (a miss, a query, AddData).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.
@@ -663,6 +669,8 @@ extension APIProtocol {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer.
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/operations/{op}/buffer`.
@@ -765,6 +773,8 @@ extension APIProtocol {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produces no buffer (appends, completes).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/operations/{op}/buffer`.
@@ -1172,6 +1182,8 @@ extension APIProtocol {
     ///
     /// 409 `ERROR_IO_INCOMPLETE` while the operation is pending; 400 `ERROR_INVALID_PARAMETER`
     /// for an operation that produced no buffer (a miss, a query, AddData).
+    /// An instance keeps at most 64 MiB of ended reads' buffers; past it the oldest are
+    /// released (the operation keeps its result) and their buffer is 410 `ERROR_CONTEXT_EXPIRED`.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/retrievals/{r}/operations/{op}/buffer`.

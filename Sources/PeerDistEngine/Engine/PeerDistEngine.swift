@@ -194,6 +194,8 @@ public final class PeerDistEngine: Sendable {
             port.nextSequence += 1
             dispatch(port, instance: instance.handle, effects: &effects)
         }
+        instance.retainBuffer(
+            of: operation, limit: limits.maxRetainedBufferBytesPerInstance, operationLimit: limits.maxOperationsPerInstance)
         instance.retentionQueue.append((serial: operation.serial, expiry: ended.endedInstant.advanced(by: limits.retention)))
         instance.compactRetentionQueue(limit: limits.maxOperationsPerInstance)
         scheduleRetentionSweep(instance)

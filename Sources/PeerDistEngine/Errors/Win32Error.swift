@@ -68,6 +68,8 @@ public struct Win32Error: Sendable, Hashable, CustomStringConvertible {
     public static let accessDisabledByPolicy = Win32Error(code: 1260, name: "ERROR_ACCESS_DISABLED_BY_POLICY")
     /// 1460: a read timed out (operation result); HTTP 408 at the HTTP level.
     public static let timeout = Win32Error(code: 1460, name: "ERROR_TIMEOUT")
+    /// 1931: an ended read's buffer was released to keep its instance within its bound (HTTP 410).
+    public static let contextExpired = Win32Error(code: 1931, name: "ERROR_CONTEXT_EXPIRED")
     /// 1816: a bound of the engine was reached (HTTP 429 with `Retry-After`).
     public static let notEnoughQuota = Win32Error(code: 1816, name: "ERROR_NOT_ENOUGH_QUOTA")
     /// 4050: content information version not supported (HTTP 400).
@@ -111,7 +113,7 @@ public struct Win32Error: Sendable, Hashable, CustomStringConvertible {
     public static let allKnown: [Win32Error] = [
         .success, .accessDenied, .invalidHandle, .notSupported, .invalidParameter, .abandonedWait0,
         .operationAborted, .ioIncomplete, .ioPending, .notFound, .accessDisabledByPolicy, .timeout,
-        .notEnoughQuota, .contentInfoVersionUnsupported, .cannotParseContentInfo, .missingData, .noMore,
+        .notEnoughQuota, .contextExpired, .contentInfoVersionUnsupported, .cannotParseContentInfo, .missingData, .noMore,
         .notInitialized, .alreadyInitialized, .shutdownInProgress, .invalidated, .alreadyExists,
         .operationNotFound, .alreadyCompleted, .outOfBounds, .versionUnsupported, .invalidConfiguration,
         .notLicensed, .serviceUnavailable, .trustFailure,

@@ -30,6 +30,11 @@ public struct EngineLimits: Sendable, Hashable {
     public var instanceIdleTimeout: Duration
     /// Operations kept per instance, pending plus retained ended ones (1816 past it). Default 10,000.
     public var maxOperationsPerInstance: Int
+    /// Bytes of ended reads' buffers an instance keeps (block, stream and content-information
+    /// reads). Past it the oldest buffers are released: their operations stay, with their results,
+    /// but their buffer is gone (`GET …/buffer` answers 410, ERROR_CONTEXT_EXPIRED). At least
+    /// `maxReadBytes`. Default 64 MiB (64 reads of 1 MiB not yet fetched).
+    public var maxRetainedBufferBytesPerInstance: Int
     /// Completion ports per instance, `default` included (1816 past it). Default 64.
     public var maxPortsPerInstance: Int
     /// Callers parked on one port at once (1816 with `Retry-After`, i.e. HTTP 429, past it;
@@ -98,6 +103,7 @@ public struct EngineLimits: Sendable, Hashable {
         maxUploadBytesInFlightPerPrincipal: Int = 256 << 20,
         instanceIdleTimeout: Duration = .seconds(3_600),
         maxOperationsPerInstance: Int = 10_000,
+        maxRetainedBufferBytesPerInstance: Int = 64 << 20,
         maxPortsPerInstance: Int = 64,
         maxWaitersPerPort: Int = 10_000,
         maxWaitersPerOperation: Int = 64,
@@ -129,6 +135,7 @@ public struct EngineLimits: Sendable, Hashable {
         self.maxUploadBytesInFlightPerPrincipal = maxUploadBytesInFlightPerPrincipal
         self.instanceIdleTimeout = instanceIdleTimeout
         self.maxOperationsPerInstance = maxOperationsPerInstance
+        self.maxRetainedBufferBytesPerInstance = max(maxRetainedBufferBytesPerInstance, maxReadBytes)
         self.maxPortsPerInstance = maxPortsPerInstance
         self.maxWaitersPerPort = maxWaitersPerPort
         self.maxWaitersPerOperation = maxWaitersPerOperation

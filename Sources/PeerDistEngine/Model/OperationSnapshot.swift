@@ -26,6 +26,9 @@ public struct OperationSnapshot: Sendable, Hashable {
     public let endedAt: Date?
     /// For a read that ended: the bytes it produced (the caller's buffer). `nil` otherwise and in lists.
     public let buffer: [UInt8]?
+    /// A read whose buffer was released to keep its instance within
+    /// `EngineLimits.maxRetainedBufferBytesPerInstance` (its result stays).
+    public var bufferReleased: Bool = false
 
     /// `true` once it has ended.
     public var hasEnded: Bool { state != .pending }

@@ -25,6 +25,10 @@ final class InstanceRecord {
     var index = OperationIndex()
     /// Ended operations in end order with their expiry (retention is the same for all).
     var retentionQueue: Deque<(serial: UInt64, expiry: EngineInstant)> = []
+    /// Ended operations with a buffer, in end order (serials of forgotten ones are skipped).
+    var bufferQueue: Deque<UInt64> = []
+    /// Bytes of the buffers its ended operations hold.
+    var bufferedBytes = 0
     /// The sweep that forgets expired operations even when no call comes (at most one at a time).
     var retentionTimer: (any EngineTimer)?
     var statusWaiters: [UInt64: StatusWaiter] = [:]
@@ -92,5 +96,21 @@ final class InstanceRecord {
     func remove(_ operation: OperationRecord) {
         operations.removeValue(forKey: operation.serial)
         index.remove(operation)
+        bufferedBytes -= operation.bufferBytes
+    }
+
+    /// Counts the buffer of an operation that just ended, then releases the oldest buffers until
+    /// the instance holds at most `limit` bytes of them.
+    func retainBuffer(of operation: OperationRecord, limit: Int, operationLimit: Int) {
+        let bytes = operation.bufferBytes
+        guard bytes > 0 else { return }
+        bufferedBytes += bytes
+        bufferQueue.append(operation.serial)
+        while bufferedBytes > limit, let oldest = bufferQueue.popFirst() {
+            bufferedBytes -= operations[oldest]?.releaseBuffer() ?? 0
+        }
+        if bufferQueue.count > 2 * operationLimit + 16 {
+            bufferQueue = Deque(bufferQueue.filter { operations[$0]?.bufferBytes ?? 0 > 0 })
+        }
     }
 }

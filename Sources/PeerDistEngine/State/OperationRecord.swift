@@ -16,7 +16,9 @@ final class OperationRecord {
         let result: Win32Error
         let bytesTransferred: UInt64
         let offset: UInt64
-        let buffer: [UInt8]?
+        var buffer: [UInt8]?
+        /// The buffer was released to keep the instance within its bound.
+        var bufferReleased = false
         let endedAt: Date
         let endedInstant: EngineInstant
     }
@@ -96,6 +98,21 @@ final class OperationRecord {
         return false
     }
 
+    /// The bytes of its buffer, once ended (0 without one).
+    var bufferBytes: Int {
+        guard case .ended(let ended) = phase else { return 0 }
+        return ended.buffer?.count ?? 0
+    }
+
+    /// Drops its buffer (ended operations only); returns the bytes freed.
+    func releaseBuffer() -> Int {
+        guard case .ended(var ended) = phase, let buffer = ended.buffer else { return 0 }
+        ended.buffer = nil
+        ended.bufferReleased = true
+        phase = .ended(ended)
+        return buffer.count
+    }
+
     func snapshot(includeBuffer: Bool) -> OperationSnapshot {
         switch phase {
         case .pending:
@@ -106,7 +123,7 @@ final class OperationRecord {
             return OperationSnapshot(
                 id: id, kind: kind, contentId: contentId, owner: owner, state: ended.state, result: ended.result,
                 bytesTransferred: ended.bytesTransferred, offset: ended.offset, createdAt: createdAt,
-                endedAt: ended.endedAt, buffer: includeBuffer ? ended.buffer : nil)
+                endedAt: ended.endedAt, buffer: includeBuffer ? ended.buffer : nil, bufferReleased: ended.bufferReleased)
         }
     }
 }
