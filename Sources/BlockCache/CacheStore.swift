@@ -597,11 +597,23 @@ final class CacheStore {
         if try stagedTick.step() { tick = max(tick, stagedTick.int64(0)) }
     }
 
-    /// Frees the pack bytes no entry refers to (left by a crash between bytes and rows), and
-    /// deletes the packs without entries.
+    /// Frees the pack bytes no entry refers to (left by a crash between bytes and rows), deletes
+    /// the packs without entries, and drops the rows whose pack is gone (removed by hand, say).
     private func reclaimPacks() throws {
+        let existing = Set(files.allPacks())
+        let highest = try db.statement("SELECT COALESCE(MAX(pack), 0) FROM entries")
+        if try highest.step() { files.numberAfter(highest.int64(0)) }
+        var orphans: [(Int64, Int64)] = []
+        let named = try db.statement("SELECT id, size, pack FROM entries")
+        while try named.step() {
+            if !existing.contains(named.int64(2)) { orphans.append((named.int64(0), named.int64(1))) }
+        }
+        db.resetAll()
+        if !orphans.isEmpty {
+            try db.transaction { for (id, size) in orphans { try deleteEntry(id, size: size) } }
+        }
         let select = try db.statement("SELECT DISTINCT offset, size FROM entries WHERE pack = ? ORDER BY offset")
-        for pack in files.allPacks() {
+        for pack in existing {
             select.reset()
             try select.bind(1, pack)
             var live: [(offset: Int64, length: Int64)] = []

@@ -42,8 +42,8 @@ struct PackFileStore {
     /// range frees exactly its blocks.
     static let alignment: Int64 = 4096
     /// Blocks reserved at a time past the newest pack's end (`fallocate` keeping its size): at
-    /// most this much disk is taken beyond the entries' bytes, until the pack is cut at the next
-    /// open.
+    /// most this much disk is taken beyond the entries' bytes, freed when the pack is full or the
+    /// cache closes (after a crash, when the pack is cut at the next open).
     static let reservationStep: Int64 = 16 << 20
     /// Read descriptors kept open at most.
     static let maxOpenPacks = 64
@@ -159,6 +159,12 @@ struct PackFileStore {
     /// Every pack's id.
     func allPacks() -> [Int64] {
         Self.list(packs).compactMap { Int64($0) }
+    }
+
+    /// New packs are numbered after `id` too (the highest an index row names, whose file may be
+    /// gone), so that no row ever points into a pack it was not written to.
+    mutating func numberAfter(_ id: Int64) {
+        nextID = max(nextID, id + 1)
     }
 
     /// After a crash: deletes `id` when `live` is empty, else punches every byte outside the

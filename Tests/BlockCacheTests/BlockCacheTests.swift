@@ -317,6 +317,31 @@ import Testing
         await cache.close()
     }
 
+    /// Rows whose pack is gone (deleted by hand) are dropped at open, and new packs are numbered
+    /// after every pack a row named, so no row points into bytes it was not written with.
+    @Test func rowsOfAPackThatIsGoneAreDroppedAtOpen() async throws {
+        let dir = TemporaryDirectory()
+        defer { dir.remove() }
+        let data = (0..<2).map { Fixture.bytes(4096, seed: 76 + UInt64($0)) }
+        let keys = (0..<2).map { BlockKey(segment: Fixture.segment(21), index: UInt32($0)) }
+        var gone = ""
+        do {
+            let cache = try await open(dir)
+            #expect(await cache.insert(keys[0], digest: Fixture.sha256(data[0]), bytes: data[0], tag: nil) == .stored)
+            gone = try #require(await cache.location(of: keys[0])).path
+            await cache.close()
+        }
+        #expect(unlink(gone) == 0)
+        let cache = try await open(dir)
+        #expect(cache.statistics().entries == 0)
+        #expect(cache.statistics().bytes == 0)
+        #expect(!(await cache.contains(keys[0])))
+        #expect(await cache.insert(keys[1], digest: Fixture.sha256(data[1]), bytes: data[1], tag: nil) == .stored)
+        #expect(try #require(await cache.location(of: keys[1])).path != gone)
+        #expect(await cache.read(keys[1], digest: Fixture.sha256(data[1])) == data[1])
+        await cache.close()
+    }
+
     /// A folder of the file-per-block layout (schema 0) is emptied at open and then works.
     @Test func aFolderOfTheFormerLayoutIsEmptiedAtOpen() async throws {
         let dir = TemporaryDirectory()
