@@ -85,9 +85,11 @@ enum RetrievalRoutes {
                     guard ms > 0 else { throw Parameters.invalid("timeoutMs must not be negative") }
                     timeout = .milliseconds(ms)
                 }
+                // A caller that waits for a read of the local cache only runs it in this task.
                 let op = try ctx.engine.read(
                     instance: instance, retrieval: params.path("r"), offset: offset, maxBytes: maxBytes, timeout: timeout,
-                    operation: try params.chosenOperationName())
+                    operation: try params.chosenOperationName(), runsInline: (params.preferWait() ?? 0) > 0)
+                if let work = op.work { await work() }
                 return await ctx.accepted(op, instance: instance, params: params)
             },
             .sync(.get, "/instances/{h}/retrievals/{r}/operations") { req in

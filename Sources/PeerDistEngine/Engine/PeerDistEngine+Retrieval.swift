@@ -284,15 +284,18 @@ extension PeerDistEngine {
     /// range.
     /// - Parameters:
     ///   - timeout: `nil` = the local cache only (timeoutMs 0); else at most `limits.maxReadTimeout`.
+    ///   - runsInline: The caller waits for the read and will run its `work` itself when the read
+    ///     reads the local cache only (it then saves the hand-off to a task of its own and back).
     /// - Throws: 1260, 4065, 6, 4057, 87 (negative `maxBytes`, timeout, operation id), 4054 when
     ///   the content information is not complete, 4058, 1816.
     public func read(
-        instance: String, retrieval: String, offset: UInt64?, maxBytes: Int, timeout: Duration?, operation: String? = nil
+        instance: String, retrieval: String, offset: UInt64?, maxBytes: Int, timeout: Duration?, operation: String? = nil,
+        runsInline: Bool = false
     ) throws(EngineError) -> StartedOperation {
         let mode: ReadRequest.Mode = offset == nil ? .stream : .block
         return try startClientOperation(
             instance: instance, retrieval: retrieval, kind: mode == .block ? .clientBlockRead : .clientStreamRead,
-            operation: operation
+            operation: operation, runsWorkInline: runsInline && timeout == nil
         ) { r throws(EngineError) in
             guard maxBytes >= 0 else { throw .invalidParameter("maxBytes must not be negative") }
             if let timeout, timeout <= .zero || timeout > limits.maxReadTimeout {
@@ -434,6 +437,7 @@ extension PeerDistEngine {
     /// port and key, then `start`.
     private func startClientOperation(
         instance: String, retrieval: String, kind: OperationKind, operation: String?, expectedLength: UInt64? = nil,
+        runsWorkInline: Bool = false,
         check: (RetrievalRecord) throws(EngineError) -> Void,
         start: (OperationRecord, RetrievalRecord, inout Effects) -> ClientStart
     ) throws(EngineError) -> StartedOperation {
@@ -446,17 +450,22 @@ extension PeerDistEngine {
                 in: record, state: &state, kind: kind, contentId: r.tag.bytes, handle: retrieval, owner: .retrieval(retrieval),
                 portName: r.portName, key: r.key, requestedId: operation, expectedLength: expectedLength)
             var effects = Effects()
+            var inline: (@Sendable () async -> Void)?
             switch start(op, r, &effects) {
             case .end(let outcome):
                 finishNaturallyLocked(op, in: record, .outcome(outcome), honorDelay: true, state: &state, effects: &effects)
             case .work(let body):
                 let serial = op.serial
                 op.work = OperationWork(settle: { _ in }, abort: { _ in })
-                effects.actions.append { Task { await body(retrieval, serial) } }
+                if runsWorkInline {
+                    inline = { await body(retrieval, serial) }
+                } else {
+                    effects.actions.append { Task { await body(retrieval, serial) } }
+                }
             case .queued:
                 break
             }
-            return (StartedOperation(engine: self, record: op), effects)
+            return (StartedOperation(engine: self, record: op, work: inline), effects)
         }
         effects.run()
         return started

@@ -8,13 +8,20 @@ public final class StartedOperation: @unchecked Sendable {
     /// The operation as it was accepted (pending, or already ended for a read served at once).
     public let accepted: OperationSnapshot
 
+    /// Work the starting call must run itself, in its own task, before it answers: set only when
+    /// the call asked for it and the work ends in a bounded time without waiting for anything (a
+    /// read of the local cache only, by a caller that waits). Until it has run the operation stays
+    /// pending; cancels and closes work on it as on any other.
+    public let work: (@Sendable () async -> Void)?
+
     /// The engine-wide serial of the operation.
     let serial: UInt64
 
-    init(engine: PeerDistEngine, record: OperationRecord) {
+    init(engine: PeerDistEngine, record: OperationRecord, work: (@Sendable () async -> Void)? = nil) {
         serial = record.serial
         self.engine = engine
         self.record = record
+        self.work = work
         accepted = record.snapshot(includeBuffer: false)
     }
 
