@@ -142,79 +142,68 @@ public final class BlockCache: Sendable {
     }
 
     /// The verified bytes of `key`, or nil when it is not cached under `digest` or its bytes no
-    /// longer hash to it (the entry is then dropped and counted in `corruptOnRead`).
-    ///
-    /// The I/O queue loads the bytes and hands them straight to the verify queue, which resumes
-    /// the caller; a corrupt entry is dropped on the I/O queue before the caller is answered.
+    /// longer hash to it (the entry is then dropped and counted in `corruptOnRead`): a
+    /// `readLeading` of one entry.
     public func read(_ key: BlockKey, digest: BlockDigest) async -> [UInt8]? {
-        await withCheckedContinuation { continuation in
-            io.async { [io, verify, state, stats] in
-                guard let (id, bytes) = state.store?.load(key, expected: digest) else {
-                    stats.update { $0.misses += 1 }
-                    continuation.resume(returning: nil)
-                    return
-                }
-                verify.async {
-                    if EntryHasher.matches(bytes, digest) {
-                        stats.update { $0.hits += 1 }
-                        io.async { state.store?.touch(id) }
-                        continuation.resume(returning: bytes)
-                        return
-                    }
-                    stats.update { $0.misses += 1 }
-                    io.async {
-                        state.store?.dropCorrupt(id: id)
-                        continuation.resume(returning: nil)
-                    }
-                }
-            }
-        }
+        let bytes = await readLeading([(key, digest)])
+        return bytes.isEmpty ? nil : bytes
     }
 
     /// Reads the entries of `items`, in order, in one trip through the I/O and verify queues: the
     /// bytes of the leading ones that are cached and intact, one after another in one buffer, up
     /// to the first that is not (a contiguous read needs nothing past a miss, so nothing past it is
-    /// loaded). Each is verified again as `read(_:digest:)` does, several at once, in place; a
-    /// corrupt one is dropped and ends the run.
+    /// loaded). The I/O queue only looks them up; the verify queue reads each entry from its pack,
+    /// through descriptors of its own, and verifies it as `read(_:digest:)` does, several at once,
+    /// in place. A corrupt or cut-short one is dropped and ends the run.
     public func readLeading(_ items: [(key: BlockKey, digest: BlockDigest)]) async -> [UInt8] {
         guard !items.isEmpty else { return [] }
         return await withCheckedContinuation { continuation in
             io.async { [io, verify, state, stats] in
-                guard let run = state.store?.loadRun(items), !run.ids.isEmpty else {
+                guard let plan = state.store?.planRun(items), !plan.ids.isEmpty else {
                     stats.update { $0.misses += 1 }
                     continuation.resume(returning: [])
                     return
                 }
-                let stoppedByMiss = run.ids.count < items.count
+                let stoppedByMiss = plan.ids.count < items.count
                 verify.async {
-                    let starts = run.sizes.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1) }
-                    let verdicts = Verdicts(count: run.ids.count)
-                    let check: @Sendable (Int) -> Void = { index in
-                        verdicts.buffer[index] = run.bytes.withUnsafeBytes { all in
-                            EntryHasher.matches(UnsafeRawBufferPointer(rebasing: all[starts[index]..<starts[index + 1]]), items[index].digest)
+                    let count = plan.ids.count
+                    let starts = plan.sizes.reduce(into: [0]) { $0.append($0[$0.count - 1] + $1) }
+                    let verdicts = Verdicts(count: count)
+                    var bytes = [UInt8](unsafeUninitializedCapacity: starts[count]) { buffer, initialized in
+                        guard let base = buffer.baseAddress else { return }
+                        let shared = RunBuffer(base)
+                        let load: @Sendable (Int) -> Void = { index in
+                            let entry = shared.base + starts[index]
+                            let size = plan.sizes[index]
+                            let got = PackFileStore.read(
+                                plan.descriptors[plan.descriptorOf[index]], at: plan.offsets[index], count: size, into: entry)
+                            if got < size { (entry + got).initialize(repeating: 0, count: size - got) }
+                            verdicts.buffer[index] = got == size
+                                && EntryHasher.matches(UnsafeRawBufferPointer(start: entry, count: size), items[index].digest)
                         }
+                        if count == 1 { load(0) } else { DispatchQueue.concurrentPerform(iterations: count, execute: load) }
+                        initialized = starts[count]
                     }
-                    if run.ids.count == 1 { check(0) } else { DispatchQueue.concurrentPerform(iterations: run.ids.count, execute: check) }
-                    let intact = verdicts.buffer.firstIndex(of: false) ?? run.ids.count
+                    PackFileStore.closeDescriptors(plan.descriptors)
+                    let intact = verdicts.buffer.firstIndex(of: false) ?? count
                     stats.update { stats in
                         stats.hits += Int64(intact)
-                        if intact < run.ids.count || stoppedByMiss { stats.misses += 1 }
+                        if intact < count || stoppedByMiss { stats.misses += 1 }
                     }
-                    let ids = run.ids
-                    guard intact < ids.count else {
+                    let ids = plan.ids
+                    guard intact < count else {
                         // All intact: answered at once, the recency recorded after.
-                        continuation.resume(returning: run.bytes)
+                        continuation.resume(returning: bytes)
                         io.async { for id in ids { state.store?.touch(id) } }
                         return
                     }
-                    var kept = run.bytes
-                    kept.removeLast(kept.count - starts[intact])
-                    let bytes = kept
+                    bytes.removeLast(bytes.count - starts[intact])
+                    let kept = bytes
                     // A corrupt entry is dropped before the caller is answered.
                     io.async {
                         for id in ids[0..<intact] { state.store?.touch(id) }
-                        for index in intact..<ids.count where !verdicts.buffer[index] { state.store?.dropCorrupt(id: ids[index]) }
-                        continuation.resume(returning: bytes)
+                        for index in intact..<count where !verdicts.buffer[index] { state.store?.dropCorrupt(id: ids[index]) }
+                        continuation.resume(returning: kept)
                     }
                 }
             }
@@ -294,6 +283,16 @@ private final class Verdicts: @unchecked Sendable {
     }
 
     deinit { buffer.deallocate() }
+}
+
+/// The start of a run's buffer, shared by the iterations that fill it.
+///
+/// Safety (`@unchecked Sendable`): each iteration writes (and then hashes) only its own entry's
+/// range of the buffer, the ranges do not overlap, and the buffer outlives them (it is filled
+/// inside `Array(unsafeUninitializedCapacity:)`, which returns after `concurrentPerform` has).
+private struct RunBuffer: @unchecked Sendable {
+    let base: UnsafeMutablePointer<UInt8>
+    init(_ base: UnsafeMutablePointer<UInt8>) { self.base = base }
 }
 
 /// Moves a value created on one queue to another.

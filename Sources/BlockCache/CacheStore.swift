@@ -133,67 +133,44 @@ final class CacheStore {
         return outcomes
     }
 
-    /// Looks `key` up: the entry's id and its bytes as on disk (unverified), or nil for a miss.
-    /// An entry cached under another digest than `expected` is a miss.
-    func load(_ key: BlockKey, expected: BlockDigest) -> (id: Int64, bytes: [UInt8])? {
-        let run = loadRun([(key, expected)])
-        guard let id = run.ids.first else { return nil }
-        return (id, run.bytes)
+    /// Where the bytes of a run of entries are, for reading them off the I/O queue (`readLeading`):
+    /// each entry's id, length, offset and the index of its pack's descriptor in `descriptors`,
+    /// descriptors of the caller's own (`PackFileStore.duplicate`), to close.
+    struct RunPlan: Sendable {
+        var ids: [Int64] = []
+        var sizes: [Int] = []
+        var offsets: [Int64] = []
+        var descriptorOf: [Int] = []
+        var descriptors: [Int32] = []
     }
 
     /// Looks the entries of `items` up, in order, up to the first not cached under its digest, and
-    /// reads their bytes as on disk (unverified) into one buffer, one after another: entries that
-    /// follow one another in a pack (as an AddData stores them) are read in one system call. An
-    /// entry whose bytes are gone or cut short ends the run and is dropped as corrupt.
-    /// - Returns: The ids and lengths of the entries read, and their bytes.
-    func loadRun(_ items: [(key: BlockKey, digest: BlockDigest)]) -> (ids: [Int64], sizes: [Int], bytes: [UInt8]) {
-        var rows: [Row] = []
+    /// says where their bytes are. An entry whose pack cannot be opened ends the run and is dropped
+    /// as corrupt (its bytes are gone). An entry cached under another digest is a miss.
+    func planRun(_ items: [(key: BlockKey, digest: BlockDigest)]) -> RunPlan {
+        var plan = RunPlan()
+        var opened: [Int64: Int] = [:]
+        var gone: Row?
         for item in items {
             guard let row = try? lookup(item.key), row.algo == item.digest.function.storageCode,
                 row.digest == item.digest.bytes
             else { break }
-            rows.append(row)
+            if opened[row.pack] == nil {
+                guard let fd = files.duplicate(pack: row.pack) else {
+                    gone = row
+                    break
+                }
+                opened[row.pack] = plan.descriptors.count
+                plan.descriptors.append(fd)
+            }
+            plan.ids.append(row.id)
+            plan.sizes.append(Int(row.size))
+            plan.offsets.append(row.offset)
+            plan.descriptorOf.append(opened[row.pack] ?? 0)
         }
         db.resetAll()
-        let total = rows.reduce(0) { $0 + Int($1.size) }
-        var readable = rows.count
-        let bytes = [UInt8](unsafeUninitializedCapacity: total) { buffer, initialized in
-            initialized = 0
-            guard let base = buffer.baseAddress else {
-                readable = 0
-                return
-            }
-            var index = 0
-            while index < rows.count {
-                var last = index
-                var length = Int(rows[index].size)
-                while last + 1 < rows.count, rows[last + 1].pack == rows[index].pack,
-                    rows[last + 1].offset == rows[last].offset + rows[last].size
-                {
-                    last += 1
-                    length += Int(rows[last].size)
-                }
-                let got = files.read(rows[index].stored.location, count: length, into: base + initialized)
-                guard got == length else {
-                    // The entries read whole stay; the first cut short ends the run.
-                    var covered = 0
-                    readable = index
-                    while covered + Int(rows[readable].size) <= got {
-                        covered += Int(rows[readable].size)
-                        readable += 1
-                    }
-                    initialized += covered
-                    return
-                }
-                initialized += length
-                index = last + 1
-            }
-        }
-        if readable < rows.count {
-            // Gone or truncated: the same as bytes that changed.
-            dropCorrupt(id: rows[readable].id, stored: rows[readable].stored)
-        }
-        return (rows[0..<readable].map(\.id), rows[0..<readable].map { Int($0.size) }, bytes)
+        if let gone { dropCorrupt(id: gone.id, stored: gone.stored) }
+        return plan
     }
 
     /// Records a verified read of entry `id` for the recency order.

@@ -118,24 +118,25 @@ struct PackFileStore {
         return Location(pack: id, offset: end)
     }
 
-    /// The `length` bytes at `location`, or nil when the pack is gone or shorter.
-    mutating func read(_ location: Location, length: Int) -> [UInt8]? {
-        guard length > 0 else { return nil }
-        var complete = false
-        let bytes = [UInt8](unsafeUninitializedCapacity: length) { buffer, initialized in
-            initialized = buffer.baseAddress.map { read(location, count: length, into: $0) } ?? 0
-            complete = initialized == length
-        }
-        return complete ? bytes : nil
+    /// A descriptor of pack `id` of the caller's own (to close), for reads off the I/O queue: it
+    /// stays valid, and reads the pack's bytes, even when the pack is removed meanwhile.
+    mutating func duplicate(pack id: Int64) -> Int32? {
+        guard let fd = reader(id) else { return nil }
+        let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+        return copy >= 0 ? copy : nil
     }
 
-    /// Reads up to `count` bytes at `location` into `destination`; returns how many it read (fewer
-    /// when the pack is gone, shorter, or failed).
-    mutating func read(_ location: Location, count: Int, into destination: UnsafeMutablePointer<UInt8>) -> Int {
-        guard count > 0, let fd = reader(location.pack) else { return 0 }
+    /// Closes descriptors `duplicate` gave.
+    static func closeDescriptors(_ descriptors: [Int32]) {
+        for fd in descriptors { close(fd) }
+    }
+
+    /// Reads up to `count` bytes at `offset` of the open file `fd` into `destination`; returns how
+    /// many it read (fewer at the file's end or on an error).
+    static func read(_ fd: Int32, at offset: Int64, count: Int, into destination: UnsafeMutablePointer<UInt8>) -> Int {
         var done = 0
         while done < count {
-            let n = pread(fd, destination + done, count - done, off_t(location.offset) + off_t(done))
+            let n = pread(fd, destination + done, count - done, off_t(offset) + off_t(done))
             if n < 0 { if errno == EINTR { continue }; break }
             if n == 0 { break }
             done += n
