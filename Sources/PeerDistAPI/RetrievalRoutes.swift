@@ -88,7 +88,7 @@ enum RetrievalRoutes {
                 // A caller that waits for a read of the local cache only runs it in this task.
                 let op = try ctx.engine.read(
                     instance: instance, retrieval: params.path("r"), offset: offset, maxBytes: maxBytes, timeout: timeout,
-                    operation: try params.chosenOperationName(), runsInline: (params.preferWait() ?? 0) > 0)
+                    operation: try params.chosenOperationName(), runsInline: (ctx.appliedWait(params) ?? 0) > 0)
                 if let work = op.work { await work() }
                 return await ctx.accepted(op, instance: instance, params: params)
             },

@@ -42,6 +42,12 @@ struct RouteContext: Sendable {
         min(try params.timeout(), .milliseconds(settings.maxWaitMs))
     }
 
+    /// The wait a request's `Prefer: wait` asks for, capped by --max-wait (whole seconds, as RFC
+    /// 7240 counts them), or nil without one.
+    func appliedWait(_ params: Parameters) -> Int? {
+        params.preferWait().map { min($0, settings.maxWaitMs / 1_000) }
+    }
+
     /// The answer of a call that started an asynchronous operation (API.md, Conventions): under
     /// `Prefer: wait=N` it first waits for the operation to end, with `Preference-Applied`; then the
     /// status follows the operation's state when the answer is made: 202 while it is pending, 200
@@ -49,10 +55,8 @@ struct RouteContext: Sendable {
     /// arrived, a read served at once), so that 202 always means pending.
     func accepted(_ started: StartedOperation, instance: String, params: Parameters) async -> Response {
         var headers = HTTPFields()
-        if let requested = params.preferWait() {
-            // The wait applied, and named in Preference-Applied, is the requested one capped by
-            // --max-wait (whole seconds, as RFC 7240 counts them).
-            let seconds = min(requested, settings.maxWaitMs / 1_000)
+        if let seconds = appliedWait(params) {
+            // The wait applied is named in Preference-Applied.
             headers.append(name: "Preference-Applied", value: "wait=\(seconds)")
             let op = started.current
             if !op.hasEnded, seconds > 0 {
