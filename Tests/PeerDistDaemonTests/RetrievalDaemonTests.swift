@@ -23,12 +23,24 @@ import Testing
         return (h, r)
     }
 
+    /// A daemon on `arguments` that has printed its first line, and a client connected to it (the
+    /// daemon is killed when the connection fails).
+    private static func start(_ arguments: [String]) async throws -> (DaemonTests.Daemon, RawHTTPClient) {
+        let d = try DaemonTests.Daemon(arguments)
+        _ = await d.firstLine()
+        do {
+            return (d, try await RawHTTPClient.connect(port: d.port))
+        } catch {
+            kill(d.process.processIdentifier, SIGKILL)
+            d.process.waitUntilExit()
+            throw error
+        }
+    }
+
     @Test func theCacheSurvivesAKillAndARestart() async throws {
         let data = DaemonTests.tempDir()
         do {
-            let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", data])
-            _ = await d.firstLine()
-            let c = try await RawHTTPClient.connect(port: d.port)
+            let (d, c) = try await Self.start(["--port", "0", "--data-dir", data])
             let (h, r) = try await retrieval(c)
             let miss = try await c.request("POST", "/instances/\(h)/retrievals/\(r)/reads", json: #"{"mode":"block","offset":0,"timeoutMs":0}"#, headers: [("Prefer", "wait=10")])
             #expect((miss.json["result"] as? [String: Any])?["code"] as? Int == 4052)
@@ -37,13 +49,11 @@ import Testing
             kill(d.process.processIdentifier, SIGKILL)
             _ = await d.waitExit()
         }
-        let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", data])
-        _ = await d.firstLine()
+        let (d, c) = try await Self.start(["--port", "0", "--data-dir", data])
         defer {
             kill(d.process.processIdentifier, SIGKILL)
             d.process.waitUntilExit()
         }
-        let c = try await RawHTTPClient.connect(port: d.port)
         let (h, r) = try await retrieval(c)
         // From the local cache alone, after the restart.
         let count = try await c.request("POST", "/instances/\(h)/retrievals/\(r)/reads", json: #"{"mode":"block","offset":0,"maxBytes":0,"timeoutMs":0}"#, headers: [("Prefer", "wait=10")])
@@ -63,9 +73,7 @@ import Testing
         let content: [UInt8] = (0..<(blocks * 65_536)).map { UInt8(truncatingIfNeeded: $0 &* 131 &+ $0 >> 11) }
         let data = DaemonTests.tempDir()
         do {
-            let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", data])
-            _ = await d.firstLine()
-            let c = try await RawHTTPClient.connect(port: d.port)
+            let (d, c) = try await Self.start(["--port", "0", "--data-dir", data])
             let (h, r) = try await retrieval(c, content: content)
             // The head and five eighths of the body; the rest never comes.
             let upload = try await RawHTTPClient.connect(port: d.port)
@@ -83,13 +91,11 @@ import Testing
             kill(d.process.processIdentifier, SIGKILL)
             _ = await d.waitExit()
         }
-        let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", data])
-        _ = await d.firstLine()
+        let (d, c) = try await Self.start(["--port", "0", "--data-dir", data])
         defer {
             kill(d.process.processIdentifier, SIGKILL)
             d.process.waitUntilExit()
         }
-        let c = try await RawHTTPClient.connect(port: d.port)
         let (h, r) = try await retrieval(c, content: content)
         var served = 0
         for block in 0..<blocks {
@@ -112,13 +118,11 @@ import Testing
     /// it, the oldest miss, and /metrics counts the evictions.
     @Test func theCacheSizeBoundsTheCacheByEvictingTheOldest() async throws {
         let content: [UInt8] = (0..<(8 * 65_536)).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ $0 >> 9) }
-        let d = try DaemonTests.Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--cache-size", "262144"])
-        _ = await d.firstLine()
+        let (d, c) = try await Self.start(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--cache-size", "262144"])
         defer {
             kill(d.process.processIdentifier, SIGKILL)
             d.process.waitUntilExit()
         }
-        let c = try await RawHTTPClient.connect(port: d.port)
         let (h, r) = try await retrieval(c, content: content)
         let add = try await c.request("POST", "/instances/\(h)/retrievals/\(r)/data?offset=0", body: content, headers: [("Prefer", "wait=10")])
         #expect((add.json["result"] as? [String: Any])?["code"] as? Int == 0, "\(add.text)")
