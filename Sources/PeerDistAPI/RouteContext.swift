@@ -15,11 +15,15 @@ struct RouteContext: Sendable {
     /// The first checks of a call under an instance (policy, availability, handle, owner), before
     /// any parameter is validated. Another principal's instance is as one that does not exist, and
     /// since every handle lives under an instance, this covers ports, streams, content information
-    /// and operations too.
+    /// and operations too. Every handle the path names (`{p}`, `{s}`, `{c}`, `{r}`) must be open in
+    /// the instance: an unknown one is 6 here, whatever else the request carries.
     func gate(_ request: Request) throws -> (instance: String, params: Parameters) {
         let params = Parameters(request)
         let instance = params.path("h")
-        try engine.checkCall(instance: instance, principal: principal(request))
+        let path = request.parameters
+        try engine.checkCall(
+            instance: instance, principal: principal(request),
+            handles: CallHandles(port: path["p"], stream: path["s"], contentInfo: path["c"], retrieval: path["r"]))
         return (instance, params)
     }
 
