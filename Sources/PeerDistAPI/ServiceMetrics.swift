@@ -44,6 +44,8 @@ public final class ServiceMetrics: Sendable {
     private let expiredInstances: CoreMetrics.Counter
     /// The engine's expiry count as of the last scrape (the counter moves by the difference).
     private let expiredSeen = Mutex<UInt64>(0)
+    private let operationsReleasedEarly: CoreMetrics.Counter
+    private let releasedSeen = Mutex<UInt64>(0)
     private let connectionCount = Atomic<Int>(0)
     private let cacheGauges: CacheGauges
     /// The block cache read at each scrape, and its counters as of the last one.
@@ -99,6 +101,7 @@ public final class ServiceMetrics: Sendable {
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
         droppedLogLines = Counter(label: "peerdist_log_lines_dropped_total", factory: factory)
         expiredInstances = Counter(label: "peerdist_instance_leases_expired_total", factory: factory)
+        operationsReleasedEarly = Counter(label: "peerdist_operations_released_early_total", factory: factory)
         cancelCounters = Dictionary(uniqueKeysWithValues: CancelOutcome.allCases.map { outcome in
             (outcome, Counter(label: "peerdist_cancels_total", dimensions: [("outcome", outcome.rawValue)], factory: factory))
         })
@@ -169,11 +172,8 @@ public final class ServiceMetrics: Sendable {
         let stats = engine.statistics()
         parkedWaiters.record(stats.parkedWaiters)
         for (kind, gauge) in pendingGauges { gauge.record(stats.pendingByKind[kind] ?? 0) }
-        let expired = expiredSeen.withLock { seen in
-            defer { seen = max(seen, stats.expiredInstances) }
-            return stats.expiredInstances > seen ? stats.expiredInstances - seen : 0
-        }
-        expiredInstances.increment(by: Int64(clamping: expired))
+        Self.advance(expiredInstances, to: stats.expiredInstances, seen: expiredSeen)
+        Self.advance(operationsReleasedEarly, to: stats.operationsReleasedEarly, seen: releasedSeen)
         // Under the lock: two scrapes at once count each increment once, and in order.
         cache.withLock { observed in
             guard let (cache, seen) = observed else { return }
@@ -184,6 +184,15 @@ public final class ServiceMetrics: Sendable {
         var out: [UInt8] = []
         registry.emit(into: &out)
         return out
+    }
+
+    /// Moves `counter` by what the engine's `total` grew since the last scrape saw it.
+    private static func advance(_ counter: CoreMetrics.Counter, to total: UInt64, seen: borrowing Mutex<UInt64>) {
+        let grown = seen.withLock { seen in
+            defer { seen = max(seen, total) }
+            return total > seen ? total - seen : 0
+        }
+        counter.increment(by: Int64(clamping: grown))
     }
 
     /// Sets the cache gauges to `now` and moves each counter by what it grew since `seen`.

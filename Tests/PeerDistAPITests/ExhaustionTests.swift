@@ -100,6 +100,39 @@ import Testing
         await f.stop()
     }
 
+    /// Issue 23, part 3: ended operations kept for --retention never refuse new work. Once the
+    /// pending ones that filled the bound have ended (their stream closed) and their completions
+    /// were dequeued, a new append is served, and the oldest ended operations are forgotten early.
+    @Test func retainedOperationsNeverRefuseNewWork() async throws {
+        let f = try await APIFixture.start(limits: EngineLimits(maxOperationsPerInstance: 20))
+        let h = try await f.startup()
+        let s = try await f.openStream(h, Self.id)
+        try await f.setFaults(#"{"completionDelayMs":60000,"kinds":["publishAddToStream"]}"#)
+        for n in 0..<20 {
+            let r = try await f.client.request("POST", "/instances/\(h)/content/\(Self.id)/streams/\(s)/data?op=a\(n)", body: [1])
+            #expect(r.status == 202, "\(r.text)")
+        }
+        expectQuota(try await f.client.request("POST", "/instances/\(h)/content/\(Self.id)/streams/\(s)/data", body: [1]))
+        #expect(try await f.client.request("DELETE", "/instances/\(h)/content/\(Self.id)/streams/\(s)").status == 200)
+        let drained = try await f.client.request("GET", "/instances/\(h)/ports/default/completions?max=64&timeoutMs=5000")
+        let completions = try #require(drained.json["completions"] as? [[String: Any]], "\(drained.text)")
+        #expect(completions.count == 20)
+        #expect(completions.allSatisfy { ($0["result"] as? [String: Any])?["code"] as? Int == 995 })
+        try await f.setFaults("{}")
+        let second = APIFixture.contentID("second")
+        let s2 = try await f.openStream(h, second)
+        let append = try await f.client.request(
+            "POST", "/instances/\(h)/content/\(second)/streams/\(s2)/data?op=fresh", body: [1, 2, 3], headers: [("Prefer", "wait=5")])
+        #expect(append.status == 200 && append.json["state"] as? String == "completed", "\(append.text)")
+        // The oldest ended operation made room: reading it is as after its retention.
+        let forgotten = try await f.client.request("GET", "/instances/\(h)/operations/a0")
+        #expect(forgotten.status == 404 && forgotten.code == 4059, "\(forgotten.text)")
+        #expect(try await f.client.request("GET", "/instances/\(h)/operations/a19").status == 200)
+        let metrics = try await f.client.request("GET", "/metrics").text
+        #expect(metrics.contains("peerdist_operations_released_early_total 1"), "\(metrics)")
+        await f.stop()
+    }
+
     /// Callers parked on one port (--max-waiters).
     @Test func parkedWaiters() async throws {
         let f = try await APIFixture.start(limits: EngineLimits(maxWaitersPerPort: 1))

@@ -227,15 +227,29 @@ import Testing
         }
     }
 
-    @Test func operationBoundCountsRetainedOnes() async throws {
-        // The publish in the fixture makes 2 operations (append, complete).
-        let fixture = try await ReadFixture(limits: EngineLimits(maxOperationsPerInstance: 4, retention: .seconds(10)))
-        try fixture.read()
-        try fixture.read()
+    @Test func operationBoundForgetsTheOldestEndedOnesFirst() async throws {
+        // The publish in the fixture makes 2 operations (append, complete), both ended.
+        let fixture = try await ReadFixture(limits: EngineLimits(maxOperationsPerInstance: 4, retention: .seconds(600)))
+        let engine = fixture.engine
+        let publishing = try engine.listOperations(instance: fixture.instance).operations.map(\.id)
+        #expect(publishing.count == 2)
+        var reads: [String] = []
+        for _ in 0..<4 { reads.append(try fixture.read().id) }
+        // The bound is 4: the two publishing operations, the oldest ended, made room.
+        #expect(try engine.listOperations(instance: fixture.instance).operations.map(\.id) == reads)
+        for id in publishing {
+            await expectCode(.operationNotFound) { try engine.operation(instance: fixture.instance, operation: id) }
+        }
+        #expect(engine.statistics().operationsReleasedEarly == 2)
+        // Held pending, the new ones push out the ended reads, then the bound refuses.
+        try engine.setFaults(FaultSettings(completionDelayMs: 60_000))
+        for n in 0..<4 { #expect(try fixture.read(id: "held-\(n)").state == .pending) }
+        #expect(engine.statistics().operationsReleasedEarly == 6)
         let error = await expectCode(.notEnoughQuota) { try fixture.read() }
         #expect(error?.retryAfterSeconds != nil)
-        fixture.clock.advance(by: .seconds(10))
-        try fixture.read()
+        // A pending one that ends makes room again.
+        _ = try await engine.cancel(instance: fixture.instance, contentId: fixture.contentId, operation: "held-0")
+        try fixture.read(id: "after")
     }
 
     @Test func listsArePagedInCreationOrderWithAStateFilter() async throws {

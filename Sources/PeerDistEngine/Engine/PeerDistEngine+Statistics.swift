@@ -10,6 +10,8 @@ public struct EngineStatistics: Sendable, Hashable {
     public var queuedCompletions = 0
     /// Instances shut down so far because their lease ran out.
     public var expiredInstances: UInt64 = 0
+    /// Ended operations forgotten before their retention ran out, to make room for new ones.
+    public var operationsReleasedEarly: UInt64 = 0
 }
 
 extension PeerDistEngine {
@@ -19,6 +21,7 @@ extension PeerDistEngine {
             var stats = EngineStatistics()
             stats.instances = s.instances.count
             stats.expiredInstances = s.expiredInstances
+            stats.operationsReleasedEarly = s.operationsReleasedEarly
             for instance in s.instances.values {
                 stats.parkedWaiters += instance.statusWaiters.count
                 for port in instance.ports.values {

@@ -22,6 +22,8 @@ public final class PeerDistEngine: Sendable {
     /// The bounds and defaults in force.
     public let limits: EngineLimits
     let secret: ServerSecret
+    /// Seals the listings' page tokens with a key derived from `secret`.
+    let pageTokens: PageTokenCodec
     let clock: any EngineClock
     let wallClock: any WallClock
     let hashingPool: HashingPool
@@ -48,6 +50,7 @@ public final class PeerDistEngine: Sendable {
     ) {
         self.blockCache = blockCache
         self.secret = secret
+        pageTokens = PageTokenCodec(secret: secret)
         self.limits = limits
         self.clock = clock
         self.wallClock = wallClock
@@ -91,11 +94,11 @@ public final class PeerDistEngine: Sendable {
         } else {
             id = HandleKind.operation.make()
         }
-        let kept = instance.operations.count - (replaced == nil ? 0 : 1)
-        guard kept < limits.maxOperationsPerInstance else {
+        // Only pending operations refuse new work: retained ones make room, the oldest first.
+        guard instance.pendingOperations < limits.maxOperationsPerInstance else {
             throw .quota(
-                "the instance keeps \(limits.maxOperationsPerInstance) operations (pending and retained); "
-                    + "close handles or wait for retention to expire",
+                "the instance has \(limits.maxOperationsPerInstance) pending operations; "
+                    + "wait for some to end or cancel them",
                 retryAfterSeconds: limits.quotaRetryAfterSeconds)
         }
         if let port = instance.ports[portName], port.queue.count >= limits.maxQueuedCompletionsPerPort {
@@ -107,6 +110,7 @@ public final class PeerDistEngine: Sendable {
         let upload = uploadReservation(kind: kind, expectedLength: expectedLength)
         if upload > 0 { try checkQuota(.upload(upload), of: instance.principal, in: state) }
         if let replaced { instance.remove(replaced) }
+        state.operationsReleasedEarly += UInt64(releaseOldestEnded(instance, keeping: limits.maxOperationsPerInstance - 1))
         let serial = state.nextSerial()
         let earliestEnd = state.faults.delay(for: kind).map { clock.now.advanced(by: $0) }
         let operation = OperationRecord(
@@ -128,6 +132,19 @@ public final class PeerDistEngine: Sendable {
                 instance.remove(operation)
             }
         }
+    }
+
+    /// Forgets the instance's oldest ended operations, before their retention runs out, until it
+    /// keeps at most `limit` operations (pending ones are never forgotten).
+    /// - Returns: How many were forgotten.
+    func releaseOldestEnded(_ instance: InstanceRecord, keeping limit: Int) -> Int {
+        var released = 0
+        while instance.operations.count > limit, let first = instance.retentionQueue.popFirst() {
+            guard let operation = instance.operations[first.serial], !operation.isPending else { continue }
+            instance.remove(operation)
+            released += 1
+        }
+        return released
     }
 
     /// Arms the instance's retention sweep for its oldest ended operation, unless one is armed: ended

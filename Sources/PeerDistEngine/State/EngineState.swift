@@ -15,6 +15,8 @@ struct EngineState {
     var cacheEpoch: UInt64 = 0
     /// Instances shut down because their lease ran out.
     var expiredInstances: UInt64 = 0
+    /// Ended operations forgotten before their retention ran out, to make room for new ones.
+    var operationsReleasedEarly: UInt64 = 0
     /// The engine's clock: every call that names an instance renews its lease with `now`.
     let clock: any EngineClock
     private var lastSerial: UInt64 = 0
