@@ -8,7 +8,7 @@ import PackageDescription
 
 let targets = [
     "FuzzRequestHead", "FuzzChunked", "FuzzRouter", "FuzzRouteParameters", "FuzzPCCRC", "FuzzGzip",
-    "FuzzHTTP1Connection", "FuzzHTTP2Frames", "FuzzTokenTable",
+    "FuzzHTTP1Connection", "FuzzHTTP2Frames", "FuzzTokenTable", "FuzzPageToken",
 ]
 
 let package = Package(

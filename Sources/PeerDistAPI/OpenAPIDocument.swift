@@ -135,10 +135,7 @@ paths:
       description: Only the instances the caller's principal started, in handle order.
       parameters:
         - $ref: '#/components/parameters/PageSize'
-        - name: pageToken
-          in: query
-          description: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
-          schema: {type: string, pattern: '^inst_', maxLength: 128}
+        - $ref: '#/components/parameters/PageToken'
       responses:
         '401': {$ref: '#/components/responses/Unauthorized'}
         '200':
@@ -1457,8 +1454,12 @@ components:
     PageToken:
       name: pageToken
       in: query
-      description: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
-      schema: {type: string}
+      description: |
+        The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+        secret and bound to the caller's principal and to the listing it came from (the instance,
+        the owner listed and the state filter). One that is malformed, altered, from another listing
+        or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+      schema: {type: string, pattern: '^[A-Za-z0-9_-]+$', maxLength: 210}
     Prefer:
       name: Prefer
       in: header
@@ -1613,7 +1614,9 @@ components:
                   error: {const: ERROR_ACCESS_DISABLED_BY_POLICY}
     NotFound:
       description: |
-        Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+        Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+        first, so an operation route of an unknown retrieval, stream, content-information handle or
+        port is 6), no such operation for this content or retrieval
         (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
       content:
         application/problem+json:

@@ -11,5 +11,6 @@ public enum FuzzTargets {
         ("FuzzHTTP1Connection", HTTP1ConnectionFuzzer.run),
         ("FuzzHTTP2Frames", HTTP2FrameFuzzer.run),
         ("FuzzTokenTable", TokenTableFuzzer.run),
+        ("FuzzPageToken", PageTokenFuzzer.run),
     ]
 }

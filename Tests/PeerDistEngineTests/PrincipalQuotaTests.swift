@@ -28,8 +28,8 @@ import Testing
         #expect(Self.isQuota { () throws(EngineError) in try engine.startup(version: 2, principal: "alice") })
         #expect(try engine.startup(version: 2, principal: "bob").principal == "bob")
         #expect(engine.usage(of: "alice").instances == 2)
-        #expect(engine.instances(of: "alice", after: nil, limit: 10).instances.map(\.handle).contains(first.handle))
-        #expect(engine.instances(of: "bob", after: nil, limit: 10).instances.count == 1)
+        #expect(try engine.instances(of: "alice", pageToken: nil, limit: 10).instances.map(\.handle).contains(first.handle))
+        #expect(try engine.instances(of: "bob", pageToken: nil, limit: 10).instances.count == 1)
     }
 
     @Test func pendingOperationsAndUploadBytesPerPrincipal() async throws {

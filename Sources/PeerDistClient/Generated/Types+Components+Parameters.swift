@@ -64,7 +64,11 @@ extension Components {
         public typealias State = Components.Schemas.OperationState
         /// - Remark: Generated from `#/components/parameters/PageSize`.
         public typealias PageSize = Swift.Int
-        /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+        /// The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+        /// secret and bound to the caller's principal and to the listing it came from (the instance,
+        /// the owner listed and the state filter). One that is malformed, altered, from another listing
+        /// or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+        ///
         ///
         /// - Remark: Generated from `#/components/parameters/PageToken`.
         public typealias PageToken = Swift.String

@@ -611,18 +611,22 @@ public enum Operations {
             public struct Query: Sendable, Hashable {
                 /// - Remark: Generated from `#/paths/instances/GET/query/pageSize`.
                 public var pageSize: Components.Parameters.PageSize?
-                /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                /// The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+                /// secret and bound to the caller's principal and to the listing it came from (the instance,
+                /// the owner listed and the state filter). One that is malformed, altered, from another listing
+                /// or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+                ///
                 ///
                 /// - Remark: Generated from `#/paths/instances/GET/query/pageToken`.
-                public var pageToken: Swift.String?
+                public var pageToken: Components.Parameters.PageToken?
                 /// Creates a new `Query`.
                 ///
                 /// - Parameters:
                 ///   - pageSize:
-                ///   - pageToken: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///   - pageToken: The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
                 public init(
                     pageSize: Components.Parameters.PageSize? = nil,
-                    pageToken: Swift.String? = nil
+                    pageToken: Components.Parameters.PageToken? = nil
                 ) {
                     self.pageSize = pageSize
                     self.pageToken = pageToken
@@ -1246,7 +1250,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -1457,7 +1463,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -1749,7 +1757,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -2092,7 +2102,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -2406,7 +2418,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -2753,7 +2767,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -2962,7 +2978,11 @@ public enum Operations {
                 public var state: Components.Parameters.State?
                 /// - Remark: Generated from `#/paths/instances/{h}/operations/GET/query/pageSize`.
                 public var pageSize: Components.Parameters.PageSize?
-                /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                /// The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+                /// secret and bound to the caller's principal and to the listing it came from (the instance,
+                /// the owner listed and the state filter). One that is malformed, altered, from another listing
+                /// or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+                ///
                 ///
                 /// - Remark: Generated from `#/paths/instances/{h}/operations/GET/query/pageToken`.
                 public var pageToken: Components.Parameters.PageToken?
@@ -2971,7 +2991,7 @@ public enum Operations {
                 /// - Parameters:
                 ///   - state:
                 ///   - pageSize:
-                ///   - pageToken: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///   - pageToken: The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
                 public init(
                     state: Components.Parameters.State? = nil,
                     pageSize: Components.Parameters.PageSize? = nil,
@@ -3141,7 +3161,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -3482,7 +3504,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -3826,7 +3850,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -4203,7 +4229,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -4497,7 +4525,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -4668,7 +4698,11 @@ public enum Operations {
                 public var state: Components.Parameters.State?
                 /// - Remark: Generated from `#/paths/instances/{h}/content/{id}/operations/GET/query/pageSize`.
                 public var pageSize: Components.Parameters.PageSize?
-                /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                /// The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+                /// secret and bound to the caller's principal and to the listing it came from (the instance,
+                /// the owner listed and the state filter). One that is malformed, altered, from another listing
+                /// or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+                ///
                 ///
                 /// - Remark: Generated from `#/paths/instances/{h}/content/{id}/operations/GET/query/pageToken`.
                 public var pageToken: Components.Parameters.PageToken?
@@ -4677,7 +4711,7 @@ public enum Operations {
                 /// - Parameters:
                 ///   - state:
                 ///   - pageSize:
-                ///   - pageToken: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///   - pageToken: The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
                 public init(
                     state: Components.Parameters.State? = nil,
                     pageSize: Components.Parameters.PageSize? = nil,
@@ -4847,7 +4881,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -5198,7 +5234,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -5554,7 +5592,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -5908,7 +5948,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -6332,7 +6374,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -6730,7 +6774,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -7109,7 +7155,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -7621,7 +7669,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -8040,7 +8090,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -8413,7 +8465,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -8806,7 +8860,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -9179,7 +9235,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -9600,7 +9658,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -9937,7 +9997,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -10230,7 +10292,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -10593,7 +10657,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -11072,7 +11138,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -11526,7 +11594,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -12043,7 +12113,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -12312,7 +12384,11 @@ public enum Operations {
                 public var state: Components.Parameters.State?
                 /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query/pageSize`.
                 public var pageSize: Components.Parameters.PageSize?
-                /// The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                /// The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
+                /// secret and bound to the caller's principal and to the listing it came from (the instance,
+                /// the owner listed and the state filter). One that is malformed, altered, from another listing
+                /// or another principal, or from before the server secret changed is 400 `ERROR_INVALID_PARAMETER`.
+                ///
                 ///
                 /// - Remark: Generated from `#/paths/instances/{h}/retrievals/{r}/operations/GET/query/pageToken`.
                 public var pageToken: Components.Parameters.PageToken?
@@ -12321,7 +12397,7 @@ public enum Operations {
                 /// - Parameters:
                 ///   - state:
                 ///   - pageSize:
-                ///   - pageToken: The `nextPageToken` of the previous page; a malformed one is 400 `ERROR_INVALID_PARAMETER`.
+                ///   - pageToken: The `nextPageToken` of the previous page, as given: an opaque token, sealed with the server
                 public init(
                     state: Components.Parameters.State? = nil,
                     pageSize: Components.Parameters.PageSize? = nil,
@@ -12491,7 +12567,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -12784,7 +12862,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -13130,7 +13210,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -13482,7 +13564,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -13833,7 +13917,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///
@@ -14241,7 +14327,9 @@ public enum Operations {
                     }
                 }
             }
-            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`), no such operation for this content
+            /// Unknown or closed handle (6 `ERROR_INVALID_HANDLE`; every handle in the path is checked
+            /// first, so an operation route of an unknown retrieval, stream, content-information handle or
+            /// port is 6), no such operation for this content or retrieval
             /// (4059 `PEERDIST_ERROR_OPERATION_NOT_FOUND`), content not published (1168 `ERROR_NOT_FOUND`)
             ///
             ///

@@ -1,3 +1,4 @@
+import Base64URL
 /// Operations: reading, listing, waiting (GetOverlappedResult) and cancelling
 /// (PeerDistServerCancelAsyncOperation).
 extension PeerDistEngine {
@@ -67,18 +68,26 @@ extension PeerDistEngine {
             guard (1...Self.maxPageSize).contains(pageSize) else {
                 throw .invalidParameter("pageSize must be 1 to \(Self.maxPageSize)")
             }
+            let scope = contentId.map { OperationOwner.content($0) } ?? owner
+            let tokenScope = Self.pageScope(of: record, owner: scope, state: filter)
             let after = try pageToken.map { (token: String) throws(EngineError) -> UInt64 in
-                try Self.decodePageToken(token)
+                guard let cursor = pageTokens.open(token, scope: tokenScope), cursor.count == 8 else {
+                    throw .invalidParameter("malformed pageToken")
+                }
+                return cursor.reduce(0) { $0 << 8 | UInt64($1) }
             } ?? 0
             purgeExpired(record)
-            let scope = contentId.map { OperationOwner.content($0) } ?? owner
             let candidates = scope.map { record.operations(of: $0) }
                 ?? record.operations.values.sorted { $0.serial < $1.serial }
             let matching = candidates.filter { operation in
                 operation.serial > after && (filter.map { operation.state == $0 } ?? true)
             }
             let page = matching.prefix(pageSize)
-            let next = matching.count > pageSize ? page.last.map { Self.encodePageToken($0.serial) } : nil
+            let next = matching.count > pageSize
+                ? page.last.map { last in
+                    pageTokens.seal(withUnsafeBytes(of: last.serial.bigEndian) { Array($0) }, scope: tokenScope)
+                }
+                : nil
             return OperationPage(operations: page.map { $0.snapshot(includeBuffer: false) }, nextPageToken: next)
         }
     }
@@ -228,15 +237,15 @@ extension PeerDistEngine {
         waiter.continuation.resume(returning: result ?? .success(snapshot))
     }
 
-    private static let pageTokenPrefix = "p1."
-
-    private static func encodePageToken(_ serial: UInt64) -> String {
-        pageTokenPrefix + String(serial, radix: 16)
-    }
-
-    private static func decodePageToken(_ token: String) throws(EngineError) -> UInt64 {
-        guard token.hasPrefix(pageTokenPrefix), let serial = UInt64(token.dropFirst(pageTokenPrefix.count), radix: 16)
-        else { throw .invalidParameter("malformed pageToken") }
-        return serial
+    /// What a listing's page token is bound to: the instance's principal, the instance, the owner
+    /// listed and the state filter, so that a token opens only in the listing it was given for.
+    private static func pageScope(of instance: InstanceRecord, owner: OperationOwner?, state: OperationState?) -> [UInt8] {
+        let ownerField = switch owner {
+        case nil: "all"
+        case .content(let id)?: "content:" + Base64URL.encode(id)
+        case .retrieval(let handle)?: "retrieval:" + handle
+        case .instance?: "instance"
+        }
+        return PageTokenCodec.scope("operations", instance.principal, instance.handle, ownerField, state?.rawValue ?? "")
     }
 }
