@@ -2,7 +2,8 @@
 """Cache isolation between principals under a flood (issue 18, "Must show"), against a release peerdistd.
 
   swift build -c release --product peerdistd
-  python3 Benchmarks/isolation.py                       # --cache-size 256 MiB: a few minutes
+  python3 Benchmarks/isolation.py                       # --cache-size 256 MiB: a minute or two
+  python3 Benchmarks/isolation.py --pause 0              # bob reads without a break
   python3 Benchmarks/isolation.py --cache-size 1073741824 --working-set 268435456
 
 Two principals, alice and bob, from a tokens file (a fresh peerdistd on 127.0.0.1, port 0, a
@@ -12,6 +13,10 @@ temporary data directory, --cache-size as given, everything else default):
            it in a loop: block reads of 1 MiB with timeoutMs 0 (the local cache only) across the
            whole set, each followed by GET of its buffer, compared with his content. A read that
            answers fewer bytes than asked, or 4052, is a miss. The first pass is the warm-up.
+           Between passes he waits --pause seconds (default 4: a client that comes back to its
+           set every few seconds). Without a pause his reads alone keep his set the most recently
+           used, and least recently used eviction keeps it too; with one, alice adds more than
+           the rest of the cache meanwhile, and LRU alone would evict his set every time.
   alice    meanwhile floods the cache with --flood-factor (default 4) x --cache-size of random,
            self-consistent content: V1 content information made here (random blocks, their SHA-256
            hashes, HoD over them, a random Kp), in contents of 64 MiB, each through a retrieval of
@@ -111,6 +116,7 @@ def main():
     ap.add_argument("--cache-size", type=int, default=256 * MiB, help="the daemon's --cache-size (default 256 MiB)")
     ap.add_argument("--working-set", type=int, default=64 * MiB, help="bob's content (default 64 MiB)")
     ap.add_argument("--flood-factor", type=int, default=4, help="alice adds this many times --cache-size (default 4)")
+    ap.add_argument("--pause", type=float, default=4.0, help="seconds bob waits between passes (default 4)")
     args = ap.parse_args()
 
     tokens_dir = tempfile.mkdtemp(prefix="peerdist-isolation-")
@@ -160,7 +166,7 @@ def run(server, args):
     thread = threading.Thread(target=flood)
     thread.start()
     passes = total_reads = total_hits = 0
-    while not done.is_set():
+    while not done.wait(args.pause):
         r, h = read_pass(bob, hb, rb, working)
         passes, total_reads, total_hits = passes + 1, total_reads + r, total_hits + h
     thread.join()
@@ -171,7 +177,7 @@ def run(server, args):
 
     print(f"alice: flooded {flood_total / MiB:.0f} MiB ({args.flood_factor} x --cache-size {args.cache_size / MiB:.0f} MiB) "
           f"in {flood_seconds[0]:.1f} s, {flood_total / MiB / max(flood_seconds[0], 1e-9):.0f} MiB/s")
-    print(f"bob: {passes} passes after the warm-up (the last after the flood), {total_reads} reads, "
+    print(f"bob: {passes} passes after the warm-up, {args.pause:g} s apart (the last after the flood), {total_reads} reads, "
           f"{total_hits} hits: hit rate {100.0 * total_hits / max(total_reads, 1):.1f} %")
     cached = metric(bob, "peerdist_cache_bytes")
     evictions = metric(bob, "peerdist_cache_evictions_total")

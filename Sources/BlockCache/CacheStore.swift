@@ -24,9 +24,8 @@ final class CacheStore {
             used INTEGER NOT NULL,
             pack INTEGER NOT NULL,
             offset INTEGER NOT NULL,
-            UNIQUE(segment, block, algo, digest, size));
+            UNIQUE(digest, algo, segment, block, size));
         CREATE INDEX IF NOT EXISTS entries_used ON entries(used);
-        CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
         CREATE INDEX IF NOT EXISTS entries_location ON entries(pack, offset);
         CREATE TABLE IF NOT EXISTS holders(
             entry INTEGER NOT NULL, principal BLOB NOT NULL, used INTEGER NOT NULL,
@@ -413,16 +412,16 @@ final class CacheStore {
         let id = db.lastInsertRowID
         bytes += size
         entries += 1
-        try hold(id, size: size, principal: principal, tags: tags)
+        try hold(id, size: size, principal: principal, tags: tags, isNew: true)
         return .stored
     }
 
     /// Makes `principal` a holder of entry `id` (charged `size` the first time) under `tags`, its
-    /// recency now.
-    private func hold(_ id: Int64, size: Int64, principal: String, tags: [[UInt8]]) throws {
+    /// recency now. `isNew`: the entry was just inserted, so it has no holder yet.
+    private func hold(_ id: Int64, size: Int64, principal: String, tags: [[UInt8]], isNew: Bool = false) throws {
         let name = Array(principal.utf8)
         let held = try db.statement("SELECT 1 FROM holders WHERE entry = ? AND principal = ?").bind(1, id).bind(2, name)
-        if try held.step() {
+        if try !isNew && held.step() {
             held.reset()
             try db.statement("UPDATE holders SET used = ? WHERE entry = ? AND principal = ?").bind(1, tick).bind(2, id).bind(3, name).run()
         } else {
