@@ -3,10 +3,17 @@ import Synchronization
 
 /// One persistent, verified, bounded cache of V1 blocks and V2 segments for the whole service.
 ///
-/// Entries are keyed by segment ID (HoHoDk) and block index, so identical data under different
-/// content is stored once. An entry is readable only after its bytes hashed to the digest the
-/// caller gave; every read hashes them again and compares with the digest the reader expects,
-/// and bytes that changed on disk are dropped and reported as a miss (`corruptOnRead`).
+/// An entry is identified by segment ID (HoHoDk), block index, hash function, digest and length:
+/// identical data under different content is stored once, and whoever names a segment with other
+/// block hashes makes other entries, never takes the place of the real ones. An entry is readable
+/// only after its bytes hashed to the digest the caller gave; every read hashes them again and
+/// compares with the digest the reader expects, and bytes that changed on disk are dropped and
+/// reported as a miss (`corruptOnRead`).
+///
+/// Principals: every add names the principal it is for, which then holds the entry (under its
+/// tag) and is charged its length; flushes and fair eviction act on one principal's holds, and an
+/// entry goes when no holder is left (`CacheStore`). Reads are by content, for anyone who names
+/// the digest.
 ///
 /// Threads: every call is `async` and returns at once to its caller's executor; SQLite and file
 /// I/O run on the cache's own serial I/O queue, and hashing on its own concurrent verify queue,
@@ -64,18 +71,20 @@ public final class BlockCache: Sendable {
 
     // MARK: - API
 
-    /// Verifies `bytes` against `digest` and stores them under `key`, tagged with `tag`.
-    public func insert(_ key: BlockKey, digest: BlockDigest, bytes: [UInt8], tag: ContentTag?) async -> InsertOutcome {
-        await insert([BlockInsertion(key: key, digest: digest, bytes: bytes, tag: tag)])[0]
+    /// Verifies `bytes` against `digest` and stores them under `key`, held by `principal` under `tag`.
+    public func insert(_ key: BlockKey, digest: BlockDigest, bytes: [UInt8], tag: ContentTag?, by principal: String) async
+        -> InsertOutcome
+    {
+        await insert([BlockInsertion(key: key, digest: digest, bytes: bytes, tag: tag)], by: principal)[0]
     }
 
-    /// Verifies each insertion and stores those that pass, in one transaction. Outcomes are in
-    /// the order of `items`.
+    /// Verifies each insertion and stores those that pass, held by `principal`, in one
+    /// transaction. Outcomes are in the order of `items`.
     ///
     /// Hashing and writing overlap: the items are hashed on the verify queue in chunks of
     /// `pipelineChunk` (each chunk over every core), while the I/O queue writes each chunk as soon
     /// as its verdicts are in, and then resumes the caller. Nothing is written before it verified.
-    public func insert(_ items: [BlockInsertion]) async -> [InsertOutcome] {
+    public func insert(_ items: [BlockInsertion], by principal: String) async -> [InsertOutcome] {
         guard !items.isEmpty else { return [] }
         let verdicts = Verdicts(count: items.count)
         let chunks = stride(from: 0, to: items.count, by: Self.pipelineChunk).map { $0..<min($0 + Self.pipelineChunk, items.count) }
@@ -100,7 +109,7 @@ public final class BlockCache: Sendable {
                     continuation.resume(returning: items.map { _ in .refused(.closed) })
                     return
                 }
-                var outcomes = store.insert(items, admit: admit)
+                var outcomes = store.insert(items, principal: principal, admit: admit)
                 // Every chunk is in, also when the transaction stopped early.
                 for group in ready { group.wait() }
                 for index in outcomes.indices where !verdicts.buffer[index] { outcomes[index] = .refused(.digestMismatch) }
@@ -130,16 +139,24 @@ public final class BlockCache: Sendable {
     /// Adds a piece of an entry whose bytes arrive in parts (a V2 segment, or a V1 block split
     /// across AddData calls). Pieces are kept unverified and are never readable; the piece that
     /// completes `length` bytes makes the cache verify the whole against `digest` and either store
-    /// it or drop every piece.
+    /// it or drop every piece. Pieces are kept per principal: each principal's pieces complete
+    /// (and are verified) on their own, so one principal's bad pieces never spoil another's entry.
     /// - Parameters:
     ///   - offset: where `bytes` go inside the entry (0 ..< length).
     ///   - length: the entry's full length (the segment's or the block's).
-    public func stage(_ key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?) async
-        -> StageOutcome
-    {
-        await onIO { store in store?.stage(key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag) }
-            ?? .refused(.closed)
+    ///   - principal: who sends the piece, and holds the entry once stored.
+    public func stage(
+        _ key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?, by principal: String
+    ) async -> StageOutcome {
+        await onIO { store in
+            store?.stage(key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag, principal: principal)
+        } ?? .refused(.closed)
     }
+
+    /// Disjoint runs one staged entry may be in at most (pieces past it are `.tooFragmented`).
+    public static var maxStagedRuns: Int { CacheStore.maxStagedRuns }
+    /// What the staging bound counts for each staged run's row besides its bytes.
+    public static var stagedRunOverhead: Int64 { CacheStore.stagedRunOverhead }
 
     /// The verified bytes of `key`, or nil when it is not cached under `digest` or its bytes no
     /// longer hash to it (the entry is then dropped and counted in `corruptOnRead`): a
@@ -210,21 +227,29 @@ public final class BlockCache: Sendable {
         }
     }
 
-    /// Whether `key` has a readable entry, from the index alone (the bytes are verified only by
-    /// `read`, which may still miss).
-    public func contains(_ key: BlockKey) async -> Bool {
-        await sizes(of: [key])[0] != nil
+    /// Whether `key` has a readable entry under `digest`, from the index alone (the bytes are
+    /// verified only by `read`, which may still miss).
+    public func contains(_ key: BlockKey, digest: BlockDigest) async -> Bool {
+        await sizes(of: [(key, digest)])[0] != nil
     }
 
-    /// The length of each key's entry, nil where not cached, from the index alone, in one hop.
-    public func sizes(of keys: [BlockKey]) async -> [Int?] {
-        await onIO { store in store?.sizes(keys) } ?? keys.map { _ in nil }
+    /// The length of each entry cached under its key and digest, nil where not, from the index
+    /// alone, in one hop.
+    public func sizes(of items: [(key: BlockKey, digest: BlockDigest)]) async -> [Int?] {
+        await onIO { store in store?.sizes(items) } ?? items.map { _ in nil }
     }
 
-    /// Removes `tag` from everything added under it: entries (and staged pieces) left with no
-    /// other tag, and never added untagged, are deleted. Returns the readable entries deleted.
-    public func flush(tag: ContentTag) async -> Int {
-        await onIO { store in store?.flush(tag: tag) } ?? 0
+    /// Removes `principal`'s pairs (`principal`, `tag`): what it added under `tag` alone (and not
+    /// untagged) it no longer holds, and entries (and staged pieces) left with no holder are
+    /// deleted. Other principals' pairs, whatever their tags, are untouched. Returns the readable
+    /// entries `principal` let go of.
+    public func flush(tag: ContentTag, by principal: String) async -> Int {
+        await onIO { store in store?.flush(tag: tag, principal: principal) } ?? 0
+    }
+
+    /// What each principal is charged now (principals charged nothing are left out).
+    public func usage() async -> [String: PrincipalCacheUsage] {
+        await onIO { store in store?.usage() } ?? [:]
     }
 
     /// Where each readable entry's bytes are on disk, for tests that change them.
@@ -232,7 +257,8 @@ public final class BlockCache: Sendable {
         await onIO { store in store?.locations() ?? [] }
     }
 
-    /// Where `key`'s bytes are on disk, for tests that change them.
+    /// Where the bytes of an entry of `key` (under any digest) are on disk, for tests that change
+    /// them or look for them.
     package func location(of key: BlockKey) async -> (path: String, offset: Int64, length: Int64)? {
         await onIO { store in store?.location(of: key) }
     }

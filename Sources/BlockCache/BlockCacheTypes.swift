@@ -147,6 +147,9 @@ public enum BlockCacheRefusal: Sendable, Hashable {
     case digestMismatch
     /// The key is cached (or staged) under a different digest or length.
     case conflictingDigest
+    /// The piece would leave its staged entry in more than `BlockCache.maxStagedRuns` disjoint
+    /// runs; nothing was staged.
+    case tooFragmented
     /// Empty, longer than the function allows, or a piece outside the entry's length.
     case invalidLength
     /// The entry alone is larger than the cache's capacity (or the staging area's).
@@ -161,7 +164,8 @@ public enum BlockCacheRefusal: Sendable, Hashable {
 public enum InsertOutcome: Sendable, Hashable {
     /// Verified and stored; readable from now on.
     case stored
-    /// The key was already cached under the same digest; the tag (if any) was added to it.
+    /// The entry was already cached (same key, digest and length); the caller now holds it too,
+    /// under the tag (if any).
     case alreadyPresent
     /// Refused; nothing was stored.
     case refused(BlockCacheRefusal)
@@ -173,7 +177,8 @@ public enum StageOutcome: Sendable, Hashable {
     case staged(coveredBytes: Int)
     /// This piece completed the entry, which was verified and stored; readable from now on.
     case stored
-    /// The key was already cached under the same digest; the tag (if any) was added to it.
+    /// The entry was already cached (same key, digest and length); the caller now holds it too,
+    /// under the tag (if any).
     case alreadyPresent
     /// Refused. With `.digestMismatch` the completed entry failed verification and every staged
     /// piece of it was dropped.
@@ -227,6 +232,20 @@ public struct BlockCacheStatistics: Sendable, Hashable {
     public init() {}
 }
 
+/// What one principal is charged in a cache.
+public struct PrincipalCacheUsage: Sendable, Hashable {
+    /// The lengths of the readable entries it holds (an entry held by several principals is
+    /// charged to each).
+    public var heldBytes: Int64 = 0
+    /// Its staged bytes, with each run's row overhead, as the staging bound counts them.
+    public var stagingBytes: Int64 = 0
+
+    public init(heldBytes: Int64 = 0, stagingBytes: Int64 = 0) {
+        self.heldBytes = heldBytes
+        self.stagingBytes = stagingBytes
+    }
+}
+
 /// Where and how large a cache is.
 public struct BlockCacheConfiguration: Sendable {
     /// The data directory; created if missing. The cache owns everything in it.
@@ -236,16 +255,27 @@ public struct BlockCacheConfiguration: Sendable {
     /// reserved past the newest pack's end (where the file system cannot punch holes, also the
     /// bytes of removed entries until their pack empties).
     public var capacityBytes: Int64
-    /// Bound on unverified staged bytes; the oldest staged entries are dropped past it.
+    /// Bound on unverified staged bytes, each run of pieces counted with
+    /// `BlockCache.stagedRunOverhead` bytes for its row; past it staged entries are dropped, first
+    /// the oldest of the principals above an equal share of it, then the oldest.
     public var stagingCapacityBytes: Int64
+    /// The bytes a principal may hold before its entries are the first evicted (`--cache-share`);
+    /// nil: `capacityBytes` divided among the principals that hold entries. Past the capacity,
+    /// the least recently used entries of the principal furthest above its share go first; when
+    /// none is above, the least recently used entries.
+    public var sharePerPrincipalBytes: Int64?
 
     /// Default staging bound: 64 MiB.
     public static let defaultStagingCapacityBytes: Int64 = 64 << 20
 
-    public init(directory: String, capacityBytes: Int64, stagingCapacityBytes: Int64 = defaultStagingCapacityBytes) {
+    public init(
+        directory: String, capacityBytes: Int64, stagingCapacityBytes: Int64 = defaultStagingCapacityBytes,
+        sharePerPrincipalBytes: Int64? = nil
+    ) {
         self.directory = directory
         self.capacityBytes = capacityBytes
         self.stagingCapacityBytes = stagingCapacityBytes
+        self.sharePerPrincipalBytes = sharePerPrincipalBytes
     }
 }
 

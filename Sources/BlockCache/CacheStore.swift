@@ -4,6 +4,12 @@
 /// Readable entries are the rows of `entries` whose bytes, at their pack and offset, hash to their
 /// digest; a row commits only after its bytes are written, and rows go before bytes on removal,
 /// so after a crash the worst left behind is bytes without a row (punched at the next open).
+///
+/// Principals: an entry is identified by (segment, block, algorithm, digest, size), and is held by
+/// the principals that added it (`holders`), each under its own tags (`entry_tags`; an untagged
+/// add is the empty tag, which no flush names). Each holder is charged the entry's size; the entry
+/// goes when its last holder lets go (a flush, or eviction of that holder's share). Staged pieces
+/// belong to the principal that sent them: each assembles and verifies its own.
 final class CacheStore {
     // MARK: - Schema
 
@@ -16,38 +22,47 @@ final class CacheStore {
             digest BLOB NOT NULL,
             size INTEGER NOT NULL,
             used INTEGER NOT NULL,
-            anonymous INTEGER NOT NULL DEFAULT 0,
             pack INTEGER NOT NULL,
             offset INTEGER NOT NULL,
-            UNIQUE(segment, block));
+            UNIQUE(digest, algo, segment, block, size));
         CREATE INDEX IF NOT EXISTS entries_used ON entries(used);
-        CREATE INDEX IF NOT EXISTS entries_digest ON entries(digest);
         CREATE INDEX IF NOT EXISTS entries_location ON entries(pack, offset);
+        CREATE TABLE IF NOT EXISTS holders(
+            entry INTEGER NOT NULL, principal BLOB NOT NULL, used INTEGER NOT NULL,
+            PRIMARY KEY(entry, principal)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS holders_used ON holders(principal, used);
         CREATE TABLE IF NOT EXISTS entry_tags(
-            tag BLOB NOT NULL, entry INTEGER NOT NULL, PRIMARY KEY(tag, entry)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS entry_tags_entry ON entry_tags(entry);
+            entry INTEGER NOT NULL, principal BLOB NOT NULL, tag BLOB NOT NULL,
+            PRIMARY KEY(entry, principal, tag)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS entry_tags_tag ON entry_tags(principal, tag);
         CREATE TABLE IF NOT EXISTS staged(
             id INTEGER PRIMARY KEY,
+            principal BLOB NOT NULL,
             segment BLOB NOT NULL,
             block INTEGER NOT NULL,
             algo INTEGER NOT NULL,
             digest BLOB NOT NULL,
             size INTEGER NOT NULL,
             used INTEGER NOT NULL,
-            anonymous INTEGER NOT NULL DEFAULT 0,
-            UNIQUE(segment, block));
+            covered INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            UNIQUE(principal, segment, block, algo, digest, size));
         CREATE INDEX IF NOT EXISTS staged_used ON staged(used);
+        CREATE INDEX IF NOT EXISTS staged_principal_used ON staged(principal, used);
         CREATE TABLE IF NOT EXISTS staged_tags(
-            tag BLOB NOT NULL, staged INTEGER NOT NULL, PRIMARY KEY(tag, staged)) WITHOUT ROWID;
-        CREATE INDEX IF NOT EXISTS staged_tags_staged ON staged_tags(staged);
+            staged INTEGER NOT NULL, tag BLOB NOT NULL, PRIMARY KEY(staged, tag)) WITHOUT ROWID;
+        CREATE INDEX IF NOT EXISTS staged_tags_tag ON staged_tags(tag);
         CREATE TABLE IF NOT EXISTS staged_pieces(
             staged INTEGER NOT NULL, offset INTEGER NOT NULL, data BLOB NOT NULL,
             PRIMARY KEY(staged, offset)) WITHOUT ROWID;
         """
 
-    /// `PRAGMA user_version` of this schema. A folder written with another (the file-per-block
-    /// layout was 0) is emptied at open: a cache's entries can all be fetched again.
-    static let schemaVersion = 2
+    /// `PRAGMA user_version` of this schema. A folder written with another is emptied at open (a
+    /// cache's entries can all be fetched again): 0 was the file-per-block layout, 2 keyed entries
+    /// by (segment, block) alone and had no principals.
+    static let schemaVersion = 3
+    /// The tables of every former schema, dropped with it.
+    static let formerTables = ["entries", "entry_tags", "holders", "staged", "staged_tags", "staged_pieces"]
     /// What the file-per-block layout kept beside the index, removed with it.
     static let formerFolders = ["blocks", "spare", "tmp"]
 
@@ -59,6 +74,8 @@ final class CacheStore {
     /// a checkpoint syncs both files (fdatasync showed in the insert profile), and a 16 MiB WAL
     /// needs four times fewer.
     static let walCheckpointPages = 4096
+    /// The tag of an untagged add: no flush names it (a content tag is 16 bytes).
+    static let untagged: [UInt8] = []
 
     // MARK: - Properties
 
@@ -66,14 +83,20 @@ final class CacheStore {
     private var files: PackFileStore
     private let capacity: Int64
     private let stagingCapacity: Int64
+    private let share: Int64?
     private let stats: StatisticsBox
     /// The recency clock: every insert and hit takes the next value.
     private var tick: Int64 = 0
-    /// Hits not yet written to `entries.used` (entry id → tick).
+    /// Hits not yet written to `entries.used` and `holders.used` (entry id → tick).
     private var pendingTouches: [Int64: Int64] = [:]
     private var bytes: Int64 = 0
     private var entries: Int64 = 0
+    /// Staged data bytes, and what the staging bound counts (data and each run's row overhead).
     private var stagedBytes: Int64 = 0
+    private var stagingCost: Int64 = 0
+    /// Each principal's charge: the sizes of the entries it holds, and its staging cost.
+    private var heldBy: [String: Int64] = [:]
+    private var stagedBy: [String: Int64] = [:]
 
     // MARK: - Init
 
@@ -82,6 +105,7 @@ final class CacheStore {
         db = try SQLiteDatabase(path: configuration.directory + "/index.sqlite")
         capacity = configuration.capacityBytes
         stagingCapacity = configuration.stagingCapacityBytes
+        share = configuration.sharePerPrincipalBytes
         self.stats = stats
         try db.execute("PRAGMA busy_timeout=5000")
         // One process owns the folder: the first write takes SQLite's lock and keeps it until
@@ -106,9 +130,9 @@ final class CacheStore {
     // MARK: - API: entries
 
     /// Stores the insertions that `admit` passes (it is asked in order, and may wait for the
-    /// item's verification) in one transaction, then evicts past the capacity. An item not
-    /// admitted is `.refused(.digestMismatch)`.
-    func insert(_ items: [BlockInsertion], admit: (Int) -> Bool) -> [InsertOutcome] {
+    /// item's verification) in one transaction, held by `principal`, then evicts past the
+    /// capacity. An item not admitted is `.refused(.digestMismatch)`.
+    func insert(_ items: [BlockInsertion], principal: String, admit: (Int) -> Bool) -> [InsertOutcome] {
         var outcomes: [InsertOutcome] = []
         var removed: [Stored] = []
         do {
@@ -119,7 +143,7 @@ final class CacheStore {
                         outcomes.append(.refused(.digestMismatch))
                         continue
                     }
-                    outcomes.append(try insertOne(item, extraTags: [], anonymous: item.tag == nil))
+                    outcomes.append(try insertOne(item, principal: principal, tags: [item.tag?.bytes ?? Self.untagged]))
                 }
                 removed = try evictPastCapacity()
             }
@@ -146,15 +170,13 @@ final class CacheStore {
 
     /// Looks the entries of `items` up, in order, up to the first not cached under its digest, and
     /// says where their bytes are. An entry whose pack cannot be opened ends the run and is dropped
-    /// as corrupt (its bytes are gone). An entry cached under another digest is a miss.
+    /// as corrupt (its bytes are gone).
     func planRun(_ items: [(key: BlockKey, digest: BlockDigest)]) -> RunPlan {
         var plan = RunPlan()
         var opened: [Int64: Int] = [:]
         var gone: Row?
         for item in items {
-            guard let row = try? lookup(item.key), row.algo == item.digest.function.storageCode,
-                row.digest == item.digest.bytes
-            else { break }
+            guard let row = try? lookup(item.key, item.digest) else { break }
             if opened[row.pack] == nil {
                 guard let fd = files.duplicate(pack: row.pack) else {
                     gone = row
@@ -196,11 +218,14 @@ final class CacheStore {
         dropCorrupt(id: id, stored: stored)
     }
 
-    /// Where `key`'s bytes are on disk (the pack's path, the offset, the length), if cached.
+    /// Where the bytes of an entry of `key` (under any digest) are on disk (the pack's path, the
+    /// offset, the length), if one is cached.
     func location(of key: BlockKey) -> (path: String, offset: Int64, length: Int64)? {
         defer { db.resetAll() }
-        guard let row = try? lookup(key) else { return nil }
-        return (files.path(of: row.pack), row.offset, row.size)
+        guard let row = try? db.statement("SELECT pack, offset, size FROM entries WHERE segment = ? AND block = ? LIMIT 1")
+            .bind(1, key.segment.bytes).bind(2, Int64(key.index)), (try? row.step()) == true
+        else { return nil }
+        return (files.path(of: row.int64(0)), row.int64(1), row.int64(2))
     }
 
     /// Where each readable entry's bytes are on disk (the pack's path, the offset, the length).
@@ -212,43 +237,54 @@ final class CacheStore {
         return found
     }
 
-    /// The lengths of the cached entries of `keys` (nil where not cached). Reads the index only.
-    func sizes(_ keys: [BlockKey]) -> [Int?] {
+    /// The lengths of the entries of `items` cached under their digest (nil where not). Reads the
+    /// index only.
+    func sizes(_ items: [(key: BlockKey, digest: BlockDigest)]) -> [Int?] {
         defer { db.resetAll() }
-        return keys.map { key in (try? lookup(key)).flatMap { $0.map { Int($0.size) } } }
+        return items.map { item in (try? lookup(item.key, item.digest)).flatMap { $0.map { Int($0.size) } } }
     }
 
-    /// Removes `tag` from everything added under it; entries and staged entries left with no tag
-    /// (and never added untagged) are removed. Returns how many readable entries went.
-    func flush(tag: ContentTag) -> Int {
+    /// What each principal is charged: the entries it holds and its staged pieces.
+    func usage() -> [String: PrincipalCacheUsage] {
+        var usage: [String: PrincipalCacheUsage] = [:]
+        for (principal, held) in heldBy where held > 0 { usage[principal, default: .init()].heldBytes = held }
+        for (principal, staged) in stagedBy where staged > 0 { usage[principal, default: .init()].stagingBytes = staged }
+        return usage
+    }
+
+    /// Removes `principal`'s (`principal`, `tag`) pairs: what it held under no other tag of its own
+    /// (and never added untagged) it no longer holds, and entries and staged entries left with no
+    /// holder are removed. Other principals' pairs are untouched, whatever their tags. Returns how
+    /// many readable entries `principal` let go of.
+    func flush(tag: ContentTag, principal: String) -> Int {
+        let name = Array(principal.utf8)
         var removedNames: [Stored] = []
         var count = 0
         do {
             try db.transaction {
                 try writeTouches()
                 var ids: [Int64] = []
-                let select = try db.statement("SELECT entry FROM entry_tags WHERE tag = ?")
-                try select.bind(1, tag.bytes)
+                let select = try db.statement("SELECT entry FROM entry_tags WHERE principal = ? AND tag = ?")
+                try select.bind(1, name).bind(2, tag.bytes)
                 while try select.step() { ids.append(select.int64(0)) }
-                try db.statement("DELETE FROM entry_tags WHERE tag = ?").bind(1, tag.bytes).run()
+                try db.statement("DELETE FROM entry_tags WHERE principal = ? AND tag = ?").bind(1, name).bind(2, tag.bytes).run()
                 for id in ids {
-                    let remaining = try db.statement("SELECT 1 FROM entry_tags WHERE entry = ? LIMIT 1").bind(1, id)
-                    if try remaining.step() { continue }
-                    let row = try db.statement("SELECT pack, offset, size, anonymous FROM entries WHERE id = ?").bind(1, id)
-                    guard try row.step(), row.int64(3) == 0 else { continue }
-                    let size = row.int64(2)
-                    removedNames.append(Stored(location: .init(pack: row.int64(0), offset: row.int64(1)), size: size))
-                    try deleteEntry(id, size: size)
+                    let remaining = try db.statement("SELECT 1 FROM entry_tags WHERE entry = ? AND principal = ? LIMIT 1")
+                    if try remaining.bind(1, id).bind(2, name).step() { continue }
+                    let row = try db.statement("SELECT pack, offset, size FROM entries WHERE id = ?").bind(1, id)
+                    guard try row.step() else { continue }
+                    let stored = Stored(location: .init(pack: row.int64(0), offset: row.int64(1)), size: row.int64(2))
+                    if try release(id, size: stored.size, principal: principal) { removedNames.append(stored) }
                     count += 1
                 }
                 var stagedIDs: [Int64] = []
-                let stagedSelect = try db.statement("SELECT staged FROM staged_tags WHERE tag = ?").bind(1, tag.bytes)
+                let stagedSelect = try db.statement(
+                    "SELECT t.staged FROM staged_tags t JOIN staged s ON s.id = t.staged WHERE t.tag = ? AND s.principal = ?")
+                try stagedSelect.bind(1, tag.bytes).bind(2, name)
                 while try stagedSelect.step() { stagedIDs.append(stagedSelect.int64(0)) }
-                try db.statement("DELETE FROM staged_tags WHERE tag = ?").bind(1, tag.bytes).run()
                 for id in stagedIDs {
+                    try db.statement("DELETE FROM staged_tags WHERE staged = ? AND tag = ?").bind(1, id).bind(2, tag.bytes).run()
                     if try db.statement("SELECT 1 FROM staged_tags WHERE staged = ? LIMIT 1").bind(1, id).step() { continue }
-                    let row = try db.statement("SELECT anonymous FROM staged WHERE id = ?").bind(1, id)
-                    guard try row.step(), row.int64(0) == 0 else { continue }
                     try deleteStaged(id)
                 }
             }
@@ -271,19 +307,25 @@ final class CacheStore {
 
     // MARK: - API: staging
 
-    /// Adds a piece of a not yet complete entry; once its pieces cover `length` bytes the entry is
-    /// verified against `digest` and either stored (readable) or dropped with every piece.
-    func stage(key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?) -> StageOutcome {
+    /// Adds `principal`'s piece of a not yet complete entry; once its pieces cover `length` bytes
+    /// the entry is verified against `digest` and either stored (readable) or dropped with every
+    /// piece. Another principal's pieces of the same entry are never mixed in.
+    func stage(key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes: [UInt8], tag: ContentTag?, principal: String)
+        -> StageOutcome
+    {
         guard length > 0, length <= digest.function.maximumEntryLength, !bytes.isEmpty,
             offset >= 0, offset <= length, bytes.count <= length - offset
         else { return .refused(.invalidLength) }
-        guard Int64(length) <= stagingCapacity, Int64(length) <= capacity else { return .refused(.largerThanCapacity) }
+        guard Self.stagingCost(covered: Int64(length), runs: 1) <= stagingCapacity, Int64(length) <= capacity else {
+            return .refused(.largerThanCapacity)
+        }
         var outcome: StageOutcome = .refused(.storageFailure)
         var removed: [Stored] = []
         do {
             try db.transaction {
                 try writeTouches()
-                outcome = try stageOne(key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag)
+                outcome = try stageOne(
+                    key: key, digest: digest, length: length, offset: offset, bytes: bytes, tag: tag, principal: principal)
                 if outcome == .stored { removed = try evictPastCapacity() }
                 try evictStagingPastCapacity()
             }
@@ -297,6 +339,15 @@ final class CacheStore {
         return outcome
     }
 
+    /// Disjoint runs one staged entry may be in at most: a piece that would leave more is refused
+    /// (`.tooFragmented`), so that a piece costs at most this many rows.
+    static let maxStagedRuns = 64
+    /// What the staging bound counts for each run's row besides its bytes.
+    static let stagedRunOverhead: Int64 = 64
+
+    /// What the staging bound counts for a staged entry.
+    static func stagingCost(covered: Int64, runs: Int64) -> Int64 { covered + runs * stagedRunOverhead }
+
     // MARK: - Private: entries
 
     /// An entry's bytes: where they are and how many (entries with equal bytes share them).
@@ -307,8 +358,6 @@ final class CacheStore {
 
     private struct Row {
         let id: Int64
-        let algo: Int64
-        let digest: [UInt8]
         let size: Int64
         let pack: Int64
         let offset: Int64
@@ -317,33 +366,32 @@ final class CacheStore {
     }
 
     /// The columns `row(_:)` reads, in its order.
-    private static let rowColumns = "id, algo, digest, size, pack, offset"
+    private static let rowColumns = "id, size, pack, offset"
 
     private static func row(_ statement: SQLiteStatement) -> Row {
-        Row(id: statement.int64(0), algo: statement.int64(1), digest: statement.bytes(2), size: statement.int64(3),
-            pack: statement.int64(4), offset: statement.int64(5))
+        Row(id: statement.int64(0), size: statement.int64(1), pack: statement.int64(2), offset: statement.int64(3))
     }
 
-    private func lookup(_ key: BlockKey) throws -> Row? {
-        let statement = try db.statement("SELECT \(Self.rowColumns) FROM entries WHERE segment = ? AND block = ?")
-        try statement.bind(1, key.segment.bytes).bind(2, Int64(key.index))
+    /// The entry of `key` cached under `digest` (of any size when `size` is nil).
+    private func lookup(_ key: BlockKey, _ digest: BlockDigest, size: Int64? = nil) throws -> Row? {
+        let statement = try db.statement(
+            "SELECT \(Self.rowColumns) FROM entries WHERE segment = ? AND block = ? AND algo = ? AND digest = ? LIMIT 1")
+        try statement.bind(1, key.segment.bytes).bind(2, Int64(key.index)).bind(3, digest.function.storageCode)
+            .bind(4, digest.bytes)
         guard try statement.step() else { return nil }
-        return Self.row(statement)
+        let row = Self.row(statement)
+        return size == nil || row.size == size ? row : nil
     }
 
-    /// Inserts one verified entry (inside a transaction). The file is written before the row.
-    private func insertOne(_ item: BlockInsertion, extraTags: [[UInt8]], anonymous: Bool) throws -> InsertOutcome {
+    /// Inserts one verified entry held by `principal` under `tags` (inside a transaction). The file
+    /// is written before the row.
+    private func insertOne(_ item: BlockInsertion, principal: String, tags: [[UInt8]]) throws -> InsertOutcome {
         let size = Int64(item.bytes.count)
         guard size > 0, item.bytes.count <= item.digest.function.maximumEntryLength else { return .refused(.invalidLength) }
         let code = item.digest.function.storageCode
-        var tags = extraTags
-        if let tag = item.tag { tags.append(tag.bytes) }
-        if let existing = try lookup(item.key) {
-            guard existing.algo == code, existing.digest == item.digest.bytes, existing.size == size else {
-                return .refused(.conflictingDigest)
-            }
-            try addTags(tags, anonymous: anonymous, entry: existing.id)
+        if let existing = try lookup(item.key, item.digest, size: size) {
             tick += 1
+            try hold(existing.id, size: size, principal: principal, tags: tags)
             pendingTouches[existing.id] = tick
             return .alreadyPresent
         }
@@ -356,44 +404,108 @@ final class CacheStore {
         twin.reset()
         tick += 1
         let insert = try db.statement(
-            "INSERT INTO entries(segment, block, algo, digest, size, used, anonymous, pack, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+            "INSERT INTO entries(segment, block, algo, digest, size, used, pack, offset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         try insert.bind(1, item.key.segment.bytes).bind(2, Int64(item.key.index)).bind(3, code)
-            .bind(4, item.digest.bytes).bind(5, size).bind(6, tick).bind(7, anonymous ? 1 : 0)
-            .bind(8, location.pack).bind(9, location.offset)
+            .bind(4, item.digest.bytes).bind(5, size).bind(6, tick)
+            .bind(7, location.pack).bind(8, location.offset)
         try insert.run()
         let id = db.lastInsertRowID
-        try addTags(tags, anonymous: false, entry: id)
         bytes += size
         entries += 1
+        try hold(id, size: size, principal: principal, tags: tags, isNew: true)
         return .stored
     }
 
-    private func addTags(_ tags: [[UInt8]], anonymous: Bool, entry: Int64) throws {
-        for tag in tags {
-            try db.statement("INSERT OR IGNORE INTO entry_tags(tag, entry) VALUES (?, ?)").bind(1, tag).bind(2, entry).run()
+    /// Makes `principal` a holder of entry `id` (charged `size` the first time) under `tags`, its
+    /// recency now. `isNew`: the entry was just inserted, so it has no holder yet.
+    private func hold(_ id: Int64, size: Int64, principal: String, tags: [[UInt8]], isNew: Bool = false) throws {
+        let name = Array(principal.utf8)
+        let held = try db.statement("SELECT 1 FROM holders WHERE entry = ? AND principal = ?").bind(1, id).bind(2, name)
+        if try !isNew && held.step() {
+            held.reset()
+            try db.statement("UPDATE holders SET used = ? WHERE entry = ? AND principal = ?").bind(1, tick).bind(2, id).bind(3, name).run()
+        } else {
+            held.reset()
+            try db.statement("INSERT INTO holders(entry, principal, used) VALUES (?, ?, ?)").bind(1, id).bind(2, name).bind(3, tick).run()
+            heldBy[principal, default: 0] += size
         }
-        if anonymous {
-            try db.statement("UPDATE entries SET anonymous = 1 WHERE id = ?").bind(1, entry).run()
+        for tag in tags {
+            try db.statement("INSERT OR IGNORE INTO entry_tags(entry, principal, tag) VALUES (?, ?, ?)")
+                .bind(1, id).bind(2, name).bind(3, tag).run()
         }
     }
 
+    /// Ends `principal`'s hold of entry `id` (its tags go with it); the entry goes when no holder is
+    /// left. Returns whether it went.
+    private func release(_ id: Int64, size: Int64, principal: String) throws -> Bool {
+        let name = Array(principal.utf8)
+        try db.statement("DELETE FROM entry_tags WHERE entry = ? AND principal = ?").bind(1, id).bind(2, name).run()
+        try db.statement("DELETE FROM holders WHERE entry = ? AND principal = ?").bind(1, id).bind(2, name).run()
+        charge(principal, -size)
+        if try db.statement("SELECT 1 FROM holders WHERE entry = ? LIMIT 1").bind(1, id).step() { return false }
+        try deleteEntry(id, size: size)
+        return true
+    }
+
+    /// Deletes entry `id` and every hold of it.
     private func deleteEntry(_ id: Int64, size: Int64) throws {
+        var holders: [String] = []
+        let select = try db.statement("SELECT principal FROM holders WHERE entry = ?").bind(1, id)
+        while try select.step() { holders.append(String(decoding: select.bytes(0), as: UTF8.self)) }
+        for holder in holders { charge(holder, -size) }
         try db.statement("DELETE FROM entry_tags WHERE entry = ?").bind(1, id).run()
+        try db.statement("DELETE FROM holders WHERE entry = ?").bind(1, id).run()
         try db.statement("DELETE FROM entries WHERE id = ?").bind(1, id).run()
         pendingTouches[id] = nil
         bytes -= size
         entries -= 1
     }
 
-    /// Evicts least recently used entries until the bytes fit; returns where their bytes were.
+    private func charge(_ principal: String, _ delta: Int64) {
+        let now = (heldBy[principal] ?? 0) + delta
+        heldBy[principal] = now > 0 ? now : nil
+    }
+
+    /// The principal furthest above its share of `bound` among those charged in `charges`, and
+    /// that share: the configured share, else `bound` divided among the principals charged.
+    static func mostAboveShare(_ charges: [String: Int64], bound: Int64, share configured: Int64?) -> (String, Int64)? {
+        let charged = charges.filter { $0.value > 0 }
+        guard !charged.isEmpty else { return nil }
+        let share = configured ?? bound / Int64(charged.count)
+        let above = charged.filter { $0.value > share }
+        guard let worst = above.max(by: { ($0.value, $1.key) < ($1.value, $0.key) }) else { return nil }
+        return (worst.key, share)
+    }
+
+    /// Evicts until the bytes fit: first the least recently used holds of the principals above
+    /// their fair share (an entry goes once no holder is left), then least recently used entries.
+    /// Returns where the bytes of the entries removed were.
     private func evictPastCapacity() throws -> [Stored] {
         var names: [Stored] = []
         while bytes > capacity {
             // As many rows as 64 KiB entries would free the excess (usually one per block just
             // stored), not a fixed batch: the rows not needed would be read for nothing.
-            let wanted = min(Int64(Self.evictionBatch), (bytes - capacity + 65_535) / 65_536)
+            let wanted = max(min(Int64(Self.evictionBatch), (bytes - capacity + 65_535) / 65_536), 1)
+            if let (principal, share) = Self.mostAboveShare(heldBy, bound: capacity, share: share) {
+                let select = try db.statement(
+                    "SELECT e.id, e.size, e.pack, e.offset FROM holders h JOIN entries e ON e.id = h.entry"
+                        + " WHERE h.principal = ? ORDER BY h.used LIMIT ?")
+                try select.bind(1, Array(principal.utf8)).bind(2, wanted)
+                var victims: [Row] = []
+                while try select.step() { victims.append(Self.row(select)) }
+                guard !victims.isEmpty else {
+                    heldBy[principal] = nil  // charged for nothing it holds: not a holder
+                    continue
+                }
+                for victim in victims where bytes > capacity && (heldBy[principal] ?? 0) > share {
+                    guard try release(victim.id, size: victim.size, principal: principal) else { continue }
+                    names.append(victim.stored)
+                    stats.update { $0.evictions += 1 }
+                }
+                continue
+            }
             let select = try db.statement("SELECT \(Self.rowColumns) FROM entries ORDER BY used LIMIT ?")
-            try select.bind(1, max(wanted, 1))
+            try select.bind(1, wanted)
             var victims: [Row] = []
             while try select.step() { victims.append(Self.row(select)) }
             guard !victims.isEmpty else { break }
@@ -446,93 +558,111 @@ final class CacheStore {
     private func writeTouches() throws {
         guard !pendingTouches.isEmpty else { return }
         let update = try db.statement("UPDATE entries SET used = ? WHERE id = ?")
+        let holders = try db.statement("UPDATE holders SET used = ? WHERE entry = ?")
         for (id, used) in pendingTouches {
             update.reset()
             try update.bind(1, used).bind(2, id)
             try update.run()
+            holders.reset()
+            try holders.bind(1, used).bind(2, id)
+            try holders.run()
         }
         pendingTouches = [:]
     }
 
     // MARK: - Private: staging
 
-    private func stageOne(key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes piece: [UInt8], tag: ContentTag?) throws
-        -> StageOutcome
-    {
+    private func stageOne(
+        key: BlockKey, digest: BlockDigest, length: Int, offset: Int, bytes piece: [UInt8], tag: ContentTag?, principal: String
+    ) throws -> StageOutcome {
         let code = digest.function.storageCode
-        if let existing = try lookup(key) {
-            guard existing.algo == code, existing.digest == digest.bytes, existing.size == Int64(length) else {
-                return .refused(.conflictingDigest)
-            }
-            try addTags(tag.map { [$0.bytes] } ?? [], anonymous: tag == nil, entry: existing.id)
+        let tagBytes = tag?.bytes ?? Self.untagged
+        if let existing = try lookup(key, digest, size: Int64(length)) {
+            tick += 1
+            try hold(existing.id, size: existing.size, principal: principal, tags: [tagBytes])
+            pendingTouches[existing.id] = tick
             return .alreadyPresent
         }
+        let name = Array(principal.utf8)
         tick += 1
-        let stagedID: Int64
-        let find = try db.statement("SELECT id, algo, digest, size FROM staged WHERE segment = ? AND block = ?")
-        try find.bind(1, key.segment.bytes).bind(2, Int64(key.index))
-        if try find.step() {
-            stagedID = find.int64(0)
-            guard find.int64(1) == code, find.bytes(2) == digest.bytes, find.int64(3) == Int64(length) else {
-                return .refused(.conflictingDigest)
-            }
-            try db.statement("UPDATE staged SET used = ? WHERE id = ?").bind(1, tick).bind(2, stagedID).run()
+        var stagedID: Int64
+        var covered: Int64 = 0
+        var runCount: Int64 = 0
+        let find = try db.statement(
+            "SELECT id, covered, runs FROM staged WHERE principal = ? AND segment = ? AND block = ? AND algo = ? AND digest = ? AND size = ?")
+        try find.bind(1, name).bind(2, key.segment.bytes).bind(3, Int64(key.index)).bind(4, code).bind(5, digest.bytes)
+            .bind(6, Int64(length))
+        let found = try find.step()
+        if found {
+            (stagedID, covered, runCount) = (find.int64(0), find.int64(1), find.int64(2))
         } else {
-            let insert = try db.statement("INSERT INTO staged(segment, block, algo, digest, size, used) VALUES (?, ?, ?, ?, ?, ?)")
-            try insert.bind(1, key.segment.bytes).bind(2, Int64(key.index)).bind(3, code).bind(4, digest.bytes)
-                .bind(5, Int64(length)).bind(6, tick)
+            stagedID = 0
+        }
+        find.reset()
+
+        // The runs the piece overlaps or touches merge with it; the others stay as they are.
+        var runs: [(start: Int, data: [UInt8])] = []
+        if found {
+            let pieces = try db.statement("SELECT offset, data FROM staged_pieces WHERE staged = ? ORDER BY offset").bind(1, stagedID)
+            while try pieces.step() {
+                let start = pieces.int64(0)
+                let data = pieces.bytes(1)
+                // A piece that does not fit was not written by this code: ignore it.
+                guard start >= 0, start <= Int64(length), data.count <= length - Int(start), !data.isEmpty else { continue }
+                runs.append((Int(start), data))
+            }
+            pieces.reset()
+        }
+        let pieceEnd = offset + piece.count
+        let merging = runs.filter { $0.start <= pieceEnd && $0.start + $0.data.count >= offset }
+        let kept = runs.count - merging.count
+        guard kept + 1 <= Self.maxStagedRuns else { return .refused(.tooFragmented) }
+        let mergedStart = min(offset, merging.map(\.start).min() ?? offset)
+        let mergedEnd = max(pieceEnd, merging.map { $0.start + $0.data.count }.max() ?? pieceEnd)
+        var merged = [UInt8](repeating: 0, count: mergedEnd - mergedStart)
+        for run in merging { merged.replaceSubrange((run.start - mergedStart)..<(run.start - mergedStart + run.data.count), with: run.data) }
+        // Later bytes win where they overlap.
+        merged.replaceSubrange((offset - mergedStart)..<(pieceEnd - mergedStart), with: piece)
+
+        if !found {
+            let insert = try db.statement(
+                "INSERT INTO staged(principal, segment, block, algo, digest, size, used) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            try insert.bind(1, name).bind(2, key.segment.bytes).bind(3, Int64(key.index)).bind(4, code).bind(5, digest.bytes)
+                .bind(6, Int64(length)).bind(7, tick)
             try insert.run()
             stagedID = db.lastInsertRowID
         }
-        if let tag {
-            try db.statement("INSERT OR IGNORE INTO staged_tags(tag, staged) VALUES (?, ?)").bind(1, tag.bytes).bind(2, stagedID).run()
-        } else {
-            try db.statement("UPDATE staged SET anonymous = 1 WHERE id = ?").bind(1, stagedID).run()
-        }
+        try db.statement("INSERT OR IGNORE INTO staged_tags(staged, tag) VALUES (?, ?)").bind(1, stagedID).bind(2, tagBytes).run()
 
-        // Assemble what is staged with the new piece (later bytes win where they overlap).
-        var buffer = [UInt8](repeating: 0, count: length)
-        var covered = CoveredRanges()
-        var before = 0
-        let pieces = try db.statement("SELECT offset, data FROM staged_pieces WHERE staged = ? ORDER BY offset").bind(1, stagedID)
-        while try pieces.step() {
-            let start = pieces.int64(0)
-            let data = pieces.bytes(1)
-            // A piece that does not fit was not written by this code: ignore it.
-            guard start >= 0, start <= Int64(length), data.count <= length - Int(start), !data.isEmpty else { continue }
-            buffer.replaceSubrange(Int(start)..<Int(start) + data.count, with: data)
-            covered.add(Int(start)..<Int(start) + data.count)
-            before += data.count
-        }
-        buffer.replaceSubrange(offset..<offset + piece.count, with: piece)
-        covered.add(offset..<offset + piece.count)
-
-        if covered.ranges == [0..<length] {
+        if kept == 0, mergedStart == 0, mergedEnd == length {
             let tags = try stagedTags(stagedID)
-            let anonymous = try db.statement("SELECT anonymous FROM staged WHERE id = ?").bind(1, stagedID)
-            let wasAnonymous = try anonymous.step() && anonymous.int64(0) != 0
             try deleteStaged(stagedID)
-            guard EntryHasher.matches(buffer, digest) else {
+            guard EntryHasher.matches(merged, digest) else {
                 stats.update { $0.rejectedOnEntry += 1 }
                 return .refused(.digestMismatch)
             }
-            let item = BlockInsertion(key: key, digest: digest, bytes: buffer, tag: nil)
-            let outcome = try insertOne(item, extraTags: tags, anonymous: wasAnonymous)
-            switch outcome {
+            let item = BlockInsertion(key: key, digest: digest, bytes: merged, tag: nil)
+            switch try insertOne(item, principal: principal, tags: tags) {
             case .stored, .alreadyPresent: return .stored
             case .refused(let why): return .refused(why)
             }
         }
-        // Rewrite the pieces as the merged runs.
-        try db.statement("DELETE FROM staged_pieces WHERE staged = ?").bind(1, stagedID).run()
-        var after = 0
-        for range in covered.ranges {
-            try db.statement("INSERT INTO staged_pieces(staged, offset, data) VALUES (?, ?, ?)")
-                .bind(1, stagedID).bind(2, Int64(range.lowerBound)).bind(3, Array(buffer[range])).run()
-            after += range.count
+        // Only the runs merged are rewritten.
+        for run in merging {
+            try db.statement("DELETE FROM staged_pieces WHERE staged = ? AND offset = ?").bind(1, stagedID).bind(2, Int64(run.start)).run()
         }
-        stagedBytes += Int64(after - before)
-        return .staged(coveredBytes: after)
+        try db.statement("INSERT INTO staged_pieces(staged, offset, data) VALUES (?, ?, ?)")
+            .bind(1, stagedID).bind(2, Int64(mergedStart)).bind(3, merged).run()
+        let before = merging.reduce(0) { $0 + Int64($1.data.count) }
+        let newCovered = covered - before + Int64(merged.count)
+        let newRuns = Int64(kept + 1)
+        try db.statement("UPDATE staged SET used = ?, covered = ?, runs = ? WHERE id = ?")
+            .bind(1, tick).bind(2, newCovered).bind(3, newRuns).bind(4, stagedID).run()
+        let costDelta = Self.stagingCost(covered: newCovered, runs: newRuns) - Self.stagingCost(covered: covered, runs: runCount)
+        stagedBytes += newCovered - covered
+        stagingCost += costDelta
+        stagedBy[principal, default: 0] += costDelta
+        return .staged(coveredBytes: Int(newCovered))
     }
 
     private func stagedTags(_ id: Int64) throws -> [[UInt8]] {
@@ -543,18 +673,40 @@ final class CacheStore {
     }
 
     private func deleteStaged(_ id: Int64) throws {
-        let size = try db.statement("SELECT COALESCE(SUM(length(data)), 0) FROM staged_pieces WHERE staged = ?").bind(1, id)
-        if try size.step() { stagedBytes -= size.int64(0) }
+        let row = try db.statement("SELECT principal, covered, runs FROM staged WHERE id = ?").bind(1, id)
+        if try row.step() {
+            let principal = String(decoding: row.bytes(0), as: UTF8.self)
+            let cost = Self.stagingCost(covered: row.int64(1), runs: row.int64(2))
+            stagedBytes -= row.int64(1)
+            stagingCost -= cost
+            let left = (stagedBy[principal] ?? 0) - cost
+            stagedBy[principal] = left > 0 ? left : nil
+        }
+        row.reset()
         try db.statement("DELETE FROM staged_pieces WHERE staged = ?").bind(1, id).run()
         try db.statement("DELETE FROM staged_tags WHERE staged = ?").bind(1, id).run()
         try db.statement("DELETE FROM staged WHERE id = ?").bind(1, id).run()
     }
 
+    /// Drops staged entries until the staging bound holds: first the oldest of the principals
+    /// above their share of it, then the oldest.
     private func evictStagingPastCapacity() throws {
-        while stagedBytes > stagingCapacity {
-            let oldest = try db.statement("SELECT id FROM staged ORDER BY used LIMIT 1")
-            guard try oldest.step() else { break }
-            try deleteStaged(oldest.int64(0))
+        while stagingCost > stagingCapacity {
+            let oldest: SQLiteStatement
+            if let (principal, _) = Self.mostAboveShare(stagedBy, bound: stagingCapacity, share: nil) {
+                oldest = try db.statement("SELECT id FROM staged WHERE principal = ? ORDER BY used LIMIT 1")
+                try oldest.bind(1, Array(principal.utf8))
+                guard try oldest.step() else {
+                    stagedBy[principal] = nil
+                    continue
+                }
+            } else {
+                oldest = try db.statement("SELECT id FROM staged ORDER BY used LIMIT 1")
+                guard try oldest.step() else { break }
+            }
+            let id = oldest.int64(0)
+            oldest.reset()
+            try deleteStaged(id)
             stats.update { $0.stagingEvictions += 1 }
         }
     }
@@ -568,10 +720,23 @@ final class CacheStore {
             entries = totals.int64(1)
             tick = max(tick, totals.int64(2))
         }
-        let staged = try db.statement("SELECT COALESCE(SUM(length(data)), 0) FROM staged_pieces")
-        if try staged.step() { stagedBytes = staged.int64(0) }
-        let stagedTick = try db.statement("SELECT COALESCE(MAX(used), 0) FROM staged")
-        if try stagedTick.step() { tick = max(tick, stagedTick.int64(0)) }
+        heldBy = [:]
+        let held = try db.statement(
+            "SELECT h.principal, SUM(e.size), MAX(h.used) FROM holders h JOIN entries e ON e.id = h.entry GROUP BY h.principal")
+        while try held.step() {
+            heldBy[String(decoding: held.bytes(0), as: UTF8.self)] = held.int64(1)
+            tick = max(tick, held.int64(2))
+        }
+        (stagedBytes, stagingCost, stagedBy) = (0, 0, [:])
+        let staged = try db.statement("SELECT principal, SUM(covered), SUM(runs), MAX(used) FROM staged GROUP BY principal")
+        while try staged.step() {
+            let cost = Self.stagingCost(covered: staged.int64(1), runs: staged.int64(2))
+            stagedBy[String(decoding: staged.bytes(0), as: UTF8.self)] = cost
+            stagedBytes += staged.int64(1)
+            stagingCost += cost
+            tick = max(tick, staged.int64(3))
+        }
+        db.resetAll()
     }
 
     /// Frees the pack bytes no entry refers to (left by a crash between bytes and rows), deletes
@@ -606,7 +771,7 @@ final class CacheStore {
         let current = try version.step() ? version.int64(0) : 0
         db.resetAll()
         guard current != Int64(schemaVersion) else { return }
-        for table in ["entries", "entry_tags", "staged", "staged_tags", "staged_pieces"] {
+        for table in formerTables {
             try db.execute("DROP TABLE IF EXISTS \(table)")
         }
         for folder in formerFolders { PackFileStore.removeTree(directory + "/" + folder) }

@@ -135,7 +135,7 @@ func insertAll(_ cache: BlockCache, from first: Int, count: Int, batch: Int, wid
     await seconds {
         await inFlight(count / batch, width: width) { call in
             let items = (0..<batch).map { first + call * batch + $0 }.map { Blocks.block($0, digests[$0]) }
-            let outcomes = await cache.insert(items)
+            let outcomes = await cache.insert(items, by: "bench")
             precondition(outcomes.allSatisfy { $0 == .stored }, "insert failed: \(outcomes)")
         }
     }
@@ -188,7 +188,7 @@ if phases.contains("rss") {
     let time = await seconds {
         for call in 0..<(total / batch) {
             let items = (0..<batch).map { Blocks.block(call * batch + $0, digests[call * batch + $0]) }
-            _ = await cache.insert(items)
+            _ = await cache.insert(items, by: "bench")
             if call % 16 == 0 { peak = max(peak, residentBytes()) }
         }
     }

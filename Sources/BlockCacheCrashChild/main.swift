@@ -18,7 +18,7 @@ let cache = try await BlockCache.open(BlockCacheConfiguration(directory: argumen
 var batch = arguments.count == 5 ? UInt32(arguments[4]) ?? 0 : UInt32(cache.statistics().entries / Int64(batchSize))
 while true {
     let items = (0..<batchSize).map { i in CrashChildData.insertion(batch: batch, index: UInt32(i)) }
-    let outcomes = await cache.insert(items)
+    let outcomes = await cache.insert(items, by: "crash-child")
     guard outcomes.allSatisfy({ $0 == .stored }) else {
         FileHandle.standardError.write(Data("insert failed: \(outcomes)\n".utf8))
         exit(1)

@@ -42,6 +42,17 @@ public enum SegmentKeys {
         mac(version: version, algorithm: algorithm, key: kp, message: hashOfData + c2)
     }
 
+    /// A V1 segment's `HoD = H(BlockHash_1 + … + BlockHash_n)`, over all its blocks' hashes
+    /// (PEERDIST.md §5.2).
+    public static func v1HashOfData(algorithm: V1HashAlgorithm, blockHashes: [[UInt8]]) -> [UInt8] {
+        var concatenated = [UInt8]()
+        concatenated.reserveCapacity(blockHashes.count * algorithm.digestSize)
+        for hash in blockHashes {
+            concatenated.append(contentsOf: hash)
+        }
+        return DigestState.hash(algorithm.digestKind, concatenated)
+    }
+
     // MARK: - Private
 
     private static func mac(

@@ -71,12 +71,7 @@ struct V1Hasher: Sendable {
     }
 
     private mutating func finishSegment() {
-        var concatenated = [UInt8]()
-        concatenated.reserveCapacity(blockHashes.count * algorithm.digestSize)
-        for hash in blockHashes {
-            concatenated.append(contentsOf: hash)
-        }
-        let hashOfData = DigestState.hash(algorithm.digestKind, concatenated)
+        let hashOfData = SegmentKeys.v1HashOfData(algorithm: algorithm, blockHashes: blockHashes)
         segments.append(
             SegmentHashes(
                 offset: segmentStart, length: UInt32(segmentBytes), hashOfData: hashOfData, blockHashes: blockHashes))

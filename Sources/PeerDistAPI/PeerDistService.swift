@@ -32,6 +32,9 @@ public final class PeerDistService: Sendable {
         /// Bound in bytes of the one block cache, in `<dataDirectory>/cache` (`--cache-size`);
         /// least recently used entries are evicted past it.
         public var cacheSize: Int64
+        /// Bytes of the cache one principal may hold before its entries are the first evicted
+        /// (`--cache-share`); nil = `cacheSize` divided among the principals holding entries.
+        public var cacheShare: Int64?
 
         /// The block cache's bound when none is given: 1 GiB.
         public static let defaultCacheSize: Int64 = 1 << 30
@@ -43,9 +46,10 @@ public final class PeerDistService: Sendable {
         public init(dataDirectory: String, maxWaitMs: Int = defaultMaxWaitMs, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
-                    cacheSize: Int64 = defaultCacheSize) {
+                    cacheSize: Int64 = defaultCacheSize, cacheShare: Int64? = nil) {
             self.manualClock = manualClock
             self.cacheSize = cacheSize
+            self.cacheShare = cacheShare
             self.dataDirectory = dataDirectory
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
@@ -93,7 +97,9 @@ public final class PeerDistService: Sendable {
     public static func make(settings: Settings, lifecycle: ServiceLifecycle, logger: Logger) async throws -> PeerDistService {
         _ = try SecretStore.load(dataDirectory: settings.dataDirectory, secretFile: settings.secretFile)
         let cache = try await BlockCache.open(
-            BlockCacheConfiguration(directory: settings.dataDirectory + "/cache", capacityBytes: settings.cacheSize))
+            BlockCacheConfiguration(
+                directory: settings.dataDirectory + "/cache", capacityBytes: settings.cacheSize,
+                sharePerPrincipalBytes: settings.cacheShare))
         let service = try PeerDistService(settings: settings, lifecycle: lifecycle, logger: logger, blockCache: cache)
         service.metrics.observe(cache)
         return service

@@ -31,7 +31,7 @@ struct Daemon: Sendable {
                     tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) },
                     manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil,
-                    cacheSize: resolved.cacheSize),
+                    cacheSize: resolved.cacheSize, cacheShare: resolved.cacheShare),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {

@@ -60,6 +60,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Bound in bytes of the block cache in the data directory (least recently used blocks are evicted past it). Env PEERDIST_CACHE_SIZE. Default \(PeerDistService.Settings.defaultCacheSize).")
     var cacheSize: Int64?
 
+    @Option(help: "Bytes of the block cache one principal may hold before its entries are the first evicted; default: --cache-size divided among the principals holding entries. Env PEERDIST_CACHE_SHARE.")
+    var cacheShare: Int64?
+
     @Option(help: "Seconds an ended operation stays readable while its handle is open. Env PEERDIST_RETENTION. Default \(EngineLimits().retention.components.seconds).")
     var retention: Double?
 
@@ -125,6 +128,7 @@ struct DaemonOptions: ParsableCommand {
         var allowAnonymous = false
         var clock = ClockMode.system
         var cacheSize = PeerDistService.Settings.defaultCacheSize
+        var cacheShare: Int64?
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -155,6 +159,7 @@ struct DaemonOptions: ParsableCommand {
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
         r.limits.maxWaitersPerPort = try positive("--max-waiters", maxWaiters ?? src.int("max-waiters")) ?? r.limits.maxWaitersPerPort
         r.cacheSize = try positive("--cache-size", cacheSize ?? src.int64("cache-size")) ?? r.cacheSize
+        r.cacheShare = try positive("--cache-share", cacheShare ?? src.int64("cache-share"))
         r.limits.retention = try duration("--retention", retention ?? src.double("retention")) ?? r.limits.retention
         if let idle = try instanceIdleTimeout ?? src.double("instance-idle-timeout") {
             r.limits.instanceIdleTimeout = idle == 0 ? .zero : try duration("--instance-idle-timeout", idle) ?? .zero
@@ -310,7 +315,7 @@ enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
-        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
+        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "cache-share", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
         "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",

@@ -18,7 +18,7 @@ import Testing
         let cache = try await open(dir)
         let data = Fixture.bytes(Self.block, seed: 1)
         let key = BlockKey(segment: Fixture.segment(1), index: 3)
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
         #expect(await cache.contains(key))
         #expect(await cache.sizes(of: [key, BlockKey(segment: Fixture.segment(1), index: 4)]) == [Self.block, nil])
@@ -28,12 +28,12 @@ import Testing
         let d512 = BlockDigest(.v1(.sha512), SHA512.hash(data: short).withUnsafeBytes { Array($0) })!
         let k384 = BlockKey(segment: Fixture.segment(2, size: 48), index: 0)
         let k512 = BlockKey(segment: Fixture.segment(2, size: 64), index: 0)
-        #expect(await cache.insert(k384, digest: d384, bytes: short, tag: nil) == .stored)
-        #expect(await cache.insert(k512, digest: d512, bytes: short, tag: nil) == .stored)
+        #expect(await cache.insert(k384, digest: d384, bytes: short, tag: nil, by: "p") == .stored)
+        #expect(await cache.insert(k512, digest: d512, bytes: short, tag: nil, by: "p") == .stored)
         #expect(await cache.read(k384, digest: d384) == short)
         #expect(await cache.read(k512, digest: d512) == short)
         // A second insert of the same key is recognised, not stored twice.
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .alreadyPresent)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .alreadyPresent)
         let stats = cache.statistics()
         #expect(stats.entries == 3)
         #expect(stats.bytes == Int64(Self.block + 2000))
@@ -53,21 +53,23 @@ import Testing
         var tampered = data
         tampered[100] ^= 1
         let key = BlockKey(segment: Fixture.segment(3), index: 0)
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: tampered, tag: Fixture.tag(1)) == .refused(.digestMismatch))
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: tampered, tag: Fixture.tag(1), by: "p") == .refused(.digestMismatch))
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         #expect(await cache.read(key, digest: Fixture.sha256(tampered)) == nil)
         #expect(!(await cache.contains(key)))
         #expect(Fixture.allocatedBytes(dir.path) == 0)
         // Too long for a V1 block.
         let long = Fixture.bytes(Self.block + 1, seed: 2)
-        #expect(await cache.insert(key, digest: Fixture.sha256(long), bytes: long, tag: nil) == .refused(.digestMismatch))
+        #expect(await cache.insert(key, digest: Fixture.sha256(long), bytes: long, tag: nil, by: "p") == .refused(.digestMismatch))
         let stats = cache.statistics()
         #expect(stats.rejectedOnEntry == 2)
         #expect(stats.entries == 0)
-        // The key cached under one digest refuses another.
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
-        #expect(await cache.insert(key, digest: Fixture.sha256(tampered), bytes: tampered, tag: nil) == .refused(.conflictingDigest))
+        // A key under two digests is two entries: neither takes the other's place.
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(tampered), bytes: tampered, tag: nil, by: "q") == .stored)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
+        #expect(await cache.read(key, digest: Fixture.sha256(tampered)) == tampered)
+        #expect(await cache.sizes(of: [(key, Fixture.sha256(data)), (key, Fixture.sha256(Array(data.prefix(9))))]) == [Self.block, nil])
         await cache.close()
     }
 
@@ -79,15 +81,15 @@ import Testing
         let hod = Fixture.hashOfData(segment)
         let key = BlockKey(segment: Fixture.segment(4), index: 0)
         // Out of order and overlapping.
-        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 60_000, bytes: Array(segment[60_000...]), tag: nil)
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 60_000, bytes: Array(segment[60_000...]), tag: nil, by: "p")
             == .staged(coveredBytes: 40_000))
         #expect(await cache.read(key, digest: hod) == nil)
         #expect(!(await cache.contains(key)))
-        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 0, bytes: Array(segment[0..<30_000]), tag: nil)
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 0, bytes: Array(segment[0..<30_000]), tag: nil, by: "p")
             == .staged(coveredBytes: 70_000))
         #expect(cache.statistics().stagedBytes == 70_000)
         #expect(await cache.read(key, digest: hod) == nil)
-        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 20_000, bytes: Array(segment[20_000..<65_000]), tag: nil)
+        #expect(await cache.stage(key, digest: hod, length: 100_000, offset: 20_000, bytes: Array(segment[20_000..<65_000]), tag: nil, by: "p")
             == .stored)
         #expect(await cache.read(key, digest: hod) == segment)
         #expect(cache.statistics().stagedBytes == 0)
@@ -99,20 +101,20 @@ import Testing
         let otherKey = BlockKey(segment: Fixture.segment(5), index: 0)
         var bad = Array(other[25_000...])
         bad[0] ^= 0x80
-        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 0, bytes: Array(other[..<25_000]), tag: nil)
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 0, bytes: Array(other[..<25_000]), tag: nil, by: "p")
             == .staged(coveredBytes: 25_000))
-        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: bad, tag: nil)
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: bad, tag: nil, by: "p")
             == .refused(.digestMismatch))
         #expect(await cache.read(otherKey, digest: otherHoD) == nil)
         #expect(cache.statistics().stagedBytes == 0)
         #expect(cache.statistics().rejectedOnEntry == 1)
         // The good bytes can then be staged again from scratch.
-        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: Array(other[25_000...]), tag: nil)
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 25_000, bytes: Array(other[25_000...]), tag: nil, by: "p")
             == .staged(coveredBytes: 25_000))
         // A piece past the entry's length, or an entry longer than 128 KiB, is refused.
-        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 49_999, bytes: [1, 2], tag: nil)
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 50_000, offset: 49_999, bytes: [1, 2], tag: nil, by: "p")
             == .refused(.invalidLength))
-        #expect(await cache.stage(otherKey, digest: otherHoD, length: 131_073, offset: 0, bytes: [1], tag: nil) == .refused(.invalidLength))
+        #expect(await cache.stage(otherKey, digest: otherHoD, length: 131_073, offset: 0, bytes: [1], tag: nil, by: "p") == .refused(.invalidLength))
         await cache.close()
     }
 
@@ -127,7 +129,7 @@ import Testing
         let blocks = (0..<5).map { Fixture.bytes($0 == 1 ? 1000 : Self.block, seed: 40 + $0) }
         let keys = (0..<5).map { BlockKey(segment: Fixture.segment(40), index: UInt32($0)) }
         for index in 0..<4 {  // block 4 is never added
-            #expect(await cache.insert(keys[index], digest: Fixture.sha256(blocks[index]), bytes: blocks[index], tag: nil) == .stored)
+            #expect(await cache.insert(keys[index], digest: Fixture.sha256(blocks[index]), bytes: blocks[index], tag: nil, by: "p") == .stored)
         }
         let items = (0..<5).map { (key: keys[$0], digest: Fixture.sha256(blocks[$0])) }
         #expect(await cache.readLeading(items) == Array(blocks[0..<4].joined()))
@@ -160,7 +162,7 @@ import Testing
         let cache = try await open(dir)
         let data = Fixture.bytes(Self.block, seed: 5)
         let key = BlockKey(segment: Fixture.segment(6), index: 0)
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
         #expect(Fixture.allocatedBytes(dir.path) == Self.block)
         // Flip one byte in place, same length.
         try Fixture.flip(try #require(await cache.location(of: key)), byte: 4096, mask: 0x01)
@@ -181,8 +183,8 @@ import Testing
         let third = BlockKey(segment: Fixture.segment(6), index: 2)
         let data2 = Fixture.bytes(Self.block, seed: 6)
         let data3 = Fixture.bytes(Self.block, seed: 7)
-        #expect(await cache.insert(second, digest: Fixture.sha256(data2), bytes: data2, tag: nil) == .stored)
-        #expect(await cache.insert(third, digest: Fixture.sha256(data3), bytes: data3, tag: nil) == .stored)
+        #expect(await cache.insert(second, digest: Fixture.sha256(data2), bytes: data2, tag: nil, by: "p") == .stored)
+        #expect(await cache.insert(third, digest: Fixture.sha256(data3), bytes: data3, tag: nil, by: "p") == .stored)
         let at2 = try #require(await cache.location(of: second))
         let at3 = try #require(await cache.location(of: third))
         #expect(at2.path == at3.path && at3.offset > at2.offset)
@@ -205,14 +207,14 @@ import Testing
         let blocks = (0..<5).map { Fixture.bytes(Self.block, seed: 10 + UInt64($0)) }
         let keys = (0..<5).map { BlockKey(segment: Fixture.segment(7), index: UInt32($0)) }
         for i in 0..<3 {
-            #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: nil) == .stored)
+            #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: nil, by: "p") == .stored)
         }
         // Use 0, so 1 is now the least recently used.
         #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
-        #expect(await cache.insert(keys[3], digest: Fixture.sha256(blocks[3]), bytes: blocks[3], tag: nil) == .stored)
+        #expect(await cache.insert(keys[3], digest: Fixture.sha256(blocks[3]), bytes: blocks[3], tag: nil, by: "p") == .stored)
         #expect(await cache.sizes(of: keys) == [Self.block, nil, Self.block, Self.block, nil])
         // Then 2 is the oldest.
-        #expect(await cache.insert(keys[4], digest: Fixture.sha256(blocks[4]), bytes: blocks[4], tag: nil) == .stored)
+        #expect(await cache.insert(keys[4], digest: Fixture.sha256(blocks[4]), bytes: blocks[4], tag: nil, by: "p") == .stored)
         #expect(await cache.sizes(of: keys) == [Self.block, nil, nil, Self.block, Self.block])
         let stats = cache.statistics()
         #expect(stats.evictions == 2)
@@ -222,7 +224,7 @@ import Testing
         // An entry larger than the whole capacity is refused rather than emptying the cache.
         let small = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path + "-small", capacityBytes: 1000))
         defer { try? FileManager.default.removeItem(atPath: dir.path + "-small") }
-        #expect(await small.insert(keys[0], digest: Fixture.sha256(blocks[0]), bytes: blocks[0], tag: nil) == .refused(.largerThanCapacity))
+        #expect(await small.insert(keys[0], digest: Fixture.sha256(blocks[0]), bytes: blocks[0], tag: nil, by: "p") == .refused(.largerThanCapacity))
         await small.close()
         await cache.close()
     }
@@ -242,7 +244,7 @@ import Testing
             if tampered.contains(i) { bytes[7] ^= 0x40 }
             return BlockInsertion(key: keys[i], digest: Fixture.sha256(data[i]), bytes: bytes, tag: nil)
         }
-        let outcomes = await cache.insert(items)
+        let outcomes = await cache.insert(items, by: "p")
         #expect(outcomes == (0..<count).map { tampered.contains($0) ? .refused(.digestMismatch) : .stored })
         for i in 0..<count {
             #expect(await cache.read(keys[i], digest: Fixture.sha256(data[i])) == (tampered.contains(i) ? nil : data[i]))
@@ -264,13 +266,13 @@ import Testing
         let short = Fixture.bytes(1000, seed: 73)
         let data = blocks + [short]
         let keys = (0..<4).map { BlockKey(segment: Fixture.segment(16), index: UInt32($0)) }
-        for i in 0..<2 { #expect(await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: nil) == .stored) }
+        for i in 0..<2 { #expect(await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: nil, by: "p") == .stored) }
         #expect(Fixture.allocatedBytes(dir.path) == 2 * Self.block)
         // Block 2 evicts block 0, whose bytes are freed.
-        #expect(await cache.insert(keys[2], digest: Fixture.sha256(data[2]), bytes: data[2], tag: nil) == .stored)
+        #expect(await cache.insert(keys[2], digest: Fixture.sha256(data[2]), bytes: data[2], tag: nil, by: "p") == .stored)
         #expect(Fixture.allocatedBytes(dir.path) == 2 * Self.block)
         // The short block evicts block 1; it takes one 4 KiB file-system block.
-        #expect(await cache.insert(keys[3], digest: Fixture.sha256(short), bytes: short, tag: nil) == .stored)
+        #expect(await cache.insert(keys[3], digest: Fixture.sha256(short), bytes: short, tag: nil, by: "p") == .stored)
         #expect(Fixture.allocatedBytes(dir.path) == Self.block + 4096)
         let at2 = try #require(await cache.location(of: keys[2]))
         let at3 = try #require(await cache.location(of: keys[3]))
@@ -297,19 +299,19 @@ import Testing
         let second = (1024..<1030).map { item($0, tag: 4) }
         do {
             let cache = try await open(dir)
-            #expect(await cache.insert(first).allSatisfy { $0 == .stored })
-            #expect(await cache.insert(second).allSatisfy { $0 == .stored })
+            #expect(await cache.insert(first, by: "p").allSatisfy { $0 == .stored })
+            #expect(await cache.insert(second, by: "p").allSatisfy { $0 == .stored })
             let packs = Set(await cache.locations().map(\.path))
             #expect(packs.count == 2)
             #expect(Fixture.packFiles(dir.path).count == 2)
-            #expect(await cache.flush(tag: Fixture.tag(3)) == first.count)
+            #expect(await cache.flush(tag: Fixture.tag(3), by: "p") == first.count)
             #expect(Fixture.packFiles(dir.path) == [try #require(await cache.location(of: second[0].key)).path])
             #expect(Fixture.allocatedBytes(dir.path) == second.count * Self.block)
             await cache.close()
         }
         let cache = try await open(dir)
         let more = item(2000, tag: 4)
-        #expect(await cache.insert([more]) == [.stored])
+        #expect(await cache.insert([more], by: "p") == [.stored])
         let packs = Fixture.packFiles(dir.path)
         #expect(packs.count == 2)
         #expect(try #require(await cache.location(of: more.key)).path != (try #require(await cache.location(of: second[0].key))).path)
@@ -327,7 +329,7 @@ import Testing
         var gone = ""
         do {
             let cache = try await open(dir)
-            #expect(await cache.insert(keys[0], digest: Fixture.sha256(data[0]), bytes: data[0], tag: nil) == .stored)
+            #expect(await cache.insert(keys[0], digest: Fixture.sha256(data[0]), bytes: data[0], tag: nil, by: "p") == .stored)
             gone = try #require(await cache.location(of: keys[0])).path
             await cache.close()
         }
@@ -336,7 +338,7 @@ import Testing
         #expect(cache.statistics().entries == 0)
         #expect(cache.statistics().bytes == 0)
         #expect(!(await cache.contains(keys[0])))
-        #expect(await cache.insert(keys[1], digest: Fixture.sha256(data[1]), bytes: data[1], tag: nil) == .stored)
+        #expect(await cache.insert(keys[1], digest: Fixture.sha256(data[1]), bytes: data[1], tag: nil, by: "p") == .stored)
         #expect(try #require(await cache.location(of: keys[1])).path != gone)
         #expect(await cache.read(keys[1], digest: Fixture.sha256(data[1])) == data[1])
         await cache.close()
@@ -365,7 +367,7 @@ import Testing
         #expect(cache.statistics().entries == 0)
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/blocks"))
         #expect(!FileManager.default.fileExists(atPath: dir.path + "/spare"))
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == data)
         await cache.close()
     }
@@ -378,7 +380,7 @@ import Testing
         do {
             let cache = try await open(dir, capacity: Int64(3 * Self.block))
             for i in 0..<3 {
-                #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: Fixture.tag(9)) == .stored)
+                #expect(await cache.insert(keys[i], digest: Fixture.sha256(blocks[i]), bytes: blocks[i], tag: Fixture.tag(9), by: "p") == .stored)
             }
             // Recency survives too: 0 used last, so 1 goes first after the restart.
             #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
@@ -389,12 +391,12 @@ import Testing
         #expect(cache.statistics().bytes == Int64(3 * Self.block))
         #expect(await cache.sizes(of: keys) == [Self.block, Self.block, Self.block])
         let extra = Fixture.bytes(Self.block, seed: 29)
-        #expect(await cache.insert(BlockKey(segment: Fixture.segment(8), index: 9), digest: Fixture.sha256(extra), bytes: extra, tag: nil) == .stored)
+        #expect(await cache.insert(BlockKey(segment: Fixture.segment(8), index: 9), digest: Fixture.sha256(extra), bytes: extra, tag: nil, by: "p") == .stored)
         #expect(await cache.sizes(of: keys) == [Self.block, nil, Self.block])
         #expect(await cache.read(keys[0], digest: Fixture.sha256(blocks[0])) == blocks[0])
         #expect(await cache.read(keys[2], digest: Fixture.sha256(blocks[2])) == blocks[2])
         // Tags survive: flushing the tag removes what is left of them.
-        #expect(await cache.flush(tag: Fixture.tag(9)) == 2)
+        #expect(await cache.flush(tag: Fixture.tag(9), by: "p") == 2)
         await cache.close()
     }
 
@@ -406,7 +408,7 @@ import Testing
         let data = (0..<5).map { Fixture.bytes(1000, seed: 30 + UInt64($0)) }
         let keys = (0..<5).map { BlockKey(segment: Fixture.segment(9), index: UInt32($0)) }
         func put(_ i: Int, _ tag: ContentTag?) async -> InsertOutcome {
-            await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: tag)
+            await cache.insert(keys[i], digest: Fixture.sha256(data[i]), bytes: data[i], tag: tag, by: "p")
         }
         #expect(await put(0, a) == .stored)  // a only
         #expect(await put(1, b) == .stored)  // b only
@@ -420,18 +422,18 @@ import Testing
         let segment = Fixture.bytes(2000, seed: 39)
         let stagedKey = BlockKey(segment: Fixture.segment(10), index: 0)
         let hod = Fixture.hashOfData(segment)
-        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 0, bytes: Array(segment[..<1000]), tag: a)
+        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 0, bytes: Array(segment[..<1000]), tag: a, by: "p")
             == .staged(coveredBytes: 1000))
 
-        #expect(await cache.flush(tag: a) == 1)
+        #expect(await cache.flush(tag: a, by: "p") == 1)
         #expect(await cache.sizes(of: keys) == [nil, 1000, 1000, 1000, 1000])
         #expect(cache.statistics().stagedBytes == 0)
         // The staged half went with it: the other half alone does not complete the segment.
-        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 1000, bytes: Array(segment[1000...]), tag: b)
+        #expect(await cache.stage(stagedKey, digest: hod, length: 2000, offset: 1000, bytes: Array(segment[1000...]), tag: b, by: "p")
             == .staged(coveredBytes: 1000))
         // Flushing a again removes nothing.
-        #expect(await cache.flush(tag: a) == 0)
-        #expect(await cache.flush(tag: b) == 2)
+        #expect(await cache.flush(tag: a, by: "p") == 0)
+        #expect(await cache.flush(tag: b, by: "p") == 2)
         #expect(await cache.sizes(of: keys) == [nil, nil, nil, 1000, 1000])
         #expect(cache.statistics().entries == 2)
         #expect(cache.statistics().stagedBytes == 0)
@@ -445,14 +447,14 @@ import Testing
         let data = Fixture.bytes(Self.block, seed: 40)
         let k1 = BlockKey(segment: Fixture.segment(11), index: 0)
         let k2 = BlockKey(segment: Fixture.segment(12), index: 5)
-        #expect(await cache.insert(k1, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(1)) == .stored)
-        #expect(await cache.insert(k2, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(2)) == .stored)
+        #expect(await cache.insert(k1, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(1), by: "p") == .stored)
+        #expect(await cache.insert(k2, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(2), by: "p") == .stored)
         #expect(Fixture.allocatedBytes(dir.path) == Self.block)
         #expect(try #require(await cache.location(of: k1)) == (try #require(await cache.location(of: k2))))
-        #expect(await cache.flush(tag: Fixture.tag(1)) == 1)
+        #expect(await cache.flush(tag: Fixture.tag(1), by: "p") == 1)
         #expect(Fixture.allocatedBytes(dir.path) == Self.block)
         #expect(await cache.read(k2, digest: Fixture.sha256(data)) == data)
-        #expect(await cache.flush(tag: Fixture.tag(2)) == 1)
+        #expect(await cache.flush(tag: Fixture.tag(2), by: "p") == 1)
         #expect(Fixture.allocatedBytes(dir.path) == 0)
         await cache.close()
     }
@@ -470,7 +472,7 @@ import Testing
                     for i in 0..<perTask {
                         let data = Fixture.bytes(16_384, seed: UInt64(t * 1000 + i))
                         let key = BlockKey(segment: Fixture.segment(UInt8(t)), index: UInt32(i))
-                        if await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(UInt8(t % 4))) != .stored {
+                        if await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: Fixture.tag(UInt8(t % 4)), by: "p") != .stored {
                             failures += 1
                         }
                         if await cache.read(key, digest: Fixture.sha256(data)) != data { failures += 1 }
@@ -503,7 +505,7 @@ import Testing
         let cache = try await open(dir)
         let data = Fixture.bytes(4096, seed: 90)
         let key = BlockKey(segment: Fixture.segment(19), index: 0)
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
         // A pack without rows, which an opener would delete.
         let inFlight = dir.path + "/packs/999999"
         #expect(FileManager.default.createFile(atPath: inFlight, contents: Data(data)))
@@ -523,7 +525,7 @@ import Testing
         await cache.close()
         let data = Fixture.bytes(100, seed: 50)
         let key = BlockKey(segment: Fixture.segment(13), index: 0)
-        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .refused(.closed))
+        #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .refused(.closed))
         #expect(await cache.read(key, digest: Fixture.sha256(data)) == nil)
         #expect(!(await cache.contains(key)))
     }

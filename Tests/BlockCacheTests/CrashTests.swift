@@ -149,7 +149,7 @@ import Testing
         let key = BlockKey(segment: Fixture.segment(14), index: 0)
         do {
             let cache = try await BlockCache.open(BlockCacheConfiguration(directory: dir.path, capacityBytes: 1 << 30))
-            #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil) == .stored)
+            #expect(await cache.insert(key, digest: Fixture.sha256(data), bytes: data, tag: nil, by: "p") == .stored)
             await cache.close()
         }
         // What a crash between the steps of an insert leaves: bytes appended to a pack whose rows
@@ -171,7 +171,7 @@ import Testing
         // The orphan's key was never committed, so inserting it stores it normally.
         let orphanKey = BlockKey(segment: Fixture.segment(15), index: 0)
         #expect(await cache.read(orphanKey, digest: Fixture.sha256(orphan)) == nil)
-        #expect(await cache.insert(orphanKey, digest: Fixture.sha256(orphan), bytes: orphan, tag: nil) == .stored)
+        #expect(await cache.insert(orphanKey, digest: Fixture.sha256(orphan), bytes: orphan, tag: nil, by: "p") == .stored)
         #expect(await cache.read(orphanKey, digest: Fixture.sha256(orphan)) == orphan)
         await cache.close()
     }

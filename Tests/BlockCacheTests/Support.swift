@@ -18,6 +18,18 @@ struct TemporaryDirectory {
     }
 }
 
+extension BlockCache {
+    /// Whether an entry of `key` is cached under any digest (the index only).
+    func contains(_ key: BlockKey) async -> Bool { await location(of: key) != nil }
+
+    /// The length of an entry of each key under any digest, nil where none (the index only).
+    func sizes(of keys: [BlockKey]) async -> [Int?] {
+        var sizes: [Int?] = []
+        for key in keys { sizes.append(await location(of: key).map { Int($0.length) }) }
+        return sizes
+    }
+}
+
 enum Fixture {
     /// Deterministic bytes (xorshift) from a seed.
     static func bytes(_ count: Int, seed: UInt64) -> [UInt8] {

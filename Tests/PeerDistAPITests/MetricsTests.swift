@@ -61,14 +61,14 @@ import Testing
         let digests = blocks.map { BlockDigest(.v1(.sha256), SHA256.hash(data: $0).withUnsafeBytes { Array($0) })! }
         let keys = (0..<3).map { BlockKey(segment: SegmentID([UInt8](repeating: 0x4D, count: 32))!, index: UInt32($0)) }
         // Counted before the cache is observed: still served.
-        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[0], tag: nil) == .stored)
+        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[0], tag: nil, by: "p") == .stored)
         let f = try await APIFixture.start()
         f.service.metrics.observe(cache)
-        #expect(await cache.insert(keys[1], digest: digests[1], bytes: blocks[1], tag: nil) == .stored)
+        #expect(await cache.insert(keys[1], digest: digests[1], bytes: blocks[1], tag: nil, by: "p") == .stored)
         // A third block at a bound of two evicts the least recently used (block 0).
-        #expect(await cache.insert(keys[2], digest: digests[2], bytes: blocks[2], tag: nil) == .stored)
+        #expect(await cache.insert(keys[2], digest: digests[2], bytes: blocks[2], tag: nil, by: "p") == .stored)
         // Wrong bytes for a digest: refused on entry.
-        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[1], tag: nil) == .refused(.digestMismatch))
+        #expect(await cache.insert(keys[0], digest: digests[0], bytes: blocks[1], tag: nil, by: "p") == .refused(.digestMismatch))
         #expect(await cache.read(keys[1], digest: digests[1]) == blocks[1])
         #expect(await cache.read(keys[0], digest: digests[0]) == nil)
 

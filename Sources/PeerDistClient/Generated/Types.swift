@@ -306,7 +306,8 @@ public protocol APIProtocol: Sendable {
     /// PeerDistClientCompleteContentInformation
     ///
     /// Parses what was added: the operation ends failed with 4051
-    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure (also a V1 segment
+    /// that lists all its block hashes when they do not hash to its HoD), 4050
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
     /// Once it has succeeded reads may start, and the data AddData kept meanwhile has been
     /// verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
@@ -396,8 +397,11 @@ public protocol APIProtocol: Sendable {
     func getRetrievalOperationBuffer(_ input: Operations.GetRetrievalOperationBuffer.Input) async throws -> Operations.GetRetrievalOperationBuffer.Output
     /// PeerDistClientFlushContent
     ///
-    /// Removes from the cache what was added under `contentTag` (entries that no other tag
-    /// holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+    /// Removes from the cache what the caller's principal added under `contentTag`: a tag is
+    /// the pair (principal, tag), so another principal's data under the same tag stays, and an
+    /// entry goes once no principal holds it. `bytesTransferred` = the entries the caller let go
+    /// of (those it held under no other tag of its own and never added untagged), the same
+    /// whether or not another principal holds them. The operation belongs to the instance
     /// (`/instances/{h}/operations/{op}`).
     ///
     ///
@@ -1031,7 +1035,8 @@ extension APIProtocol {
     /// PeerDistClientCompleteContentInformation
     ///
     /// Parses what was added: the operation ends failed with 4051
-    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure, 4050
+    /// `PEERDIST_ERROR_CANNOT_PARSE_CONTENTINFO` for a malformed structure (also a V1 segment
+    /// that lists all its block hashes when they do not hash to its HoD), 4050
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` for a version other than 1.0 and 2.0.
     /// Once it has succeeded reads may start, and the data AddData kept meanwhile has been
     /// verified into the cache. A second complete is 409 `PEERDIST_ERROR_ALREADY_COMPLETED`.
@@ -1199,8 +1204,11 @@ extension APIProtocol {
     }
     /// PeerDistClientFlushContent
     ///
-    /// Removes from the cache what was added under `contentTag` (entries that no other tag
-    /// holds); `bytesTransferred` = the entries removed. The operation belongs to the instance
+    /// Removes from the cache what the caller's principal added under `contentTag`: a tag is
+    /// the pair (principal, tag), so another principal's data under the same tag stays, and an
+    /// entry goes once no principal holds it. `bytesTransferred` = the entries the caller let go
+    /// of (those it held under no other tag of its own and never added untagged), the same
+    /// whether or not another principal holds them. The operation belongs to the instance
     /// (`/instances/{h}/operations/{op}`).
     ///
     ///

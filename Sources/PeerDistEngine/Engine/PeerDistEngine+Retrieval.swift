@@ -209,8 +209,8 @@ extension PeerDistEngine {
     enum FeedTarget {
         /// Kept until the content information is complete.
         case keep
-        /// Stored under this layout.
-        case store(RetrievalLayout, ContentTag)
+        /// Stored under this layout, for the retrieval's principal and tag.
+        case store(RetrievalLayout, CacheHold)
     }
 
     /// Throws the operation's end once it has ended.
@@ -221,9 +221,11 @@ extension PeerDistEngine {
     func feedTarget(instance: String, retrieval: String, serial: UInt64) throws(EngineError) -> FeedTarget {
         try locked { state throws(EngineError) in
             _ = try pendingFeedOperation(state, instance: instance, serial: serial)
-            guard let r = state.instances[instance]?.retrievals[retrieval] else { throw .invalidHandle("retrieval") }
+            guard let record = state.instances[instance], let r = record.retrievals[retrieval] else {
+                throw .invalidHandle("retrieval")
+            }
             guard let layout = r.layout else { return .keep }
-            return .store(layout, r.tag)
+            return .store(layout, CacheHold(principal: record.principal, tag: r.tag))
         }
     }
 
@@ -326,8 +328,10 @@ extension PeerDistEngine {
 
     // MARK: - Flush
 
-    /// PeerDistClientFlushContent: removes from the cache what was added under `contentTag`
-    /// (entries left with no other tag); ends with `bytesTransferred` = the entries removed. Its
+    /// PeerDistClientFlushContent: removes from the cache what the instance's principal added under
+    /// `contentTag` (a tag is the pair of principal and tag: another principal's data under the same
+    /// tag stays); an entry goes once no principal holds it. Ends with `bytesTransferred` = the
+    /// entries the principal let go of (the same whether or not another principal holds them). Its
     /// operation belongs to the instance (`/instances/{h}/operations/{op}`).
     /// - Throws: 1260, 4065, 6 (instance, port), 87 (operation id), 4058, 1816.
     public func flush(instance: String, contentTag tag: ContentTag, port: String = "default", key: UInt64 = 0, operation: String? = nil)
@@ -342,11 +346,12 @@ extension PeerDistEngine {
                 in: record, state: &state, kind: .clientFlushContent, contentId: tag.bytes, handle: "", owner: .instance,
                 portName: port, key: key, requestedId: operation)
             let serial = op.serial
+            let principal = record.principal
             op.work = OperationWork(settle: { _ in }, abort: { _ in })
             var effects = Effects()
             effects.actions.append { [self] in
                 Task {
-                    let removed = await self.blockCache?.flush(tag: tag) ?? 0
+                    let removed = await self.blockCache?.flush(tag: tag, by: principal) ?? 0
                     self.finishNaturally(instance: instance, serial: serial, .outcome(.finished(.success, bytes: UInt64(removed))))
                 }
             }
@@ -388,9 +393,9 @@ extension PeerDistEngine {
             if let layout = r.layout, !r.pendingData.isEmpty {
                 // AddData that came while it completed: stored now.
                 let pieces = r.takePendingData()
-                let tag = r.tag
+                let hold = CacheHold(principal: instance.principal, tag: r.tag)
                 effects.actions.append { [self] in
-                    Task { _ = await self.store(pieces, layout: layout, tag: tag) }
+                    Task { _ = await self.store(pieces, layout: layout, for: hold) }
                 }
             }
         case .clientBlockRead, .clientStreamRead:

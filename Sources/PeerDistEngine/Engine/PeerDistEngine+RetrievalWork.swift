@@ -4,6 +4,13 @@ import PCCRC
 /// The work of retrieval operations, in tasks, outside the engine lock: parsing content
 /// information, storing AddData into the block cache, and reads (with their waits for AddData).
 /// Each ends its operation through `finishNaturally`, which does nothing when an abort won.
+/// Whom a retrieval's data is cached for: its principal (who holds and is charged for the
+/// entries) and its content tag (what a flush of that principal names).
+struct CacheHold: Sendable {
+    let principal: String
+    let tag: ContentTag
+}
+
 extension PeerDistEngine {
     /// Sizes are asked of the cache this many keys at a time.
     static let cacheScanBatch = 256
@@ -28,13 +35,13 @@ extension PeerDistEngine {
         }
         // The data AddData kept meanwhile is verified into the cache before the complete ends, so
         // that it is readable as soon as reads may start.
-        let kept = state.withLock { state -> ([(UInt64, ArraySlice<UInt8>)], ContentTag?) in
-            guard let r = state.instances[instance]?.retrievals[retrieval], case .completing(let s) = r.contentInfo,
-                s == serial
+        let kept = state.withLock { state -> ([(UInt64, ArraySlice<UInt8>)], CacheHold?) in
+            guard let record = state.instances[instance], let r = record.retrievals[retrieval],
+                case .completing(let s) = r.contentInfo, s == serial
             else { return ([], nil) }
-            return (r.takePendingData(), r.tag)
+            return (r.takePendingData(), CacheHold(principal: record.principal, tag: r.tag))
         }
-        if !kept.0.isEmpty { _ = await store(kept.0, layout: layout, tag: kept.1) }
+        if let hold = kept.1, !kept.0.isEmpty { _ = await store(kept.0, layout: layout, for: hold) }
         finishNaturally(instance: instance, serial: serial, .retrievalCompleted(layout, contentInfoBytes: UInt64(bytes.count)))
     }
 
@@ -42,9 +49,10 @@ extension PeerDistEngine {
 
     /// Verifies and stores the entries `pieces` cover (whole ones inserted in one transaction,
     /// partial ones staged), then wakes the reads waiting for what was stored. Whole entries are
-    /// handed to the cache as slices of the pieces, not copied.
+    /// handed to the cache as slices of the pieces, not copied. The entries are held by the
+    /// retrieval's principal, under its tag.
     /// - Returns: The bytes accepted (those before the content's end).
-    func store(_ pieces: [(UInt64, ArraySlice<UInt8>)], layout: RetrievalLayout, tag: ContentTag?) async -> UInt64 {
+    func store(_ pieces: [(UInt64, ArraySlice<UInt8>)], layout: RetrievalLayout, for hold: CacheHold) async -> UInt64 {
         guard let cache = blockCache else { return 0 }
         var accepted: UInt64 = 0
         var insertions: [BlockInsertion] = []
@@ -60,7 +68,7 @@ extension PeerDistEngine {
                 let to = min(entry.end, end)
                 let slice = bytes[(bytes.startIndex + Int(from - offset))..<(bytes.startIndex + Int(to - offset))]
                 if from == entry.start, to == entry.end {
-                    insertions.append(BlockInsertion(key: entry.key, digest: entry.digest, bytes: slice, tag: tag))
+                    insertions.append(BlockInsertion(key: entry.key, digest: entry.digest, bytes: slice, tag: hold.tag))
                 } else {
                     stages.append((entry, Int(from - entry.start), Array(slice)))
                 }
@@ -68,14 +76,14 @@ extension PeerDistEngine {
             }
         }
         var stored: [BlockKey] = []
-        let outcomes = await cache.insert(insertions)
+        let outcomes = await cache.insert(insertions, by: hold.principal)
         for (item, outcome) in zip(insertions, outcomes) where outcome == .stored || outcome == .alreadyPresent {
             stored.append(item.key)
         }
         for stage in stages {
             let outcome = await cache.stage(
                 stage.entry.key, digest: stage.entry.digest, length: stage.entry.length, offset: stage.offset,
-                bytes: stage.bytes, tag: tag)
+                bytes: stage.bytes, tag: hold.tag, by: hold.principal)
             if outcome == .stored || outcome == .alreadyPresent { stored.append(stage.entry.key) }
         }
         if !stored.isEmpty { wakeReaders(waitingFor: stored) }
@@ -189,7 +197,7 @@ extension PeerDistEngine {
         let upper = layout.readRange.upperBound
         while index < layout.entries.count {
             let batch = layout.entries[index..<min(index + Self.cacheScanBatch, layout.entries.count)]
-            let sizes = await cache.sizes(of: batch.map(\.key))
+            let sizes = await cache.sizes(of: batch.map { ($0.key, $0.digest) })
             for (entry, size) in zip(batch, sizes) {
                 guard size == entry.length, entry.start < upper else { return total }
                 total += min(entry.end, upper) - max(entry.start, offset)
@@ -209,9 +217,9 @@ extension PeerDistEngine {
         index += 1
         while index < layout.entries.count, missingEnd < upper {
             let batch = layout.entries[index..<min(index + Self.cacheScanBatch, layout.entries.count)]
-            let sizes = await cache.sizes(of: batch.map(\.key))
+            let sizes = await cache.sizes(of: batch.map { ($0.key, $0.digest) })
             for (entry, size) in zip(batch, sizes) {
-                if size != nil || missingEnd >= upper { return offset..<missingEnd }
+                if size == entry.length || missingEnd >= upper { return offset..<missingEnd }
                 missingEnd = min(entry.end, upper)
             }
             index += batch.count

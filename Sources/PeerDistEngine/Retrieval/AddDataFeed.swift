@@ -125,7 +125,7 @@ public final class AddDataFeed: Sendable {
                 state.position += UInt64(carry.count)
                 state.accepted += UInt64(carry.count)
             }
-        case .store(let layout, let tag):
+        case .store(let layout, let hold):
             let end = position + UInt64(carry.count)
             let cut = final || end >= layout.contentEnd ? end : max(position, layout.boundary(atOrBefore: end))
             guard cut > position else { return }
@@ -143,7 +143,7 @@ public final class AddDataFeed: Sendable {
                 state.position = cut
             }
             let engine = self.engine
-            let storing = Task { await engine.store([(position, window)], layout: layout, tag: tag) }
+            let storing = Task { await engine.store([(position, window)], layout: layout, for: hold) }
             if final {
                 let accepted = await storing.value
                 state.withLock { $0.accepted += accepted }

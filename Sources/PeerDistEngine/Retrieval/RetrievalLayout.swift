@@ -27,7 +27,8 @@ package struct RetrievalLayout: Sendable {
     /// segment): AddData at or past it ends with 4061.
     package let contentEnd: UInt64
 
-    /// Builds the layout, or says why the structure cannot be used (4051).
+    /// Builds the layout, or says why the structure cannot be used (4051): also when a V1 segment
+    /// lists all its block hashes and they do not hash to its HoD.
     package static func make(_ parsed: ParsedContentInformation) -> Result<RetrievalLayout, EngineError> {
         var entries = [Entry]()
         let malformed = { (why: String) in
@@ -48,6 +49,14 @@ package struct RetrievalLayout: Sendable {
                 else { return malformed("a segment description is inconsistent") }
                 if let expectedStart, expectedStart != segment.offsetInContent {
                     return malformed("the segments are not contiguous")
+                }
+                // A segment whose every block hash is listed must have them hash to its HoD: else
+                // its HoD (and segment ID) would name blocks that are not the segment's.
+                if segment.blockHashes.count == segment.fullBlockCount,
+                    SegmentKeys.v1HashOfData(algorithm: info.hashAlgorithm, blockHashes: segment.blockHashes)
+                        != segment.hashOfData
+                {
+                    return malformed("a segment's block hashes do not hash to its HoD")
                 }
                 for (index, hash) in segment.blockHashes.enumerated() {
                     let offset = UInt64(index) * blockSize
