@@ -145,8 +145,6 @@ enum Hex {
 public enum BlockCacheRefusal: Sendable, Hashable {
     /// The bytes do not hash to the expected digest (counted in `rejectedOnEntry`).
     case digestMismatch
-    /// The key is cached (or staged) under a different digest or length.
-    case conflictingDigest
     /// The piece would leave its staged entry in more than `BlockCache.maxStagedRuns` disjoint
     /// runs; nothing was staged.
     case tooFragmented

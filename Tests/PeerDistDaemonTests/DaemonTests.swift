@@ -100,6 +100,8 @@ import Testing
         (["--cache-size", "0"], [:]),
         (["--cache-size", "-1"], [:]),
         ([], ["PEERDIST_CACHE_SIZE": "1G"]),
+        (["--cache-share", "0"], [:]),
+        ([], ["PEERDIST_CACHE_SHARE": "half"]),
     ])
     func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) async throws {
         let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
@@ -264,7 +266,7 @@ import Testing
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
                      "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal",
-                     "--too-many-requests-delay", "--cache-size"] {
+                     "--too-many-requests-delay", "--cache-size", "--cache-share"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

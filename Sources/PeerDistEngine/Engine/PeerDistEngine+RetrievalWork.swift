@@ -1,9 +1,6 @@
 import BlockCache
 import PCCRC
 
-/// The work of retrieval operations, in tasks, outside the engine lock: parsing content
-/// information, storing AddData into the block cache, and reads (with their waits for AddData).
-/// Each ends its operation through `finishNaturally`, which does nothing when an abort won.
 /// Whom a retrieval's data is cached for: its principal (who holds and is charged for the
 /// entries) and its content tag (what a flush of that principal names).
 struct CacheHold: Sendable {
@@ -11,6 +8,9 @@ struct CacheHold: Sendable {
     let tag: ContentTag
 }
 
+/// The work of retrieval operations, in tasks, outside the engine lock: parsing content
+/// information, storing AddData into the block cache, and reads (with their waits for AddData).
+/// Each ends its operation through `finishNaturally`, which does nothing when an abort won.
 extension PeerDistEngine {
     /// Sizes are asked of the cache this many keys at a time.
     static let cacheScanBatch = 256
