@@ -22,7 +22,8 @@ enum InstanceRoutes {
                     ?? PeerDistEngine.defaultPageSize
                 let after = req.queryValue("pageToken")
                 if let after, !isPageToken(after) { throw Parameters.invalid("malformed pageToken") }
-                let page = ctx.engine.instances(of: ctx.principal(req), after: after, limit: pageSize)
+                let principal = ctx.principal(req)
+                let page = ctx.engine.instances(of: principal, after: after, limit: pageSize)
                 var members: [(String, JSON)] = [("instances", .array(page.instances.map { info in
                     .object([
                         ("handle", .string(info.handle)), ("version", .int(info.version)), ("status", .string(info.status.rawValue)),
@@ -30,6 +31,7 @@ enum InstanceRoutes {
                     ])
                 }))]
                 if let next = page.next { members.append(("nextPageToken", .string(next))) }
+                members.append(("usage", usage(ctx.engine.usage(of: principal), limits: ctx.engine.limits)))
                 return .json(200, .object(members))
             },
             .sync(.get, "/instances/{h}") { req in
@@ -64,6 +66,24 @@ enum InstanceRoutes {
                 return .json(200, Render.success)
             },
         ]
+    }
+
+    /// The caller's `usage` object of `GET /instances`: what it holds against its quotas, and its
+    /// memory by what holds it.
+    static func usage(_ usage: PrincipalUsage, limits: EngineLimits) -> JSON {
+        let memory = usage.memory
+        return .object([
+            ("instances", .int(usage.instances)), ("pendingOperations", .int(usage.pendingOperations)),
+            ("parkedWaiters", .int(usage.parkedWaiters)), ("openHandles", .int(usage.openHandles)),
+            ("uploadBytesInFlight", .int(usage.uploadBytesInFlight)),
+            ("memoryBytes", .int(memory.total)), ("memoryLimitBytes", .int(limits.maxMemoryPerPrincipal)),
+            ("memory", .object([
+                ("contentInformation", .int(memory.contentInformation)),
+                ("retrievalContentInformation", .int(memory.retrievalContentInformation)),
+                ("retrievalData", .int(memory.retrievalData)), ("readBuffers", .int(memory.readBuffers)),
+                ("uploads", .int(memory.uploads)),
+            ])),
+        ])
     }
 
     /// A page token of `GET /instances`: the last instance handle of the previous page.

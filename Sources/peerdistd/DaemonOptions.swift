@@ -81,6 +81,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Upload bytes one principal may have in flight: each pending append reserves its length, at most one append window (\(EngineLimits().appendWindowBytes) bytes), each pending AddData its length, at most \(EngineLimits().largestUploadReservation) bytes (429 beyond). Env PEERDIST_MAX_UPLOAD_BYTES_PER_PRINCIPAL. Default \(EngineLimits().maxUploadBytesInFlightPerPrincipal).")
     var maxUploadBytesPerPrincipal: Int?
 
+    @Option(help: "Bytes one principal may hold in memory: content information its handles read (one copy per publication, version and range), its retrievals' content information and data kept before it, read buffers kept and reserved, upload reservations (429 beyond). Env PEERDIST_MAX_MEMORY_PER_PRINCIPAL. Default \(EngineLimits().maxMemoryPerPrincipal).")
+    var maxMemoryPerPrincipal: Int?
+
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
     var secretFile: String?
 
@@ -172,6 +175,11 @@ struct DaemonOptions: ParsableCommand {
             ?? r.limits.maxUploadBytesInFlightPerPrincipal
         guard r.limits.maxUploadBytesInFlightPerPrincipal >= r.limits.largestUploadReservation else {
             throw ValidationError("--max-upload-bytes-per-principal must be at least what one AddData reserves (\(r.limits.largestUploadReservation) bytes)")
+        }
+        r.limits.maxMemoryPerPrincipal = try positive(
+            "--max-memory-per-principal", maxMemoryPerPrincipal ?? src.int("max-memory-per-principal")) ?? r.limits.maxMemoryPerPrincipal
+        guard r.limits.maxMemoryPerPrincipal >= r.limits.smallestMemoryBudget else {
+            throw ValidationError("--max-memory-per-principal must be at least what one AddData or one read holds (\(r.limits.smallestMemoryBudget) bytes)")
         }
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")
@@ -312,7 +320,7 @@ enum ConfigFile {
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
-        "max-handles-per-principal", "max-upload-bytes-per-principal",
+        "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
         "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",
     ]
 

@@ -17,14 +17,14 @@ struct RetrievalFixture {
     var client: RawHTTPClient { api.client }
     var engine: PeerDistEngine { api.engine }
 
-    static func start(limits: EngineLimits = EngineLimits()) async throws -> RetrievalFixture {
+    static func start(limits: EngineLimits = EngineLimits(), tokens: TokenTable? = nil) async throws -> RetrievalFixture {
         let directory = NSTemporaryDirectory() + "peerdist-retrieval-\(UUID().uuidString)"
         let cache = try await BlockCache.open(BlockCacheConfiguration(directory: directory, capacityBytes: 64 << 20))
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: APIFixture.secret), limits: limits, blockCache: cache)
         let service = try PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), limits: limits), engine: engine,
+            settings: .init(dataDirectory: NSTemporaryDirectory(), tokens: tokens, limits: limits), engine: engine,
             lifecycle: ServiceLifecycle(), logger: logger)
         var configuration = ServerConfiguration()
         configuration.headerTimeout = .seconds(120)

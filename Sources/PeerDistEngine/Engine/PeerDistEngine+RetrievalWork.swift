@@ -29,9 +29,10 @@ extension PeerDistEngine {
         // The data AddData kept meanwhile is verified into the cache before the complete ends, so
         // that it is readable as soon as reads may start.
         let kept = state.withLock { state -> ([(UInt64, ArraySlice<UInt8>)], ContentTag?) in
-            guard let r = state.instances[instance]?.retrievals[retrieval], case .completing(let s) = r.contentInfo,
-                s == serial
+            guard let record = state.instances[instance], let r = record.retrievals[retrieval],
+                case .completing(let s) = r.contentInfo, s == serial
             else { return ([], nil) }
+            defer { record.recount(r) }
             return (r.takePendingData(), r.tag)
         }
         if !kept.0.isEmpty { _ = await store(kept.0, layout: layout, tag: kept.1) }

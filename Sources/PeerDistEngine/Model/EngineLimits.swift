@@ -25,6 +25,16 @@ public struct EngineLimits: Sendable, Hashable {
     /// The most one pending operation reserves of `maxUploadBytesInFlightPerPrincipal` (an AddData
     /// of unknown length): a smaller bound would refuse such an operation always.
     public var largestUploadReservation: Int { max(appendWindowBytes, AddDataFeed.heldBytes(self)) }
+    /// Bytes one principal may hold in memory (`--max-memory-per-principal`): the encoded content
+    /// information its content-information handles read (one copy per publication, version and
+    /// range, however many handles share it), its retrievals' content information (the portions
+    /// collected, then the layout kept) and the data kept before it, its ended reads' retained
+    /// buffers and what its pending reads reserve for theirs (`maxBytes`, capped by
+    /// `maxReadBytes`), and its upload reservations (`maxUploadBytesInFlightPerPrincipal`). A call
+    /// that would take it past the budget is 1816 (HTTP 429 with `Retry-After`). Default 1 GiB.
+    public var maxMemoryPerPrincipal: Int
+    /// The least `maxMemoryPerPrincipal` that still lets one upload or one largest read through.
+    public var smallestMemoryBudget: Int { max(largestUploadReservation, maxReadBytes) }
     /// An instance on which nothing was called for this long, and on which no long-poll is parked,
     /// is shut down as `shutdown` does it (`--instance-idle-timeout`); zero = never. Default 1 h.
     public var instanceIdleTimeout: Duration
@@ -101,6 +111,7 @@ public struct EngineLimits: Sendable, Hashable {
         maxParkedWaitersPerPrincipal: Int = 4_096,
         maxOpenHandlesPerPrincipal: Int = 4_096,
         maxUploadBytesInFlightPerPrincipal: Int = 256 << 20,
+        maxMemoryPerPrincipal: Int = 1 << 30,
         instanceIdleTimeout: Duration = .seconds(3_600),
         maxOperationsPerInstance: Int = 10_000,
         maxRetainedBufferBytesPerInstance: Int = 64 << 20,
@@ -133,6 +144,7 @@ public struct EngineLimits: Sendable, Hashable {
         self.maxParkedWaitersPerPrincipal = maxParkedWaitersPerPrincipal
         self.maxOpenHandlesPerPrincipal = maxOpenHandlesPerPrincipal
         self.maxUploadBytesInFlightPerPrincipal = maxUploadBytesInFlightPerPrincipal
+        self.maxMemoryPerPrincipal = maxMemoryPerPrincipal
         self.instanceIdleTimeout = instanceIdleTimeout
         self.maxOperationsPerInstance = maxOperationsPerInstance
         self.maxRetainedBufferBytesPerInstance = max(maxRetainedBufferBytesPerInstance, maxReadBytes)
