@@ -93,6 +93,12 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "File of 'NAME TOKEN' lines ('#' comments): every request but /healthz, /readyz and /metrics then needs 'Authorization: Bearer TOKEN', and NAME is its principal; reloaded on SIGHUP. Unset = one principal for all. Env PEERDIST_TOKENS_FILE.")
     var tokensFile: String?
 
+    @Option(help: "Bearer token /metrics then wants (16 to 512 characters, as a tokens file's); unset = /metrics is open. Env PEERDIST_METRICS_TOKEN.")
+    var metricsToken: String?
+
+    @Flag(help: "Serve each principal's memory in /metrics as a series labelled with its name (unset: no series names a principal). Env PEERDIST_METRICS_PRINCIPALS=true.")
+    var metricsPrincipals = false
+
     @Flag(help: "Serve a non-loopback address without a tokens file or an admin token (refused otherwise). Env PEERDIST_ALLOW_ANONYMOUS=true.")
     var allowAnonymous = false
 
@@ -128,6 +134,8 @@ struct DaemonOptions: ParsableCommand {
         var allowAnonymous = false
         var clock = ClockMode.system
         var cacheSize = PeerDistService.Settings.defaultCacheSize
+        var metricsToken: String?
+        var metricsPrincipals = false
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -187,6 +195,12 @@ struct DaemonOptions: ParsableCommand {
         r.tokensFile = tokensFile ?? src.string("tokens-file")
         if let path = r.tokensFile, path.isEmpty { r.tokensFile = nil }
         r.allowAnonymous = try allowAnonymous || src.bool("allow-anonymous") == true
+        r.metricsToken = metricsToken ?? src.string("metrics-token")
+        if let token = r.metricsToken, token.isEmpty { r.metricsToken = nil }
+        if let token = r.metricsToken, !(16...512).contains(token.utf8.count) {
+            throw ValidationError("--metrics-token must be 16 to 512 characters, got \(token.utf8.count)")
+        }
+        r.metricsPrincipals = try metricsPrincipals || src.bool("metrics-principals") == true
         let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -321,7 +335,7 @@ enum ConfigFile {
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
-        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",
+        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay", "metrics-token", "metrics-principals",
     ]
 
     /// Reads the file; nil path = no file.
