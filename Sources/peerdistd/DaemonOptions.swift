@@ -69,6 +69,12 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Instances one principal may have open (429 beyond). Env PEERDIST_MAX_INSTANCES_PER_PRINCIPAL. Default \(EngineLimits().maxInstancesPerPrincipal).")
     var maxInstancesPerPrincipal: Int?
 
+    @Option(help: "Instances open at once across all principals (429 beyond); at least \(EngineLimits.instanceCapFactor) × --max-instances-per-principal (refused below; unset = the larger of \(EngineLimits().maxInstances) and that). Env PEERDIST_MAX_INSTANCES.")
+    var maxInstances: Int?
+
+    @Option(help: "Content-information encodings (GET and POST …/contentinfo) one principal may have running at once (429 beyond). Env PEERDIST_MAX_ENCODINGS_PER_PRINCIPAL. Default \(EngineLimits().maxEncodingsPerPrincipal).")
+    var maxEncodingsPerPrincipal: Int?
+
     @Option(help: "Pending operations one principal may have (429 beyond). Env PEERDIST_MAX_PENDING_PER_PRINCIPAL. Default \(EngineLimits().maxPendingOperationsPerPrincipal).")
     var maxPendingPerPrincipal: Int?
 
@@ -172,6 +178,19 @@ struct DaemonOptions: ParsableCommand {
         }
         r.limits.maxInstancesPerPrincipal = try positive(
             "--max-instances-per-principal", maxInstancesPerPrincipal ?? src.int("max-instances-per-principal")) ?? r.limits.maxInstancesPerPrincipal
+        if let cap = try positive("--max-instances", maxInstances ?? src.int("max-instances")) {
+            guard cap >= r.limits.smallestInstanceCap else {
+                throw ValidationError(
+                    "--max-instances must be at least \(EngineLimits.instanceCapFactor) × --max-instances-per-principal "
+                        + "(\(r.limits.smallestInstanceCap)), got \(cap): else a few principals could take every instance")
+            }
+            r.limits.maxInstances = cap
+        } else {
+            r.limits.maxInstances = max(r.limits.maxInstances, r.limits.smallestInstanceCap)
+        }
+        r.limits.maxEncodingsPerPrincipal = try positive(
+            "--max-encodings-per-principal", maxEncodingsPerPrincipal ?? src.int("max-encodings-per-principal"))
+            ?? r.limits.maxEncodingsPerPrincipal
         r.limits.maxPendingOperationsPerPrincipal = try positive(
             "--max-pending-per-principal", maxPendingPerPrincipal ?? src.int("max-pending-per-principal")) ?? r.limits.maxPendingOperationsPerPrincipal
         r.limits.maxParkedWaitersPerPrincipal = try positive(
@@ -333,7 +352,7 @@ enum ConfigFile {
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
-        "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
+        "instance-idle-timeout", "max-instances-per-principal", "max-instances", "max-encodings-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
         "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay", "metrics-token", "metrics-principals",
     ]

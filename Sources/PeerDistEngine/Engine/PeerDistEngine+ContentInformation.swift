@@ -61,11 +61,12 @@ extension PeerDistEngine {
             }
             // A caller at its memory budget is refused before the encoding, not after.
             try checkQuota(.memory(1), of: record.principal, in: state)
+            try beginEncoding(for: principal, in: &state)
             return (hashes, blobKey, nil)
         }
         if let handle = opened.2 { return handle }
         let (hashes, blobKey) = (opened.0, opened.1)
-        let blob = try encode(hashes, offset: offset, length: length)
+        let blob = try encoding(for: principal) { () throws(EngineError) in try encode(hashes, offset: offset, length: length) }
         return try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
             _ = try record.port(named: port)
@@ -207,13 +208,38 @@ extension PeerDistEngine {
                 principal: principal, publicationSerial: publication.serial, version: version, offset: 0, length: 0)
             if let shared = state.sharedContentInfo[whole] { return (hashes, shared.bytes) }
             try checkQuota(.memory(1), of: record.principal, in: state)
+            try beginEncoding(for: principal, in: &state)
             return (hashes, nil)
         }
         if let shared = found.1 { return shared }
-        return try encode(found.0, offset: 0, length: 0)
+        return try encoding(for: principal) { () throws(EngineError) in try encode(found.0, offset: 0, length: 0) }
     }
 
     // MARK: - Private
+
+    /// Under the lock: takes one of `principal`'s encoding slots (`maxEncodingsPerPrincipal`).
+    /// - Throws: 1816 when all are taken.
+    private func beginEncoding(for principal: String, in state: inout EngineState) throws(EngineError) {
+        let running = state.encodingsByPrincipal[principal] ?? 0
+        guard running < limits.maxEncodingsPerPrincipal else {
+            throw .quota(
+                "the caller has \(running) content information encodings running, its bound",
+                retryAfterSeconds: limits.quotaRetryAfterSeconds)
+        }
+        state.encodingsByPrincipal[principal] = running + 1
+    }
+
+    /// Runs `body`, an encoding whose slot `beginEncoding` took, and gives the slot back.
+    private func encoding<R>(for principal: String, _ body: () throws(EngineError) -> R) throws(EngineError) -> R {
+        state.withLock { $0.encodingHook }?(principal)
+        defer {
+            state.withLock { state in
+                let left = (state.encodingsByPrincipal[principal] ?? 1) - 1
+                state.encodingsByPrincipal[principal] = left > 0 ? left : nil
+            }
+        }
+        return try body()
+    }
 
     private static func publication(in state: EngineState, principal: String, contentId: [UInt8])
         throws(EngineError) -> Publication

@@ -15,6 +15,11 @@ struct EngineState {
     var cacheEpoch: UInt64 = 0
     /// Encoded content information read by open content-information handles, one per key.
     var sharedContentInfo: [SharedContentInfoKey: SharedContentInfo] = [:]
+    /// Content-information encodings running, by principal (`maxEncodingsPerPrincipal`).
+    var encodingsByPrincipal: [String: Int] = [:]
+    /// Called with the principal, outside the lock, as each encoding starts (tests hold encodings
+    /// with it to see the bound and where the work runs).
+    var encodingHook: (@Sendable (String) -> Void)?
     /// Counts kept as they change, for metrics and budgets.
     let totals = EngineTotals()
     /// Instances shut down because their lease ran out.
