@@ -15,7 +15,9 @@ public final class AccessControl: Sendable {
     /// Names in a tokens file cannot take it (`@` is not a name character).
     public static let adminPrincipal = "@admin"
     /// Paths answered without a token (API.md, Access): probes and scrapes.
-    static let openPaths: Set<Substring> = ["/healthz", "/readyz", "/metrics"]
+    static let openPaths: Set<Substring> = ["/healthz", "/readyz", metricsPath]
+    /// The scrape endpoint: open unless a metrics token is configured.
+    static let metricsPath: Substring = "/metrics"
     /// The challenge of a 401 (RFC 6750 §3).
     static let realm = "peerdist"
 
@@ -28,6 +30,8 @@ public final class AccessControl: Sendable {
 
     private let tokens: Mutex<TokenTable?>
     private let adminDigest: [UInt8]?
+    /// The digest of the token `/metrics` wants, when one is configured.
+    private let metricsDigest: [UInt8]?
 
     /// Whether requests must carry a token (a tokens file is configured).
     public var requiresTokens: Bool { tokens.withLock { $0 != nil } }
@@ -40,8 +44,18 @@ public final class AccessControl: Sendable {
     /// - Parameters:
     ///   - tokens: The callers' tokens; nil = open (every caller is `anonymousPrincipal`).
     ///   - adminToken: The token guarding `/admin/*`; nil = unguarded.
-    /// - Throws: `ConfigurationError` when the admin token is malformed or is also a caller's token.
-    public init(tokens: TokenTable?, adminToken: String?) throws(ConfigurationError) {
+    ///   - metricsToken: The token `/metrics` wants (`--metrics-token`); nil = served to anyone.
+    /// - Throws: `ConfigurationError` when the admin or metrics token is malformed or the admin
+    ///   token is also a caller's token.
+    public init(tokens: TokenTable?, adminToken: String?, metricsToken: String? = nil) throws(ConfigurationError) {
+        if let metricsToken {
+            guard TokenTable.isBearerToken(metricsToken.utf8) else {
+                throw ConfigurationError(description: "the metrics token must be of A-Z a-z 0-9 - . _ ~ + / with optional trailing '=' (RFC 6750)")
+            }
+            metricsDigest = TokenTable.digest(metricsToken.utf8)
+        } else {
+            metricsDigest = nil
+        }
         if let adminToken {
             guard TokenTable.isBearerToken(adminToken.utf8) else {
                 throw ConfigurationError(description: "the admin token must be of A-Z a-z 0-9 - . _ ~ + / with optional trailing '=' (RFC 6750)")
@@ -92,6 +106,13 @@ public final class AccessControl: Sendable {
     }
 
     fileprivate func authenticate(_ request: inout Request) throws(HTTPError) {
+        if request.path == Self.metricsPath, let metricsDigest {
+            // The scrape token, compared in fixed work as every token is; no other token passes.
+            guard let presented = Self.bearerToken(request.headers),
+                  TokenTable.constantTimeEquals(TokenTable.digest(presented), metricsDigest)
+            else { throw Self.unauthorized("/metrics wants the metrics token", error: Self.bearerToken(request.headers) == nil ? nil : "invalid_token") }
+            return
+        }
         if Self.openPaths.contains(request.path) { return }
         let presented = Self.bearerToken(request.headers)
         request.isPrivileged = isAdmin(presented)

@@ -20,7 +20,8 @@ enum InstanceRoutes {
                 let params = Parameters(req)
                 let pageSize = try params.int("pageSize", default: PeerDistEngine.defaultPageSize, in: 1...1_000)
                     ?? PeerDistEngine.defaultPageSize
-                let page = try ctx.engine.instances(of: ctx.principal(req), pageToken: req.queryValue("pageToken"), limit: pageSize)
+                let principal = ctx.principal(req)
+                let page = try ctx.engine.instances(of: principal, pageToken: req.queryValue("pageToken"), limit: pageSize)
                 var members: [(String, JSON)] = [("instances", .array(page.instances.map { info in
                     .object([
                         ("handle", .string(info.handle)), ("version", .int(info.version)), ("status", .string(info.status.rawValue)),
@@ -28,6 +29,7 @@ enum InstanceRoutes {
                     ])
                 }))]
                 if let next = page.next { members.append(("nextPageToken", .string(next))) }
+                members.append(("usage", usage(ctx.engine.usage(of: principal), limits: ctx.engine.limits)))
                 return .json(200, .object(members))
             },
             .sync(.get, "/instances/{h}") { req in
@@ -62,5 +64,23 @@ enum InstanceRoutes {
                 return .json(200, Render.success)
             },
         ]
+    }
+
+    /// The caller's `usage` object of `GET /instances`: what it holds against its quotas, and its
+    /// memory by what holds it.
+    static func usage(_ usage: PrincipalUsage, limits: EngineLimits) -> JSON {
+        let memory = usage.memory
+        return .object([
+            ("instances", .int(usage.instances)), ("pendingOperations", .int(usage.pendingOperations)),
+            ("parkedWaiters", .int(usage.parkedWaiters)), ("openHandles", .int(usage.openHandles)),
+            ("uploadBytesInFlight", .int(usage.uploadBytesInFlight)),
+            ("memoryBytes", .int(memory.total)), ("memoryLimitBytes", .int(limits.maxMemoryPerPrincipal)),
+            ("memory", .object([
+                ("contentInformation", .int(memory.contentInformation)),
+                ("retrievalContentInformation", .int(memory.retrievalContentInformation)),
+                ("retrievalData", .int(memory.retrievalData)), ("readBuffers", .int(memory.readBuffers)),
+                ("uploads", .int(memory.uploads)),
+            ])),
+        ])
     }
 }

@@ -18,10 +18,21 @@ public final class ServiceLifecycle: Sendable {
 
 /// `GET /healthz`, `GET /readyz`, `GET /openapi.yaml`.
 enum OperationalRoutes {
-    private static let ok: [UInt8] = Array(#"{"status":"ok"}"#.utf8)
     private static let ready: [UInt8] = Array(#"{"status":"ready"}"#.utf8)
     /// openapi.yaml byte for byte: the embedding multi-line literal drops the file's final newline.
     private static let openAPIBytes: [UInt8] = Array((OpenAPIDocument.yaml + "\n").utf8)
+
+    /// `GET /healthz`: alive, with the instances open against the global cap; `nearCap` once
+    /// fewer are free than one principal may open (one principal could then fill it).
+    static func health(_ engine: PeerDistEngine) -> Response {
+        let open = engine.instanceCount
+        let limits = engine.limits
+        let near = limits.maxInstances - open < limits.maxInstancesPerPrincipal
+        return .json(200, .object([
+            ("status", .string("ok")),
+            ("instances", .object([("open", .int(open)), ("max", .int(limits.maxInstances)), ("nearCap", .bool(near))])),
+        ]))
+    }
 
     static func routes(lifecycle: ServiceLifecycle, retryAfterSeconds: Int, metrics: ServiceMetrics, engine: PeerDistEngine) -> [Route] {
         [
@@ -30,7 +41,7 @@ enum OperationalRoutes {
                 headers.append(name: "Content-Type", value: "text/plain; version=0.0.4; charset=utf-8")
                 return Response(status: 200, headers: headers, body: metrics.render(engine: engine))
             },
-            .sync(.get, "/healthz") { _ in .json(200, ok) },
+            .sync(.get, "/healthz") { _ in health(engine) },
             .sync(.get, "/readyz") { _ in
                 guard !lifecycle.isDraining else {
                     var headers = HTTPFields()

@@ -29,6 +29,10 @@ public final class PeerDistService: Sendable {
         /// retention and fault delays move only through `POST /admin/clock/advance`. nil = the
         /// system clock. HTTP timeouts stay on real time either way.
         public var manualClock: ManualClock?
+        /// Bearer token `/metrics` wants (`--metrics-token`); nil = served to anyone.
+        public var metricsToken: String?
+        /// Serve each principal's memory as a series labelled with its name (`--metrics-principals`).
+        public var metricsPrincipals: Bool
         /// Bound in bytes of the one block cache, in `<dataDirectory>/cache` (`--cache-size`);
         /// least recently used entries are evicted past it.
         public var cacheSize: Int64
@@ -46,7 +50,10 @@ public final class PeerDistService: Sendable {
         public init(dataDirectory: String, maxWaitMs: Int = defaultMaxWaitMs, adminToken: String? = nil, tokens: TokenTable? = nil,
                     drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
-                    cacheSize: Int64 = defaultCacheSize, cacheShare: Int64? = nil) {
+                    cacheSize: Int64 = defaultCacheSize, cacheShare: Int64? = nil, metricsToken: String? = nil,
+                    metricsPrincipals: Bool = false) {
+            self.metricsToken = metricsToken
+            self.metricsPrincipals = metricsPrincipals
             self.manualClock = manualClock
             self.cacheSize = cacheSize
             self.cacheShare = cacheShare
@@ -66,7 +73,7 @@ public final class PeerDistService: Sendable {
     /// The engine behind them.
     public let engine: PeerDistEngine
     /// The metrics served at `/metrics`.
-    public let metrics = ServiceMetrics()
+    public let metrics: ServiceMetrics
     /// Tokens, principals and the admin guard.
     public let access: AccessControl
     private let logger: Logger
@@ -111,7 +118,8 @@ public final class PeerDistService: Sendable {
         self.logger = logger
         self.requestLog = settings.requestLog
         self.engine = engine
-        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken)
+        metrics = ServiceMetrics(principalLabels: settings.metricsPrincipals)
+        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken, metricsToken: settings.metricsToken)
         self.access = access
         let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics, access: access)
         router = Router(

@@ -73,24 +73,32 @@ enum PublishingRoutes {
                 try await ctx.engine.unpublish(instance: instance, contentId: try params.contentID(), principal: ctx.principal(req))
                 return .json(200, Render.success)
             },
-            .sync(.post, "/instances/{h}/content/{id}/contentinfo") { req in
+            // The two routes that encode a content information (up to some 32 MiB for 64 GiB of
+            // content) run off the worker queue, at most `maxEncodingsPerPrincipal` per principal.
+            .async(.post, "/instances/{h}/content/{id}/contentinfo") { req in
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let body = try params.body(ContentInfoBody.self)
-                let handle = try ctx.engine.openContentInformation(
-                    instance: instance, contentId: contentId, principal: ctx.principal(req),
-                    offset: body.offset ?? 0, length: body.length ?? 0,
-                    minVersion: body.minVersion ?? 1, maxVersion: body.maxVersion ?? 2,
-                    port: body.port ?? "default", key: body.key ?? 0)
+                let (engine, principal) = (ctx.engine, ctx.principal(req))
+                let handle = try await RouteContext.offload {
+                    try engine.openContentInformation(
+                        instance: instance, contentId: contentId, principal: principal,
+                        offset: body.offset ?? 0, length: body.length ?? 0,
+                        minVersion: body.minVersion ?? 1, maxVersion: body.maxVersion ?? 2,
+                        port: body.port ?? "default", key: body.key ?? 0)
+                }
                 var headers = HTTPFields()
                 headers.append(name: "Location", value: "/instances/\(instance)/content/\(params.path("id"))/contentinfo/\(handle)")
                 return .json(201, .object([("contentInfo", .string(handle))]), headers: headers)
             },
-            .sync(.get, "/instances/{h}/content/{id}/contentinfo") { req in
+            .async(.get, "/instances/{h}/content/{id}/contentinfo") { req in
                 let (instance, params) = try ctx.gate(req)
                 let contentId = try params.contentID()
                 let version = try params.int("version", default: 1, in: 0...Int(Int32.max)) ?? 1
-                let bytes = try ctx.engine.contentInformation(instance: instance, contentId: contentId, principal: ctx.principal(req), version: version)
+                let (engine, principal) = (ctx.engine, ctx.principal(req))
+                let bytes = try await RouteContext.offload {
+                    try engine.contentInformation(instance: instance, contentId: contentId, principal: principal, version: version)
+                }
                 var headers = HTTPFields()
                 headers.append(name: "Content-Type", value: "application/octet-stream")
                 return Response(status: 200, headers: headers, body: bytes)

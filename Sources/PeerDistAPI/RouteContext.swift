@@ -1,3 +1,4 @@
+import Dispatch
 import HTTPServer
 import PeerDistEngine
 
@@ -35,6 +36,19 @@ struct RouteContext: Sendable {
         try engine.checkOwner(instance: instance, principal: principal(request))
         return instance
     }
+
+    /// Runs `work`, a call that may take long (encoding a large content information), on a
+    /// Dispatch queue of its own instead of the connection's worker queue or the tasks' threads,
+    /// and gives back its result.
+    static func offload<R: Sendable>(_ work: @escaping @Sendable () throws -> R) async throws -> R {
+        try await withCheckedThrowingContinuation { continuation in
+            offloadQueue.async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    /// Where `offload` runs its work: concurrent, so that one principal's encodings do not wait
+    /// for another's (the engine bounds each principal's, `maxEncodingsPerPrincipal`).
+    private static let offloadQueue = DispatchQueue(label: "peerdist.api.offload", qos: .utility, attributes: .concurrent)
 
     /// Whether a wait ended because its task was cancelled (a drain, or the client left).
     static func isInterrupted(_ error: any Error) -> Bool {

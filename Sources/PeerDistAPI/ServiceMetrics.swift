@@ -48,6 +48,12 @@ public final class ServiceMetrics: Sendable {
     private let releasedSeen = Mutex<UInt64>(0)
     private let connectionCount = Atomic<Int>(0)
     private let cacheGauges: CacheGauges
+    /// `peerdist_memory_bytes{kind}`: what all principals hold, by what holds it.
+    private let memoryGauges: [(CoreMetrics.Gauge, @Sendable (MemoryUsage) -> Int)]
+    /// Whether each principal's memory is a series of its own (`--metrics-principals`).
+    private let principalLabels: Bool
+    /// `peerdist_principal_memory_bytes{principal}`, by principal, once seen.
+    private let principalGauges = Mutex<[String: CoreMetrics.Gauge]>([:])
     /// The block cache read at each scrape, and its counters as of the last one.
     private let cache = Mutex<(cache: BlockCache, seen: BlockCacheStatistics)?>(nil)
 
@@ -87,7 +93,10 @@ public final class ServiceMetrics: Sendable {
     }
 
     /// Creates the metrics with their own registry.
-    public init() {
+    /// - Parameter principalLabels: Serve each principal's memory as a series labelled with its
+    ///   name (`--metrics-principals`); without it no series names a principal.
+    public init(principalLabels: Bool = false) {
+        self.principalLabels = principalLabels
         var factory = PrometheusMetricsFactory(registry: registry)
         factory.defaultDurationHistogramBuckets = [
             .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2.5),
@@ -109,6 +118,14 @@ public final class ServiceMetrics: Sendable {
             (kind, Gauge(label: "peerdist_pending_operations", dimensions: [("kind", kind.rawValue)], factory: factory))
         })
         cacheGauges = CacheGauges(factory: factory)
+        let kinds: [(String, @Sendable (MemoryUsage) -> Int)] = [
+            ("content_information", { $0.contentInformation }),
+            ("retrieval_content_information", { $0.retrievalContentInformation }),
+            ("retrieval_data", { $0.retrievalData }), ("read_buffers", { $0.readBuffers }), ("uploads", { $0.uploads }),
+        ]
+        memoryGauges = kinds.map { kind, value in
+            (Gauge(label: "peerdist_memory_bytes", dimensions: [("kind", kind)], factory: factory), value)
+        }
     }
 
     /// Serves `cache`'s statistics at every scrape from now on (read then, without touching the
@@ -167,11 +184,14 @@ public final class ServiceMetrics: Sendable {
     /// Counts bytes handed to the hasher.
     func hashed(_ bytes: Int) { bytesHashedCounter.increment(by: Int64(bytes)) }
 
-    /// The Prometheus text exposition, with engine gauges read now.
+    /// The Prometheus text exposition, with engine gauges read now (counts the engine keeps as
+    /// they change: a scrape walks no instance or operation).
     func render(engine: PeerDistEngine) -> [UInt8] {
-        let stats = engine.statistics()
+        let stats = engine.statistics(byPrincipal: principalLabels)
         parkedWaiters.record(stats.parkedWaiters)
         for (kind, gauge) in pendingGauges { gauge.record(stats.pendingByKind[kind] ?? 0) }
+        for (gauge, value) in memoryGauges { gauge.record(value(stats.memory)) }
+        if principalLabels { recordPrincipals(stats.memoryByPrincipal) }
         Self.advance(expiredInstances, to: stats.expiredInstances, seen: expiredSeen)
         Self.advance(operationsReleasedEarly, to: stats.operationsReleasedEarly, seen: releasedSeen)
         // Under the lock: two scrapes at once count each increment once, and in order.
@@ -193,6 +213,17 @@ public final class ServiceMetrics: Sendable {
             return total > seen ? total - seen : 0
         }
         counter.increment(by: Int64(clamping: grown))
+    }
+
+    /// Sets each principal's memory gauge; one seen before that holds nothing now reads 0.
+    private func recordPrincipals(_ memory: [String: MemoryUsage]) {
+        principalGauges.withLock { gauges in
+            for principal in memory.keys where gauges[principal] == nil {
+                gauges[principal] = Gauge(
+                    label: "peerdist_principal_memory_bytes", dimensions: [("principal", principal)], factory: factory)
+            }
+            for (principal, gauge) in gauges { gauge.record(memory[principal]?.total ?? 0) }
+        }
     }
 
     /// Sets the cache gauges to `now` and moves each counter by what it grew since `seen`.

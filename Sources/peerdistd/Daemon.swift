@@ -31,7 +31,8 @@ struct Daemon: Sendable {
                     tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) },
                     manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil,
-                    cacheSize: resolved.cacheSize, cacheShare: resolved.cacheShare),
+                    cacheSize: resolved.cacheSize, cacheShare: resolved.cacheShare, metricsToken: resolved.metricsToken,
+                    metricsPrincipals: resolved.metricsPrincipals),
                 lifecycle: lifecycle, logger: logger
             )
         } catch {

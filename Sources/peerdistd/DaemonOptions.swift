@@ -72,6 +72,12 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Instances one principal may have open (429 beyond). Env PEERDIST_MAX_INSTANCES_PER_PRINCIPAL. Default \(EngineLimits().maxInstancesPerPrincipal).")
     var maxInstancesPerPrincipal: Int?
 
+    @Option(help: "Instances open at once across all principals (429 beyond); at least \(EngineLimits.instanceCapFactor) × --max-instances-per-principal (refused below; unset = the larger of \(EngineLimits().maxInstances) and that). Env PEERDIST_MAX_INSTANCES.")
+    var maxInstances: Int?
+
+    @Option(help: "Content-information encodings (GET and POST …/contentinfo) one principal may have running at once (429 beyond). Env PEERDIST_MAX_ENCODINGS_PER_PRINCIPAL. Default \(EngineLimits().maxEncodingsPerPrincipal).")
+    var maxEncodingsPerPrincipal: Int?
+
     @Option(help: "Pending operations one principal may have (429 beyond). Env PEERDIST_MAX_PENDING_PER_PRINCIPAL. Default \(EngineLimits().maxPendingOperationsPerPrincipal).")
     var maxPendingPerPrincipal: Int?
 
@@ -84,6 +90,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Upload bytes one principal may have in flight: each pending append reserves its length, at most one append window (\(EngineLimits().appendWindowBytes) bytes), each pending AddData its length, at most \(EngineLimits().largestUploadReservation) bytes (429 beyond). Env PEERDIST_MAX_UPLOAD_BYTES_PER_PRINCIPAL. Default \(EngineLimits().maxUploadBytesInFlightPerPrincipal).")
     var maxUploadBytesPerPrincipal: Int?
 
+    @Option(help: "Bytes one principal may hold in memory: content information its handles read (one copy per publication, version and range), its retrievals' content information and data kept before it, read buffers kept and reserved, upload reservations (429 beyond). Env PEERDIST_MAX_MEMORY_PER_PRINCIPAL. Default \(EngineLimits().maxMemoryPerPrincipal).")
+    var maxMemoryPerPrincipal: Int?
+
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
     var secretFile: String?
 
@@ -92,6 +101,12 @@ struct DaemonOptions: ParsableCommand {
 
     @Option(help: "File of 'NAME TOKEN' lines ('#' comments): every request but /healthz, /readyz and /metrics then needs 'Authorization: Bearer TOKEN', and NAME is its principal; reloaded on SIGHUP. Unset = one principal for all. Env PEERDIST_TOKENS_FILE.")
     var tokensFile: String?
+
+    @Option(help: "Bearer token /metrics then wants (16 to 512 characters, as a tokens file's); unset = /metrics is open. Env PEERDIST_METRICS_TOKEN.")
+    var metricsToken: String?
+
+    @Flag(help: "Serve each principal's memory in /metrics as a series labelled with its name (unset: no series names a principal). Env PEERDIST_METRICS_PRINCIPALS=true.")
+    var metricsPrincipals = false
 
     @Flag(help: "Serve a non-loopback address without a tokens file or an admin token (refused otherwise). Env PEERDIST_ALLOW_ANONYMOUS=true.")
     var allowAnonymous = false
@@ -129,6 +144,8 @@ struct DaemonOptions: ParsableCommand {
         var clock = ClockMode.system
         var cacheSize = PeerDistService.Settings.defaultCacheSize
         var cacheShare: Int64?
+        var metricsToken: String?
+        var metricsPrincipals = false
     }
 
     /// Merges flags, environment, the configuration file and defaults, validating each value.
@@ -166,6 +183,19 @@ struct DaemonOptions: ParsableCommand {
         }
         r.limits.maxInstancesPerPrincipal = try positive(
             "--max-instances-per-principal", maxInstancesPerPrincipal ?? src.int("max-instances-per-principal")) ?? r.limits.maxInstancesPerPrincipal
+        if let cap = try positive("--max-instances", maxInstances ?? src.int("max-instances")) {
+            guard cap >= r.limits.smallestInstanceCap else {
+                throw ValidationError(
+                    "--max-instances must be at least \(EngineLimits.instanceCapFactor) × --max-instances-per-principal "
+                        + "(\(r.limits.smallestInstanceCap)), got \(cap): else a few principals could take every instance")
+            }
+            r.limits.maxInstances = cap
+        } else {
+            r.limits.maxInstances = max(r.limits.maxInstances, r.limits.smallestInstanceCap)
+        }
+        r.limits.maxEncodingsPerPrincipal = try positive(
+            "--max-encodings-per-principal", maxEncodingsPerPrincipal ?? src.int("max-encodings-per-principal"))
+            ?? r.limits.maxEncodingsPerPrincipal
         r.limits.maxPendingOperationsPerPrincipal = try positive(
             "--max-pending-per-principal", maxPendingPerPrincipal ?? src.int("max-pending-per-principal")) ?? r.limits.maxPendingOperationsPerPrincipal
         r.limits.maxParkedWaitersPerPrincipal = try positive(
@@ -178,12 +208,23 @@ struct DaemonOptions: ParsableCommand {
         guard r.limits.maxUploadBytesInFlightPerPrincipal >= r.limits.largestUploadReservation else {
             throw ValidationError("--max-upload-bytes-per-principal must be at least what one AddData reserves (\(r.limits.largestUploadReservation) bytes)")
         }
+        r.limits.maxMemoryPerPrincipal = try positive(
+            "--max-memory-per-principal", maxMemoryPerPrincipal ?? src.int("max-memory-per-principal")) ?? r.limits.maxMemoryPerPrincipal
+        guard r.limits.maxMemoryPerPrincipal >= r.limits.smallestMemoryBudget else {
+            throw ValidationError("--max-memory-per-principal must be at least what one AddData or one read holds (\(r.limits.smallestMemoryBudget) bytes)")
+        }
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")
         if let token = r.adminToken, token.isEmpty { r.adminToken = nil }
         r.tokensFile = tokensFile ?? src.string("tokens-file")
         if let path = r.tokensFile, path.isEmpty { r.tokensFile = nil }
         r.allowAnonymous = try allowAnonymous || src.bool("allow-anonymous") == true
+        r.metricsToken = metricsToken ?? src.string("metrics-token")
+        if let token = r.metricsToken, token.isEmpty { r.metricsToken = nil }
+        if let token = r.metricsToken, !(16...512).contains(token.utf8.count) {
+            throw ValidationError("--metrics-token must be 16 to 512 characters, got \(token.utf8.count)")
+        }
+        r.metricsPrincipals = try metricsPrincipals || src.bool("metrics-principals") == true
         let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -316,9 +357,9 @@ enum ConfigFile {
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
         "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "cache-share", "secret-file",
-        "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
-        "max-handles-per-principal", "max-upload-bytes-per-principal",
-        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay",
+        "instance-idle-timeout", "max-instances-per-principal", "max-instances", "max-encodings-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
+        "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
+        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay", "metrics-token", "metrics-principals",
     ]
 
     /// Reads the file; nil path = no file.

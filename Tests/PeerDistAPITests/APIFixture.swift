@@ -17,14 +17,16 @@ struct APIFixture {
     let service: PeerDistService
 
     static func start(adminToken: String? = nil, tokens: TokenTable? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000,
-                      configuration: ServerConfiguration = ServerConfiguration()) async throws -> APIFixture {
+                      configuration: ServerConfiguration = ServerConfiguration(), metricsToken: String? = nil,
+                      metricsPrincipals: Bool = false) async throws -> APIFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
         var limits = limits
         limits.maxWait = .milliseconds(maxWaitMs)
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
         let service = try PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, tokens: tokens, limits: limits),
+            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, tokens: tokens, limits: limits,
+                            metricsToken: metricsToken, metricsPrincipals: metricsPrincipals),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         // The client below connects now and may send its first request only after a busy
         // machine has run other tests for a while: the head timeout, which runs from accept, is

@@ -102,6 +102,10 @@ import Testing
         ([], ["PEERDIST_CACHE_SIZE": "1G"]),
         (["--cache-share", "0"], [:]),
         ([], ["PEERDIST_CACHE_SHARE": "half"]),
+        // The global instance cap below 4 x the per-principal one: a few principals could take it all.
+        (["--max-instances", "100", "--max-instances-per-principal", "50"], [:]),
+        (["--max-memory-per-principal", "1000"], [:]),
+        (["--metrics-token", "too-short"], [:]),
     ])
     func invalidConfigurationExitsWithStatus2BeforeBinding(arguments: [String], environment: [String: String]) async throws {
         let d = try Daemon(arguments + ["--data-dir", Self.tempDir()], environment: environment)
@@ -140,6 +144,24 @@ import Testing
         #expect(waited >= .milliseconds(1_900) && waited < .seconds(10))
         d.process.terminate()
         #expect(await d.waitExit() == 0)
+    }
+
+    /// Without --max-instances the global instance cap follows --max-instances-per-principal (4 x
+    /// 300); /healthz reports it, and --max-instances below that is refused, naming the rule.
+    @Test func theInstanceCapIsAtLeastFourPrincipalsWorth() async throws {
+        let d = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--max-instances-per-principal", "300"])
+        #expect(await d.firstLine().hasPrefix("listening on"))
+        let c = try await RawHTTPClient.connect(port: d.port)
+        let health = try await c.request("GET", "/healthz")
+        let instances = try #require(health.json["instances"] as? [String: Any], "\(health.text)")
+        #expect(instances["max"] as? Int == 1_200)
+        #expect(instances["open"] as? Int == 0)
+        #expect(instances["nearCap"] as? Bool == false)
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
+        let refused = try Daemon(["--port", "0", "--data-dir", Self.tempDir(), "--max-instances", "1000", "--max-instances-per-principal", "300"])
+        #expect(await refused.waitExit() == 2)
+        #expect(await refused.errorText().contains("--max-instances must be at least 4 × --max-instances-per-principal (1200)"))
     }
 
     /// --clock manual refuses a non-loopback bind with a message naming the flag.

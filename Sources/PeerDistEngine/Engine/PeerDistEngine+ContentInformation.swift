@@ -28,8 +28,7 @@ extension PeerDistEngine {
         instance: String, contentId: [UInt8], principal: String, offset: UInt64 = 0, length: UInt64 = 0,
         minVersion: Int = 1, maxVersion: Int = 2, port: String = "default", key: UInt64 = 0
     ) throws(EngineError) -> String {
-        let (hashes, publicationSerial, version) = try locked {
-            state throws(EngineError) -> (ContentHashes, UInt64, Int) in
+        let opened = try locked { state throws(EngineError) -> (ContentHashes, SharedContentInfoKey, String?) in
             let record = try state.instanceForCall(instance)
             _ = try record.port(named: port)
             try Validation.contentId(contentId)
@@ -52,23 +51,54 @@ extension PeerDistEngine {
                     "the instance has \(limits.maxContentInfoHandlesPerInstance) open content information handles",
                     retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
-            return (hashes, publication.serial, version)
+            let blobKey = SharedContentInfoKey(
+                principal: principal, publicationSerial: publication.serial, version: version, offset: offset, length: length)
+            // Another handle reads this range already: this one shares its bytes, nothing is encoded.
+            guard state.sharedContentInfo[blobKey] == nil else {
+                let handle = try addReader(
+                    blobKey, encoded: nil, to: record, port: port, completionKey: key, contentId: contentId, state: &state)
+                return (hashes, blobKey, handle)
+            }
+            // A caller at its memory budget is refused before the encoding, not after.
+            try checkQuota(.memory(1), of: record.principal, in: state)
+            try beginEncoding(for: principal, in: &state)
+            return (hashes, blobKey, nil)
         }
-        let blob = try encode(hashes, offset: offset, length: length)
+        if let handle = opened.2 { return handle }
+        let (hashes, blobKey) = (opened.0, opened.1)
+        let blob = try encoding(for: principal) { () throws(EngineError) in try encode(hashes, offset: offset, length: length) }
         return try locked { state throws(EngineError) in
             let record = try state.instanceForCall(instance)
             _ = try record.port(named: port)
             let publication = try Self.publication(in: state, principal: principal, contentId: contentId)
-            guard publication.serial == publicationSerial else {
+            guard publication.serial == blobKey.publicationSerial else {
                 throw EngineError(.notFound, "the content was unpublished meanwhile")
             }
-            try checkQuota(.handle, of: record.principal, in: state)
-            let reader = ContentInfoRecord(
-                handle: HandleKind.contentInfo.make(), contentId: contentId, principal: principal, version: version,
-                portName: port, key: key, publicationSerial: publicationSerial, blob: blob)
-            record.contentInfos[reader.handle] = reader
-            return reader.handle
+            return try addReader(
+                blobKey, encoded: blob, to: record, port: port, completionKey: key, contentId: contentId, state: &state)
         }
+    }
+
+    /// Under the lock: a new content-information handle under `record` reading the content
+    /// information shared under `key`, or `encoded` when none is shared yet (which then counts in
+    /// the principal's memory).
+    /// - Throws: 1816 (the principal's handles, its memory budget).
+    private func addReader(
+        _ key: SharedContentInfoKey, encoded: [UInt8]?, to record: InstanceRecord, port: String, completionKey: UInt64,
+        contentId: [UInt8], state: inout EngineState
+    ) throws(EngineError) -> String {
+        try checkQuota(.handle, of: record.principal, in: state)
+        if let encoded, state.sharedContentInfo[key] == nil {
+            try checkQuota(.memory(encoded.count), of: record.principal, in: state)
+        }
+        guard let blob = state.shareContentInfo(key, encoded: encoded) else {
+            throw EngineError(.notFound, "the content information is no longer shared")
+        }
+        let reader = ContentInfoRecord(
+            handle: HandleKind.contentInfo.make(), contentId: contentId, principal: key.principal, version: key.version,
+            portName: port, key: completionKey, publicationSerial: key.publicationSerial, blob: blob, blobKey: key)
+        record.contentInfos[reader.handle] = reader
+        return reader.handle
     }
 
     /// Reads the next bytes of the content information (PeerDistServerRetrieveContentInformation): a
@@ -117,9 +147,10 @@ extension PeerDistEngine {
             guard publication.serial == reader.publicationSerial else {
                 throw EngineError(.notFound, "the content was unpublished")
             }
+            let readBytes = min(maxBytes, limits.maxReadBytes, max(reader.blob.count - reader.position, 0))
             let op = try makeOperation(
                 in: record, state: &state, kind: .retrieveContentInformation, contentId: contentId,
-                handle: contentInfo, portName: reader.portName, key: reader.key, requestedId: operation)
+                handle: contentInfo, portName: reader.portName, key: reader.key, requestedId: operation, readBytes: readBytes)
             var effects = Effects()
             finishNaturallyLocked(
                 op, in: record, .readContentInfo(maxBytes: min(maxBytes, limits.maxReadBytes)), honorDelay: true,
@@ -145,7 +176,7 @@ extension PeerDistEngine {
                 in: record, result: .operationAborted, detail: "the content information handle was closed",
                 effects: &effects
             ) { $0.handle == contentInfo }
-            record.contentInfos.removeValue(forKey: contentInfo)
+            if let reader = record.contentInfos.removeValue(forKey: contentInfo) { state.releaseContentInfo(reader.blobKey) }
             return effects
         }
         await effects.runAndWait()
@@ -159,12 +190,12 @@ extension PeerDistEngine {
     ///   - version: 1 or 2.
     /// - Returns: The MS-PCCRC structure, byte-exact.
     /// - Throws: 1260, 4065, 6, 87 (content id), 4050 (version outside 1–2 or not in the publication),
-    ///   1168 (not published).
+    ///   1168 (not published), 1816 (the caller's memory budget is spent).
     public func contentInformation(instance: String, contentId: [UInt8], principal: String, version: Int)
         throws(EngineError) -> [UInt8]
     {
-        let hashes = try locked { state throws(EngineError) -> ContentHashes in
-            _ = try state.instanceForCall(instance)
+        let found = try locked { state throws(EngineError) -> (ContentHashes, [UInt8]?) in
+            let record = try state.instanceForCall(instance)
             try Validation.contentId(contentId)
             try Validation.contentInfoVersion(version)
             let publication = try Self.publication(in: state, principal: principal, contentId: contentId)
@@ -172,12 +203,43 @@ extension PeerDistEngine {
                 throw EngineError(
                     .contentInfoVersionUnsupported, "the publication has no version \(version) content information")
             }
-            return hashes
+            // The whole content information, when a handle reads it already: its bytes, not a new encoding.
+            let whole = SharedContentInfoKey(
+                principal: principal, publicationSerial: publication.serial, version: version, offset: 0, length: 0)
+            if let shared = state.sharedContentInfo[whole] { return (hashes, shared.bytes) }
+            try checkQuota(.memory(1), of: record.principal, in: state)
+            try beginEncoding(for: principal, in: &state)
+            return (hashes, nil)
         }
-        return try encode(hashes, offset: 0, length: 0)
+        if let shared = found.1 { return shared }
+        return try encoding(for: principal) { () throws(EngineError) in try encode(found.0, offset: 0, length: 0) }
     }
 
     // MARK: - Private
+
+    /// Under the lock: takes one of `principal`'s encoding slots (`maxEncodingsPerPrincipal`).
+    /// - Throws: 1816 when all are taken.
+    private func beginEncoding(for principal: String, in state: inout EngineState) throws(EngineError) {
+        let running = state.encodingsByPrincipal[principal] ?? 0
+        guard running < limits.maxEncodingsPerPrincipal else {
+            throw .quota(
+                "the caller has \(running) content information encodings running, its bound",
+                retryAfterSeconds: limits.quotaRetryAfterSeconds)
+        }
+        state.encodingsByPrincipal[principal] = running + 1
+    }
+
+    /// Runs `body`, an encoding whose slot `beginEncoding` took, and gives the slot back.
+    private func encoding<R>(for principal: String, _ body: () throws(EngineError) -> R) throws(EngineError) -> R {
+        state.withLock { $0.encodingHook }?(principal)
+        defer {
+            state.withLock { state in
+                let left = (state.encodingsByPrincipal[principal] ?? 1) - 1
+                state.encodingsByPrincipal[principal] = left > 0 ? left : nil
+            }
+        }
+        return try body()
+    }
 
     private static func publication(in state: EngineState, principal: String, contentId: [UInt8])
         throws(EngineError) -> Publication

@@ -30,7 +30,8 @@ extension PeerDistEngine {
             }
             try checkQuota(.instance, of: principal, in: state)
             let record = InstanceRecord(
-                handle: HandleKind.instance.make(), principal: principal, createdAt: wallClock.currentDate, now: clock.now)
+                handle: HandleKind.instance.make(), principal: principal, createdAt: wallClock.currentDate, now: clock.now,
+                totals: state.totals)
             state.insert(record)
             armLease(record)
             return info(of: record, status: state.controls.status)

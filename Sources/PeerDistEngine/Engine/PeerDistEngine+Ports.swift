@@ -18,7 +18,7 @@ extension PeerDistEngine {
                     "the instance has \(limits.maxPortsPerInstance) ports", retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
             let handle = HandleKind.port.make()
-            record.ports[handle] = PortRecord(name: handle)
+            record.ports[handle] = PortRecord(name: handle, totals: state.totals)
             return handle
         }
     }
@@ -39,6 +39,7 @@ extension PeerDistEngine {
             }
             var effects = Effects()
             abandonWaiters(of: portRecord, effects: &effects)
+            portRecord.queue = []
             record.ports.removeValue(forKey: port)
             return effects
         }

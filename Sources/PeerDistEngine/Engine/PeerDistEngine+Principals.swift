@@ -12,16 +12,69 @@ public struct PrincipalUsage: Sendable, Hashable {
     public var openHandles = 0
     /// Upload bytes reserved by pending appends: each may hold its body length, at most an append
     /// window, waiting to be hashed.
-    public var uploadBytesInFlight = 0
+    public var uploadBytesInFlight: Int {
+        get { memory.uploads }
+        set { memory.uploads = newValue }
+    }
+    /// Bytes held in memory, against `EngineLimits.maxMemoryPerPrincipal`.
+    public var memory = MemoryUsage()
 
     /// Creates usage counts (zero unless given).
     public init(instances: Int = 0, pendingOperations: Int = 0, parkedWaiters: Int = 0, openHandles: Int = 0,
-                uploadBytesInFlight: Int = 0) {
+                uploadBytesInFlight: Int = 0, memory: MemoryUsage = MemoryUsage()) {
         self.instances = instances
         self.pendingOperations = pendingOperations
         self.parkedWaiters = parkedWaiters
         self.openHandles = openHandles
-        self.uploadBytesInFlight = uploadBytesInFlight
+        self.memory = memory
+        if uploadBytesInFlight != 0 { self.memory.uploads = uploadBytesInFlight }
+    }
+}
+
+/// Bytes held in memory for a principal (or, summed, for all), by what holds them: what
+/// `EngineLimits.maxMemoryPerPrincipal` bounds.
+public struct MemoryUsage: Sendable, Hashable {
+    /// Encoded content information of open content-information handles: one copy per
+    /// publication, version and range, shared by every handle on it.
+    public var contentInformation = 0
+    /// Retrievals' content information: the portions collected, then the layout kept once complete.
+    public var retrievalContentInformation = 0
+    /// AddData bytes retrievals keep until their content information is complete.
+    public var retrievalData = 0
+    /// Buffers of ended reads kept for their callers, and what pending reads reserve for theirs.
+    public var readBuffers = 0
+    /// Upload bytes reserved by pending appends and AddData.
+    public var uploads = 0
+
+    /// Creates counts (zero unless given).
+    public init(contentInformation: Int = 0, retrievalContentInformation: Int = 0, retrievalData: Int = 0,
+                readBuffers: Int = 0, uploads: Int = 0) {
+        self.contentInformation = contentInformation
+        self.retrievalContentInformation = retrievalContentInformation
+        self.retrievalData = retrievalData
+        self.readBuffers = readBuffers
+        self.uploads = uploads
+    }
+
+    /// All of it.
+    public var total: Int { contentInformation + retrievalContentInformation + retrievalData + readBuffers + uploads }
+
+    /// Each count subtracted.
+    static func - (a: MemoryUsage, b: MemoryUsage) -> MemoryUsage {
+        MemoryUsage(
+            contentInformation: a.contentInformation - b.contentInformation,
+            retrievalContentInformation: a.retrievalContentInformation - b.retrievalContentInformation,
+            retrievalData: a.retrievalData - b.retrievalData, readBuffers: a.readBuffers - b.readBuffers,
+            uploads: a.uploads - b.uploads)
+    }
+
+    /// Each count added.
+    static func + (a: MemoryUsage, b: MemoryUsage) -> MemoryUsage {
+        MemoryUsage(
+            contentInformation: a.contentInformation + b.contentInformation,
+            retrievalContentInformation: a.retrievalContentInformation + b.retrievalContentInformation,
+            retrievalData: a.retrievalData + b.retrievalData, readBuffers: a.readBuffers + b.readBuffers,
+            uploads: a.uploads + b.uploads)
     }
 }
 
@@ -40,8 +93,10 @@ extension PeerDistEngine {
     /// The quotas a call is checked against.
     enum Quota {
         case instance, pendingOperation, parkedWaiter, handle
-        /// An append reserving this many upload bytes.
+        /// An append or AddData reserving this many upload bytes (they count in the memory budget too).
         case upload(Int)
+        /// This many more bytes held in memory (`maxMemoryPerPrincipal`).
+        case memory(Int)
     }
 
     /// The upload bytes an operation reserves while pending: its declared length, at most all it
@@ -77,6 +132,17 @@ extension PeerDistEngine {
             guard inFlight <= bound - min(bytes, bound) else {
                 throw .quota(
                     "the caller has \(inFlight) upload bytes in flight; \(bytes) more would pass its quota of \(bound)",
+                    retryAfterSeconds: limits.quotaRetryAfterSeconds)
+            }
+            try checkQuota(.memory(bytes), of: principal, in: state)
+            return
+        case .memory(let bytes):
+            let bound = limits.maxMemoryPerPrincipal
+            let held = state.memory(of: principal).total
+            guard held <= bound - min(bytes, bound) else {
+                throw .quota(
+                    "the caller holds \(held) bytes in memory (content information, retrievals, read buffers, uploads); "
+                        + "\(bytes) more would pass its budget of \(bound)",
                     retryAfterSeconds: limits.quotaRetryAfterSeconds)
             }
             return
@@ -135,7 +201,12 @@ extension EngineState {
         PrincipalUsage(
             instances: total(of: principal) { _ in 1 }, pendingOperations: total(of: principal, \.pendingOperations),
             parkedWaiters: total(of: principal, \.parkedWaiters), openHandles: total(of: principal, \.openHandles),
-            uploadBytesInFlight: total(of: principal, \.uploadBytesInFlight))
+            memory: memory(of: principal))
+    }
+
+    /// What a principal holds in memory (kept as it changes: `EngineTotals`).
+    func memory(of principal: String) -> MemoryUsage {
+        totals.memoryByPrincipal[principal] ?? MemoryUsage()
     }
 
     /// One count summed over a principal's instances.

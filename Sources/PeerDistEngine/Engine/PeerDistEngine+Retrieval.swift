@@ -76,7 +76,7 @@ extension PeerDistEngine {
             abortPending(in: record, result: .operationAborted, detail: "the retrieval was closed", effects: &effects) {
                 $0.owner == .retrieval(retrieval)
             }
-            record.retrievals.removeValue(forKey: retrieval)
+            record.removeRetrieval(retrieval)
             return effects
         }
         await effects.runAndWait()
@@ -132,7 +132,10 @@ extension PeerDistEngine {
     public func addContentInformation(instance: String, retrieval: String, bytes: [UInt8], operation: String? = nil)
         throws(EngineError) -> StartedOperation
     {
-        try startClientOperation(instance: instance, retrieval: retrieval, kind: .clientAddContentInformation, operation: operation) {
+        try startClientOperation(
+            instance: instance, retrieval: retrieval, kind: .clientAddContentInformation, operation: operation,
+            memory: bytes.count
+        ) {
             r throws(EngineError) in
             guard case .collecting = r.contentInfo else {
                 throw EngineError(.alreadyInitialized, "the content information is already complete")
@@ -240,14 +243,25 @@ extension PeerDistEngine {
                 throw .invalidHandle("retrieval")
             }
             var effects = Effects()
-            guard bytes.count <= limits.maxRetrievalPendingDataBytes - r.pendingDataBytes else {
-                let refusal = keptDataQuota()
+            let refused: EngineError?
+            if bytes.count > limits.maxRetrievalPendingDataBytes - r.pendingDataBytes {
+                refused = keptDataQuota()
+            } else {
+                do throws(EngineError) {
+                    try checkQuota(.memory(bytes.count), of: record.principal, in: state)
+                    refused = nil
+                } catch {
+                    refused = error
+                }
+            }
+            if let refused {
                 finishNaturallyLocked(
                     operation, in: record, .failed(.notEnoughQuota), honorDelay: false, state: &state, effects: &effects)
-                return (effects, refusal)
+                return (effects, refused)
             }
             r.pendingData.append(RetrievalRecord.PendingData(offset: offset, bytes: bytes))
             r.pendingDataBytes += bytes.count
+            record.recount(r)
             return (effects, nil)
         }
         effects.run()
@@ -297,7 +311,7 @@ extension PeerDistEngine {
         let mode: ReadRequest.Mode = offset == nil ? .stream : .block
         return try startClientOperation(
             instance: instance, retrieval: retrieval, kind: mode == .block ? .clientBlockRead : .clientStreamRead,
-            operation: operation, runsWorkInline: runsInline && timeout == nil
+            operation: operation, readBytes: min(max(maxBytes, 0), limits.maxReadBytes), runsWorkInline: runsInline && timeout == nil
         ) { r throws(EngineError) in
             guard maxBytes >= 0 else { throw .invalidParameter("maxBytes must not be negative") }
             if let timeout, timeout <= .zero || timeout > limits.maxReadTimeout {
@@ -366,11 +380,23 @@ extension PeerDistEngine {
     /// Under the lock, in the transition: a CompleteContentInformation that parsed puts its layout in
     /// force (unless the retrieval is gone or no longer completing through it).
     func completeRetrieval(
-        _ operation: OperationRecord, in instance: InstanceRecord, layout: RetrievalLayout, contentInfoBytes: UInt64
+        _ operation: OperationRecord, in instance: InstanceRecord, layout: RetrievalLayout, contentInfoBytes: UInt64,
+        state: EngineState
     ) -> OperationRecord.Outcome {
         guard let r = instance.retrievals[operation.handle], case .completing(let serial) = r.contentInfo,
             serial == operation.serial
         else { return .finished(.invalidHandle) }
+        // The layout replaces the structure in the principal's memory: what it takes beyond it must fit.
+        let growth = layout.memoryBytes - r.contentInfoBytes.count
+        if growth > 0 {
+            do throws(EngineError) {
+                try checkQuota(.memory(growth), of: instance.principal, in: state)
+            } catch {
+                return .finished(.notEnoughQuota)
+            }
+        }
+        defer { instance.recount(r) }
+        r.layoutBytes = layout.memoryBytes
         r.contentInfo = .complete(layout)
         // Stream reads start where the content information's range does.
         r.streamPosition = layout.readRange.lowerBound
@@ -393,6 +419,7 @@ extension PeerDistEngine {
             if let layout = r.layout, !r.pendingData.isEmpty {
                 // AddData that came while it completed: stored now.
                 let pieces = r.takePendingData()
+                instance.recount(r)
                 let hold = CacheHold(principal: instance.principal, tag: r.tag)
                 effects.actions.append { [self] in
                     Task { _ = await self.store(pieces, layout: layout, for: hold) }
@@ -442,7 +469,7 @@ extension PeerDistEngine {
     /// port and key, then `start`.
     private func startClientOperation(
         instance: String, retrieval: String, kind: OperationKind, operation: String?, expectedLength: UInt64? = nil,
-        runsWorkInline: Bool = false,
+        memory: Int = 0, readBytes: Int = 0, runsWorkInline: Bool = false,
         check: (RetrievalRecord) throws(EngineError) -> Void,
         start: (OperationRecord, RetrievalRecord, inout Effects) -> ClientStart
     ) throws(EngineError) -> StartedOperation {
@@ -451,12 +478,15 @@ extension PeerDistEngine {
             let r = try record.retrieval(retrieval)
             if let operation { try Validation.operationId(operation) }
             try check(r)
+            if memory > 0 { try checkQuota(.memory(memory), of: record.principal, in: state) }
             let op = try makeOperation(
                 in: record, state: &state, kind: kind, contentId: r.tag.bytes, handle: retrieval, owner: .retrieval(retrieval),
-                portName: r.portName, key: r.key, requestedId: operation, expectedLength: expectedLength)
+                portName: r.portName, key: r.key, requestedId: operation, expectedLength: expectedLength, readBytes: readBytes)
             var effects = Effects()
             var inline: (@Sendable () async -> Void)?
-            switch start(op, r, &effects) {
+            let begun = start(op, r, &effects)
+            record.recount(r)
+            switch begun {
             case .end(let outcome):
                 finishNaturallyLocked(op, in: record, .outcome(outcome), honorDelay: true, state: &state, effects: &effects)
             case .work(let body):

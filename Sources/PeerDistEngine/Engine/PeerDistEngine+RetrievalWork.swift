@@ -39,6 +39,7 @@ extension PeerDistEngine {
             guard let record = state.instances[instance], let r = record.retrievals[retrieval],
                 case .completing(let s) = r.contentInfo, s == serial
             else { return ([], nil) }
+            defer { record.recount(r) }
             return (r.takePendingData(), CacheHold(principal: record.principal, tag: r.tag))
         }
         if let hold = kept.1, !kept.0.isEmpty { _ = await store(kept.0, layout: layout, for: hold) }

@@ -73,12 +73,14 @@ public final class PeerDistEngine: Sendable {
 
     // MARK: - Operations: creation
 
-    /// Creates a pending operation under `instance` (caller-chosen id or `op_…`).
-    /// - Throws: 4058 when a pending operation has that id; 1816 past the operation or port bounds.
+    /// Creates a pending operation under `instance` (caller-chosen id or `op_…`); a read reserves
+    /// `readBytes` of its principal's memory for its buffer while it is pending.
+    /// - Throws: 4058 when a pending operation has that id; 1816 past the operation or port bounds,
+    ///   the principal's quotas or its memory budget.
     func makeOperation(
         in instance: InstanceRecord, state: inout EngineState, kind: OperationKind, contentId: [UInt8],
         handle: String, owner: OperationOwner? = nil, portName: String, key: UInt64, requestedId: String?,
-        expectedLength: UInt64? = nil
+        expectedLength: UInt64? = nil, readBytes: Int = 0
     ) throws(EngineError) -> OperationRecord {
         purgeExpired(instance)
         var replaced: OperationRecord?
@@ -109,6 +111,7 @@ public final class PeerDistEngine: Sendable {
         try checkQuota(.pendingOperation, of: instance.principal, in: state)
         let upload = uploadReservation(kind: kind, expectedLength: expectedLength)
         if upload > 0 { try checkQuota(.upload(upload), of: instance.principal, in: state) }
+        if readBytes > 0 { try checkQuota(.memory(readBytes), of: instance.principal, in: state) }
         if let replaced { instance.remove(replaced) }
         state.operationsReleasedEarly += UInt64(releaseOldestEnded(instance, keeping: limits.maxOperationsPerInstance - 1))
         let serial = state.nextSerial()
@@ -117,9 +120,12 @@ public final class PeerDistEngine: Sendable {
             serial: serial, id: id, kind: kind, contentId: contentId, handle: handle, owner: owner ?? .content(contentId),
             portName: portName, key: key,
             createdAt: wallClock.currentDate, earliestEnd: earliestEnd, expectedLength: expectedLength)
+        operation.readReservation = readBytes
         instance.insert(operation)
         instance.pendingOperations += 1
+        state.totals.pendingByKind[kind, default: 0] += 1
         instance.uploadBytesInFlight += upload
+        instance.readReservations += readBytes
         return operation
     }
 
@@ -186,7 +192,9 @@ public final class PeerDistEngine: Sendable {
             endedInstant: clock.now)
         operation.phase = .ended(ended)
         instance.pendingOperations -= 1
+        instance.totals.pendingByKind[operation.kind, default: 0] -= 1
         instance.uploadBytesInFlight -= uploadReservation(kind: operation.kind, expectedLength: operation.expectedLength)
+        instance.readReservations -= operation.readReservation
         instance.operationWaiters -= operation.waiters.count
         if let timer = operation.faultTimer {
             operation.faultTimer = nil
@@ -328,7 +336,7 @@ public final class PeerDistEngine: Sendable {
         case .outcome(let outcome):
             return outcome
         case .retrievalCompleted(let layout, let bytes):
-            return completeRetrieval(operation, in: instance, layout: layout, contentInfoBytes: bytes)
+            return completeRetrieval(operation, in: instance, layout: layout, contentInfoBytes: bytes, state: state)
         }
     }
 

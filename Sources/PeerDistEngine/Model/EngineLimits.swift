@@ -4,8 +4,17 @@
 public struct EngineLimits: Sendable, Hashable {
     // MARK: - Properties
 
-    /// Instances open at once, across all principals (1816 past it). Default 1,024.
+    /// Instances open at once, across all principals (1816 past it). At least
+    /// `instanceCapFactor` × `maxInstancesPerPrincipal` (`peerdistd` refuses less, and derives it
+    /// when not given), so that no one principal can hold more than a quarter of it. Default 1,024.
     public var maxInstances: Int
+    /// How many principals at their instance quota the global cap must hold at least.
+    public static let instanceCapFactor = 4
+    /// The least `maxInstances` the per-principal quota allows.
+    public var smallestInstanceCap: Int {
+        let (cap, overflow) = maxInstancesPerPrincipal.multipliedReportingOverflow(by: Self.instanceCapFactor)
+        return overflow ? Int.max : cap
+    }
     /// Instances one principal has open at once (1816 past it). Default 256.
     public var maxInstancesPerPrincipal: Int
     /// Pending operations of one principal, across its instances (1816 past it). Default 10,000.
@@ -25,6 +34,20 @@ public struct EngineLimits: Sendable, Hashable {
     /// The most one pending operation reserves of `maxUploadBytesInFlightPerPrincipal` (an AddData
     /// of unknown length): a smaller bound would refuse such an operation always.
     public var largestUploadReservation: Int { max(appendWindowBytes, AddDataFeed.heldBytes(self)) }
+    /// Content-information encodings (`openContentInformation`, `contentInformation`) one principal
+    /// may have running at once; one more is 1816. Handles sharing an encoded copy encode nothing.
+    /// Default 2.
+    public var maxEncodingsPerPrincipal: Int
+    /// Bytes one principal may hold in memory (`--max-memory-per-principal`): the encoded content
+    /// information its content-information handles read (one copy per publication, version and
+    /// range, however many handles share it), its retrievals' content information (the portions
+    /// collected, then the layout kept) and the data kept before it, its ended reads' retained
+    /// buffers and what its pending reads reserve for theirs (`maxBytes`, capped by
+    /// `maxReadBytes`), and its upload reservations (`maxUploadBytesInFlightPerPrincipal`). A call
+    /// that would take it past the budget is 1816 (HTTP 429 with `Retry-After`). Default 1 GiB.
+    public var maxMemoryPerPrincipal: Int
+    /// The least `maxMemoryPerPrincipal` that still lets one upload or one largest read through.
+    public var smallestMemoryBudget: Int { max(largestUploadReservation, maxReadBytes) }
     /// An instance on which nothing was called for this long, and on which no long-poll is parked,
     /// is shut down as `shutdown` does it (`--instance-idle-timeout`); zero = never. Default 1 h.
     public var instanceIdleTimeout: Duration
@@ -101,6 +124,8 @@ public struct EngineLimits: Sendable, Hashable {
         maxParkedWaitersPerPrincipal: Int = 4_096,
         maxOpenHandlesPerPrincipal: Int = 4_096,
         maxUploadBytesInFlightPerPrincipal: Int = 256 << 20,
+        maxMemoryPerPrincipal: Int = 1 << 30,
+        maxEncodingsPerPrincipal: Int = 2,
         instanceIdleTimeout: Duration = .seconds(3_600),
         maxOperationsPerInstance: Int = 10_000,
         maxRetainedBufferBytesPerInstance: Int = 64 << 20,
@@ -133,6 +158,8 @@ public struct EngineLimits: Sendable, Hashable {
         self.maxParkedWaitersPerPrincipal = maxParkedWaitersPerPrincipal
         self.maxOpenHandlesPerPrincipal = maxOpenHandlesPerPrincipal
         self.maxUploadBytesInFlightPerPrincipal = maxUploadBytesInFlightPerPrincipal
+        self.maxMemoryPerPrincipal = maxMemoryPerPrincipal
+        self.maxEncodingsPerPrincipal = maxEncodingsPerPrincipal
         self.instanceIdleTimeout = instanceIdleTimeout
         self.maxOperationsPerInstance = maxOperationsPerInstance
         self.maxRetainedBufferBytesPerInstance = max(maxRetainedBufferBytesPerInstance, maxReadBytes)

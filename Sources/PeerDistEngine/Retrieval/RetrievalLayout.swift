@@ -27,6 +27,11 @@ package struct RetrievalLayout: Sendable {
     /// segment): AddData at or past it ends with 4061.
     package let contentEnd: UInt64
 
+    /// About what the layout takes in memory: each entry and its digest's bytes.
+    package var memoryBytes: Int {
+        entries.count * (MemoryLayout<Entry>.stride + 32 + (entries.first?.digest.bytes.count ?? 0))
+    }
+
     /// Builds the layout, or says why the structure cannot be used (4051): also when a V1 segment
     /// lists all its block hashes and they do not hash to its HoD.
     package static func make(_ parsed: ParsedContentInformation) -> Result<RetrievalLayout, EngineError> {

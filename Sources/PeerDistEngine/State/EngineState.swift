@@ -13,6 +13,15 @@ struct EngineState {
     /// Moves whenever an AddData has stored entries: a read that missed before it moved looks again
     /// instead of waiting (no lost wake-up between its miss and its registration).
     var cacheEpoch: UInt64 = 0
+    /// Encoded content information read by open content-information handles, one per key.
+    var sharedContentInfo: [SharedContentInfoKey: SharedContentInfo] = [:]
+    /// Content-information encodings running, by principal (`maxEncodingsPerPrincipal`).
+    var encodingsByPrincipal: [String: Int] = [:]
+    /// Called with the principal, outside the lock, as each encoding starts (tests hold encodings
+    /// with it to see the bound and where the work runs).
+    var encodingHook: (@Sendable (String) -> Void)?
+    /// Counts kept as they change, for metrics and budgets.
+    let totals = EngineTotals()
     /// Instances shut down because their lease ran out.
     var expiredInstances: UInt64 = 0
     /// Ended operations forgotten before their retention ran out, to make room for new ones.
@@ -32,13 +41,41 @@ struct EngineState {
         instancesByPrincipal[record.principal, default: []].insert(record.handle)
     }
 
-    /// Removes an instance and its index entry.
+    /// Removes an instance and its index entry; the content information its handles read is
+    /// released.
     mutating func remove(_ record: InstanceRecord) {
+        for reader in record.contentInfos.values { releaseContentInfo(reader.blobKey) }
+        record.contentInfos = [:]
+        record.releaseCounts()
         instances.removeValue(forKey: record.handle)
         instancesByPrincipal[record.principal]?.remove(record.handle)
         if instancesByPrincipal[record.principal]?.isEmpty == true {
             instancesByPrincipal.removeValue(forKey: record.principal)
         }
+    }
+
+    /// The encoded content information under `key` for one more handle: the one already shared, or
+    /// `encoded` (nil: none is shared yet).
+    mutating func shareContentInfo(_ key: SharedContentInfoKey, encoded: [UInt8]?) -> [UInt8]? {
+        if let shared = sharedContentInfo[key] {
+            sharedContentInfo[key]?.handles += 1
+            return shared.bytes
+        }
+        guard let encoded else { return nil }
+        sharedContentInfo[key] = SharedContentInfo(bytes: encoded, handles: 1)
+        totals.record(MemoryUsage(contentInformation: encoded.count), of: key.principal)
+        return encoded
+    }
+
+    /// One handle fewer reads the content information under `key`; the last one frees it.
+    mutating func releaseContentInfo(_ key: SharedContentInfoKey) {
+        guard let shared = sharedContentInfo[key] else { return }
+        guard shared.handles <= 1 else {
+            sharedContentInfo[key]?.handles -= 1
+            return
+        }
+        sharedContentInfo.removeValue(forKey: key)
+        totals.record(MemoryUsage(contentInformation: -shared.bytes.count), of: key.principal)
     }
 
     /// A new engine-wide serial (operations, waiters, publications).

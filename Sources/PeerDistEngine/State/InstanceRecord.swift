@@ -28,18 +28,40 @@ final class InstanceRecord {
     /// Ended operations with a buffer, in end order (serials of forgotten ones are skipped).
     var bufferQueue: Deque<UInt64> = []
     /// Bytes of the buffers its ended operations hold.
-    var bufferedBytes = 0
+    var bufferedBytes = 0 {
+        didSet { totals.record(MemoryUsage(readBuffers: bufferedBytes - oldValue), of: principal) }
+    }
     /// The sweep that forgets expired operations even when no call comes (at most one at a time).
     var retentionTimer: (any EngineTimer)?
-    var statusWaiters: [UInt64: StatusWaiter] = [:]
+    var statusWaiters: [UInt64: StatusWaiter] = [:] {
+        didSet {
+            totals.parkedWaiters += statusWaiters.count - countedStatusWaiters
+            countedStatusWaiters = statusWaiters.count
+        }
+    }
+    private var countedStatusWaiters = 0
     /// Publications made through this instance and still published.
     var publicationCount = 0
     /// Pending operations (kept by `makeOperation` and `transition`, for the principal's quotas).
     var pendingOperations = 0
     /// Upload bytes reserved by its pending appends (`uploadReservation`).
-    var uploadBytesInFlight = 0
+    var uploadBytesInFlight = 0 {
+        didSet { totals.record(MemoryUsage(uploads: uploadBytesInFlight - oldValue), of: principal) }
+    }
+    /// Buffer bytes reserved by its pending reads (`OperationRecord.readReservation`).
+    var readReservations = 0 {
+        didSet { totals.record(MemoryUsage(readBuffers: readReservations - oldValue), of: principal) }
+    }
+    /// Its retrievals' memory, as each last counted it (`recount`).
+    var retrievalMemory = MemoryUsage() {
+        didSet { totals.record(retrievalMemory - oldValue, of: principal) }
+    }
     /// Callers parked on its operations (port and status waiters are counted where they park).
-    var operationWaiters = 0
+    var operationWaiters = 0 {
+        didSet { totals.parkedWaiters += operationWaiters - oldValue }
+    }
+    /// The engine's totals, which its counts move.
+    let totals: EngineTotals
     /// When a call last named the instance (its lease runs from there).
     var lastActivity: EngineInstant
     /// The lease check, armed while the instance lives (nil when leases are off).
@@ -54,12 +76,48 @@ final class InstanceRecord {
     /// content-information handles and retrievals.
     var openHandles: Int { max(ports.count - 1, 0) + streams.count + contentInfos.count + retrievals.count }
 
-    init(handle: String, principal: String, createdAt: Date, now: EngineInstant) {
+    /// What it holds in memory (the content information its handles share is the principal's).
+    var memory: MemoryUsage {
+        var memory = retrievalMemory
+        memory.readBuffers = bufferedBytes + readReservations
+        memory.uploads = uploadBytesInFlight
+        return memory
+    }
+
+    /// Brings the instance's count of `retrieval`'s memory up to date after it changed.
+    func recount(_ retrieval: RetrievalRecord) {
+        let now = retrieval.memory
+        retrievalMemory.retrievalContentInformation += now.retrievalContentInformation - retrieval.counted.retrievalContentInformation
+        retrievalMemory.retrievalData += now.retrievalData - retrieval.counted.retrievalData
+        retrieval.counted = now
+    }
+
+    /// Removes a retrieval and its memory from the count.
+    func removeRetrieval(_ handle: String) {
+        guard let retrieval = retrievals.removeValue(forKey: handle) else { return }
+        retrievalMemory.retrievalContentInformation -= retrieval.counted.retrievalContentInformation
+        retrievalMemory.retrievalData -= retrieval.counted.retrievalData
+    }
+
+    /// Takes what the instance still counts out of the engine's totals (it is being removed).
+    func releaseCounts() {
+        bufferedBytes = 0
+        retrievalMemory = MemoryUsage()
+        statusWaiters = [:]
+        operationWaiters = 0
+        for port in ports.values {
+            port.waiters = []
+            port.queue = []
+        }
+    }
+
+    init(handle: String, principal: String, createdAt: Date, now: EngineInstant, totals: EngineTotals) {
+        self.totals = totals
         self.handle = handle
         self.principal = principal
         self.createdAt = createdAt
         lastActivity = now
-        ports = [Self.defaultPortName: PortRecord(name: Self.defaultPortName)]
+        ports = [Self.defaultPortName: PortRecord(name: Self.defaultPortName, totals: totals)]
     }
 
     /// The operation with this id, pending or retained.

@@ -67,6 +67,8 @@ final class OperationRecord {
     let earliestEnd: EngineInstant?
     /// Declared body length of an append, if known.
     let expectedLength: UInt64?
+    /// Memory a read reserves for its buffer while pending (`makeOperation`).
+    var readReservation = 0
     var phase: Phase = .pending
     var waiters: [UInt64: Waiter] = [:]
     var work: OperationWork?

@@ -13,10 +13,25 @@ final class PortRecord {
     /// `default` or the `port_…` handle.
     let name: String
     var nextSequence: UInt64 = 1
-    var queue: Deque<Completion> = []
-    var waiters: Deque<Waiter> = []
+    var queue: Deque<Completion> = [] {
+        didSet {
+            totals.queuedCompletions += queue.count - countedQueue
+            countedQueue = queue.count
+        }
+    }
+    var waiters: Deque<Waiter> = [] {
+        didSet {
+            totals.parkedWaiters += waiters.count - countedWaiters
+            countedWaiters = waiters.count
+        }
+    }
+    /// The engine's totals, which its queue and waiters move.
+    private let totals: EngineTotals
+    private var countedQueue = 0
+    private var countedWaiters = 0
 
-    init(name: String) {
+    init(name: String, totals: EngineTotals) {
         self.name = name
+        self.totals = totals
     }
 }

@@ -34,6 +34,10 @@ final class RetrievalRecord {
     var contentInfoByteCount = 0
     var pendingData: [PendingData] = []
     var pendingDataBytes = 0
+    /// What its completed layout takes in memory (0 before).
+    var layoutBytes = 0
+    /// Its memory as its instance last counted it (`InstanceRecord.recount`).
+    var counted = MemoryUsage()
     /// The stream read position (PeerDistClientStreamRead).
     var streamPosition: UInt64 = 0
     /// Pending stream reads in FIFO order; only the first one is working.
@@ -58,6 +62,11 @@ final class RetrievalRecord {
             pendingDataBytes = 0
         }
         return pendingData.map { ($0.offset, $0.bytes[...]) }
+    }
+
+    /// What it holds in memory now.
+    var memory: MemoryUsage {
+        MemoryUsage(retrievalContentInformation: contentInfoBytes.count + layoutBytes, retrievalData: pendingDataBytes)
     }
 
     /// The layout once the content information is complete.
