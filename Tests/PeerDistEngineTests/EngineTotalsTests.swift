@@ -14,6 +14,7 @@ import Testing
             var stats = EngineStatistics()
             stats.instances = s.instances.count
             stats.expiredInstances = s.expiredInstances
+            stats.operationsReleasedEarly = s.operationsReleasedEarly
             var memory = MemoryUsage(contentInformation: s.sharedContentInfo.values.reduce(0) { $0 + $1.bytes.count })
             for instance in s.instances.values {
                 stats.parkedWaiters += instance.statusWaiters.count
