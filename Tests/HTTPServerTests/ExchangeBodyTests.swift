@@ -111,7 +111,7 @@ import Testing
         // A body dropped gives back what it held, bytes and credit.
         _ = Self.frame(&b, Array(repeating: 2, count: 50), at: Self.t0, budget: &budget)
         #expect(budget.held == 70)
-        #expect(b.drop(allowance: .max, budget: &budget) == 50)
+        #expect(b.drop(allowance: .max, budget: &budget, now: Self.t0) == 50)
         #expect(budget.held == 0)
     }
 

@@ -292,7 +292,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
 
     /// The body is no longer wanted: what it holds leaves the budget, its credit goes back.
     private func releaseBody(_ exchange: StreamExchange) {
-        session.consume(stream: exchange.id, bytes: exchange.body.drop(allowance: .max, budget: &budget))
+        session.consume(stream: exchange.id, bytes: exchange.body.drop(allowance: .max, budget: &budget, now: .now))
         starved.remove(exchange.id)
         retryStarved()
     }

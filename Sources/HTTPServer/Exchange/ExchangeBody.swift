@@ -201,7 +201,7 @@ struct ExchangeBody {
     /// A limit was passed: the body is dropped and the refusal kept.
     private mutating func refuse(_ error: HTTPError, budget: inout BodyBudget) -> HTTPError {
         refusal = error
-        _ = drop(allowance: 0, budget: &budget)
+        _ = drop(allowance: 0, budget: &budget, now: lastReadAt)
         return error
     }
 
@@ -293,20 +293,34 @@ struct ExchangeBody {
     }
 
     /// The rest of the body is not wanted (an early answer, a refusal, the client gone): a
-    /// streamed body fails, the bytes held leave the budget, and up to `allowance` more bytes are
-    /// skipped. Returns the credit held, to give back.
+    /// streamed body fails, the bytes held leave the budget, reading goes on, and up to
+    /// `allowance` more bytes are skipped. Returns the credit held, to give back.
     @discardableResult
-    mutating func drop(allowance: Int, budget: inout BodyBudget) -> Int {
-        if case .stream(let stream) = sink { stream.fail() }
-        if !isDiscarding { sink = .discard(allowance: allowance) }
-        charge(-charged, budget: &budget)
-        isPaused = false
+    mutating func drop(allowance: Int, budget: inout BodyBudget, now: ContinuousClock.Instant) -> Int {
+        failStream()
+        skipRest(allowance: allowance, budget: &budget)
+        unpause(now: now)
         isWaitingForBudget = false
         defer { heldCredit = 0 }
         return heldCredit
     }
 
-    /// Fails a streamed body's stream, leaving the rest as it is (the connection ends).
+    /// The handler answered without taking the rest: it is skipped, up to `allowance` bytes
+    /// (unless already dropped), and leaves the budget. The stream is left to its handler.
+    mutating func skipRest(allowance: Int, budget: inout BodyBudget) {
+        if !isDiscarding { sink = .discard(allowance: allowance) }
+        charge(-charged, budget: &budget)
+    }
+
+    /// Reading goes on although nobody drained the sink (its bytes are being dropped): the body
+    /// timer runs from now.
+    mutating func unpause(now: ContinuousClock.Instant) {
+        guard isPaused else { return }
+        isPaused = false
+        endPause(now: now)
+    }
+
+    /// Fails a streamed body's stream (the body will not complete), leaving the rest as it is.
     func failStream() {
         if case .stream(let stream) = sink { stream.fail() }
     }
