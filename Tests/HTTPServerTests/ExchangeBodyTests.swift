@@ -174,3 +174,30 @@ import Testing
         #expect(budget.held == 100)
     }
 }
+
+/// The answer's framing, as both protocols apply it: the body goes out only where it may, the
+/// hop-by-hop fields never do, and a commit is a delivery only when the body was sent.
+@Suite struct ResponseFramingTests {
+    static func committed(_ method: HTTPMethod, _ status: Int, writeOK: Bool = true) -> (ResponseFraming, Bool?) {
+        let seen = Mutex<Bool?>(nil)
+        var response = Response.json(status, #"{"completions":[1]}"#)
+        response.headers.append(name: "Connection", value: "keep-alive")
+        response.onWritten = { ok in seen.withLock { $0 = ok } }
+        let framing = ResponseFraming(response, method: method)
+        framing.commit?(writeOK)
+        return (framing, seen.withLock { $0 })
+    }
+
+    @Test func bodyIsSentAndCommittedOnlyWhereItMayBe() {
+        let get = Self.committed(.get, 200)
+        #expect(get.0.sendsBody && get.1 == true && get.0.sentBodyBytes == get.0.contentLength)
+        #expect(!get.0.fields.contains("Connection"))
+        // HEAD, 204, 304: no body went out, so the completions it carried were not delivered.
+        for (method, status) in [(HTTPMethod.head, 200), (.get, 204), (.get, 304)] {
+            let answer = Self.committed(method, status)
+            #expect(!answer.0.sendsBody && answer.0.sentBodyBytes == 0, "\(method) \(status)")
+            #expect(answer.1 == false, "\(method) \(status) committed as delivered")
+        }
+        #expect(Self.committed(.get, 200, writeOK: false).1 == false)
+    }
+}

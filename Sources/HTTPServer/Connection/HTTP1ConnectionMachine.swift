@@ -39,10 +39,9 @@ enum HTTP1Action {
 /// What a response's write completion carries back.
 struct HTTP1WriteCompletion {
     let exchange: UInt64
-    /// The response's commit-or-requeue, called with whether its body reached the kernel.
+    /// The response's commit-or-requeue (`ResponseFraming.commit`), called with whether the write
+    /// finished.
     let onWritten: (@Sendable (Bool) -> Void)?
-    /// Whether the response carried its body (not HEAD, 204, 304): one not sent is not delivered.
-    let sendsBody: Bool
 }
 
 /// Which timeout a deadline stands for.
@@ -759,23 +758,21 @@ final class HTTP1ConnectionMachine {
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
-        response.headers.remove("Connection")
+        let framing = ResponseFraming(response, method: exchange.request.method)
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
-        let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
-            status: response.status, fields: response.headers, contentLength: response.body.count,
+            status: framing.status, fields: framing.fields, contentLength: framing.contentLength,
             keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
             date: date(), into: &head
         )
-        let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
-        if sendsBody { head.append(contentsOf: response.body) }
-        perform(.write(head, HTTP1WriteCompletion(exchange: exchange.id, onWritten: response.onWritten, sendsBody: sendsBody)))
+        if framing.sendsBody { head.append(contentsOf: response.body) }
+        perform(.write(head, HTTP1WriteCompletion(exchange: exchange.id, onWritten: framing.commit)))
         if !exchange.responseWritten && isOpen {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { closeAfterFlush() }
-        perform(.responded(exchange, status: response.status, bodyBytes: sendsBody ? response.body.count : 0))
+        perform(.responded(exchange, status: framing.status, bodyBytes: framing.sentBodyBytes))
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;

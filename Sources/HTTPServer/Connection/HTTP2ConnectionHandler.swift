@@ -372,17 +372,15 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             openBodies[exchange.id] = nil
             releaseBody(exchange)
         }
-        let sendsBody = exchange.request.method != .head && response.status >= 200 && response.status != 204 && response.status != 304
-        var fields = response.headers
-        fields.remove("Connection")
+        let framing = ResponseFraming(response, method: exchange.request.method)
         do {
-            try session.respond(stream: exchange.id, status: response.status, fields: fields,
-                                body: sendsBody && !response.body.isEmpty ? .whole(response.body) : .none)
-            exchange.onWritten = response.onWritten
+            try session.respond(stream: exchange.id, status: framing.status, fields: framing.fields,
+                                body: framing.sendsBody && !response.body.isEmpty ? .whole(response.body) : .none)
+            exchange.onWritten = framing.commit
         } catch {
             response.onWritten?(false)
         }
-        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        core.runner.didRespond(to: exchange.request, status: framing.status, bodyBytes: framing.sentBodyBytes)
         flush()
     }
 
