@@ -515,7 +515,6 @@ final class HTTP1ConnectionMachine {
         case .answer(let response):
             respond(response, to: exchange)
         case .route(let route):
-            exchange.route = route
             prepareBody(exchange, route: route)
         }
         if case .busy(let current) = state, current === exchange, !exchange.bodyDone {
@@ -525,8 +524,9 @@ final class HTTP1ConnectionMachine {
         }
     }
 
-    /// Chooses where the body goes and starts the handler when it can start.
+    /// Takes the route, chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
+        exchange.route = route
         let head = exchange.head
         if route.bodyMode == .streamed, case .none = head.framing {
             respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)

@@ -208,7 +208,6 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .answer(let response):
             respond(response, to: exchange)
         case .route(let route):
-            exchange.route = route
             prepareBody(exchange, route: route)
         }
     }
@@ -220,7 +219,9 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
                        body: ExchangeBody(policy: core.bodies, now: .now, discardAllowance: .max))
     }
 
+    /// Takes the route, chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: StreamExchange, route: Route) {
+        exchange.route = route
         let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) } ?? (exchange.bodyDone ? 0 : nil)
         let queue = connection.queue
         let capacity = configuration.streamingBodyBuffer
