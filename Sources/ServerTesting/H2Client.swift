@@ -92,6 +92,9 @@ public final class H2Client: @unchecked Sendable {
         }
         client.makeSession(receiveWindow: receiveWindow)
         try await client.pump(timeout: timeout, "the server's SETTINGS") { $0.settingsReceived }
+        // Our acknowledgement goes out now, not with the first request: a test that opens a
+        // client and uses it later must not see it dropped at the server's SETTINGS timeout.
+        try await client.pump(timeout: timeout, "the SETTINGS acknowledgement to be sent") { $0.unsentBytes == 0 }
         return client
     }
 
