@@ -145,7 +145,7 @@ let package = Package(
         // Test harness: server on port 0, raw HTTP/1.1 and HTTP/2 clients, manual clock, drip-feed verifier.
         .target(
             name: "ServerTesting",
-            dependencies: ["HTTPServer", "HTTPWire", "Transport", "CNGHTTP2", "CZlib"],
+            dependencies: ["HTTPServer", "HTTPWire", "CNGHTTP2", "CZlib", .product(name: "Logging", package: "swift-log")],
             swiftSettings: swiftSettings
         ),
         // What each libFuzzer target of FuzzTesting/ runs: never traps on any bytes, traps when an
@@ -160,18 +160,19 @@ let package = Package(
         ),
         .testTarget(name: "FuzzRegressionTests", dependencies: ["PeerDistFuzzing"], swiftSettings: swiftSettings),
         .testTarget(name: "HTTPWireTests", dependencies: ["HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
-        .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "CNGHTTP2"], swiftSettings: swiftSettings),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "ServerTesting"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTP2WireTests", dependencies: ["HTTP2Wire", "HTTPWire", "CNGHTTP2"], swiftSettings: swiftSettings),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "HTTPWire", "ServerTesting"], swiftSettings: swiftSettings),
         .testTarget(
             name: "BlockCacheTests", dependencies: ["BlockCache", "BlockCacheCrashChild", "CSQLite", "PCCRC", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: swiftSettings),
         .testTarget(name: "PCCRCTests", dependencies: ["PCCRC"], resources: [.copy("Vectors")], swiftSettings: swiftSettings),
-        .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine"], swiftSettings: swiftSettings),
+        .testTarget(name: "PeerDistEngineTests", dependencies: ["PeerDistEngine", "PCCRC", "Base64URL"], swiftSettings: swiftSettings),
         .testTarget(
             name: "PeerDistAPITests",
             dependencies: [
-                "PeerDistAPI", "PeerDistEngine", "PCCRC", "HTTPServer", "ServerTesting", "BlockCache",
+                "PeerDistAPI", "PeerDistEngine", "PCCRC", "HTTPServer", "HTTPWire", "ServerTesting", "BlockCache",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings
         ),

@@ -83,6 +83,10 @@ public final class HTTPServer: Sendable {
     /// Idle connections closed at the connection cap to make room for new ones.
     public var evictedConnections: UInt64 { core.evictedConnections }
 
+    /// Request-body bytes HTTP/2 streams hold for their handlers now, over all connections
+    /// (each connection at most `maxBufferedBodyPerConnection`).
+    public var bufferedRequestBodyBytes: Int { core.bufferedBodyBytes }
+
     /// Graceful shutdown: stop accepting, let requests in flight finish (long-polls answer at
     /// once), then close; whatever is left after `drainTimeout` is closed by force.
     public func drain() async {

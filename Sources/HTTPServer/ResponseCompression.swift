@@ -9,7 +9,7 @@ package enum ResponseCompression {
     /// Compresses `response` in place when the rules allow.
     package static func apply(_ response: inout Response, request: Request, minimumBytes: Int) {
         guard minimumBytes > 0, response.body.count >= minimumBytes,
-              response.status >= 200, response.status != 204, response.status != 304,
+              HTTPStatusText.carriesContent(response.status),
               !response.headers.contains("Content-Encoding"),
               isCompressible(response.headers["Content-Type"]) else { return }
         response.headers.append(name: "Vary", value: "Accept-Encoding")

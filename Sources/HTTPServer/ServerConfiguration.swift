@@ -29,6 +29,12 @@ public struct ServerConfiguration: Sendable {
     /// about every other read, and an AddData of 1 GiB took 11,000 context switches instead of
     /// 6,200 and about 5 % less throughput.
     public var streamingBodyBuffer: Int = 1_048_576
+    /// Request-body bytes one HTTP/2 connection holds for its handlers at most (buffered bodies
+    /// not yet complete, streamed bytes not yet read). Flow-control credit is held back once
+    /// they pass the cap less the connection window (what a peer may send uncredited), until
+    /// handlers take bytes; so the bound holds (or is the connection window, if that is larger).
+    /// Bodies stalled under it are cut by `bodyTimeout` and `minBodyDataRate`.
+    public var maxBufferedBodyPerConnection: Int = 4_194_304
     /// Time allowed from the first byte of a head to its end (408, slowloris defence).
     public var headerTimeout: Duration = .seconds(10)
     /// Time allowed between two reads of a request body (408).

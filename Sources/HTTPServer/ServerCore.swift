@@ -33,6 +33,8 @@ final class ServerCore: Sendable {
     /// Called to resume accepting once a slot frees after the cap paused the listener.
     let resumeAccepting: Mutex<(@Sendable () -> Void)?> = Mutex(nil)
     private let evictions = AtomicCounter()
+    /// Request-body bytes HTTP/2 connections hold for their handlers, over all of them.
+    private let bufferedBodies = Atomic<Int>(0)
 
     init(configuration: ServerConfiguration, router: Router, logger: Logger, filters: [any ExchangeFilter] = [],
          errorRenderer: @escaping @Sendable (any Error) -> Response, observer: (any RequestObserver)?) {
@@ -52,6 +54,14 @@ final class ServerCore: Sendable {
 
     /// Connections closed at the cap to make room for new ones.
     var evictedConnections: UInt64 { evictions.current }
+
+    /// Request-body bytes HTTP/2 streams hold for their handlers now, over all connections.
+    var bufferedBodyBytes: Int { bufferedBodies.load(ordering: .relaxed) }
+
+    /// An HTTP/2 connection's held body bytes changed by `delta`.
+    func bufferedBodyBytes(changedBy delta: Int) {
+        bufferedBodies.add(delta, ordering: .relaxed)
+    }
 
     /// Asked by the listener before each accept: whether a connection could be taken now (a
     /// slot is free, or an idle connection could make room). False pauses the listener until a

@@ -49,7 +49,7 @@ public final class H2Client: @unchecked Sendable {
     private var outbox: [UInt8] = []
     private var outboxOffset = 0
     private var responses: [Int32: H2Response] = [:]
-    private var requestBodies: [Int32: (bytes: [UInt8], offset: Int)] = [:]
+    private var requestBodies: [Int32: (bytes: [UInt8], offset: Int, stall: Bool)] = [:]
     private var settingsReceived = false
     private var pingAcks = 0
     private var _goAway: (lastStreamID: Int32, code: UInt32)?
@@ -92,6 +92,9 @@ public final class H2Client: @unchecked Sendable {
         }
         client.makeSession(receiveWindow: receiveWindow)
         try await client.pump(timeout: timeout, "the server's SETTINGS") { $0.settingsReceived }
+        // Our acknowledgement goes out now, not with the first request: a test that opens a
+        // client and uses it later must not see it dropped at the server's SETTINGS timeout.
+        try await client.pump(timeout: timeout, "the SETTINGS acknowledgement to be sent") { $0.unsentBytes == 0 }
         return client
     }
 
@@ -190,14 +193,16 @@ public final class H2Client: @unchecked Sendable {
     // MARK: - Requests
 
     /// Submits a request (its HEADERS are queued at once, ahead of anything submitted later);
-    /// returns the stream id, or a negative nghttp2 error.
+    /// returns the stream id, or a negative nghttp2 error. With `declaredLength`, that is the
+    /// content-length sent and, once `body` is sent (as the server's credit allows), the stream
+    /// stalls: no more DATA, no END_STREAM (a client that stops halfway).
     @discardableResult
     public func submit(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                       authority: String = "127.0.0.1") -> Int32 {
+                       declaredLength: Int? = nil, authority: String = "127.0.0.1") -> Int32 {
         locked {
             var fields: [(String, String)] = [(":method", method), (":scheme", "http"), (":path", path), (":authority", authority)]
             fields += headers
-            if let body { fields.append(("content-length", "\(body.count)")) }
+            if let body { fields.append(("content-length", "\(declaredLength ?? body.count)")) }
             let storage = fields.map { (Array($0.0.utf8), Array($0.1.utf8)) }
             var keep: [UnsafeMutablePointer<UInt8>] = []
             defer { keep.forEach { $0.deallocate() } }
@@ -223,6 +228,9 @@ public final class H2Client: @unchecked Sendable {
                     if n > 0 { entry.bytes.withUnsafeBufferPointer { buf.update(from: $0.baseAddress! + entry.offset, count: n) } }
                     entry.offset += n
                     client.requestBodies[id] = entry
+                    if entry.offset == entry.bytes.count, entry.stall {
+                        return n > 0 ? n : Int(NGHTTP2_ERR_DEFERRED.rawValue)
+                    }
                     if entry.offset == entry.bytes.count {
                         flags.pointee |= NGHTTP2_DATA_FLAG_EOF.rawValue
                         client.requestBodies[id] = nil
@@ -230,7 +238,7 @@ public final class H2Client: @unchecked Sendable {
                     return n
                 }
                 id = nghttp2_submit_request(session, nil, nva, nva.count, &provider, nil)
-                if id > 0 { requestBodies[id] = (body, 0) }
+                if id > 0 { requestBodies[id] = (body, 0, declaredLength != nil) }
             } else {
                 id = nghttp2_submit_request(session, nil, nva, nva.count, nil, nil)
             }

@@ -42,6 +42,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: ArgumentHelp("Slowest request body in bytes per second, averaged after a 5 s grace (408 below); 0 = no minimum. Env PEERDIST_MIN_BODY_RATE. Default \(ServerConfiguration().minBodyDataRate)."))
     var minBodyRate: Int?
 
+    @Option(help: "Request-body bytes one HTTP/2 connection holds for its handlers at most; past it, flow-control credit waits until handlers take bytes. Env PEERDIST_MAX_BUFFERED_BODY_PER_CONNECTION. Default \(ServerConfiguration().maxBufferedBodyPerConnection).")
+    var maxBufferedBodyPerConnection: Int?
+
     @Option(help: "Milliseconds a 429 answer is held before it is sent, slowing a client that retries without honouring Retry-After; 0 = at once. Env PEERDIST_TOO_MANY_REQUESTS_DELAY. Default \(Int(ServerConfiguration().tooManyRequestsDelay / .milliseconds(1))).")
     var tooManyRequestsDelay: Int?
 
@@ -167,6 +170,9 @@ struct DaemonOptions: ParsableCommand {
         r.server.headerTimeout = try duration("--header-timeout", headerTimeout ?? src.double("header-timeout")) ?? r.server.headerTimeout
         r.server.bodyTimeout = try duration("--body-timeout", bodyTimeout ?? src.double("body-timeout")) ?? r.server.bodyTimeout
         r.server.minBodyDataRate = try nonNegative("--min-body-rate", minBodyRate ?? src.int("min-body-rate")) ?? r.server.minBodyDataRate
+        r.server.maxBufferedBodyPerConnection = try positive(
+            "--max-buffered-body-per-connection", maxBufferedBodyPerConnection ?? src.int("max-buffered-body-per-connection")
+        ) ?? r.server.maxBufferedBodyPerConnection
         if let delay = try nonNegative("--too-many-requests-delay", tooManyRequestsDelay ?? src.int("too-many-requests-delay")) {
             guard delay <= 60_000 else { throw ValidationError("--too-many-requests-delay must be 0 to 60000 milliseconds, got \(delay)") }
             r.server.tooManyRequestsDelay = .milliseconds(delay)
@@ -360,6 +366,7 @@ enum ConfigFile {
         "instance-idle-timeout", "max-instances-per-principal", "max-instances", "max-encodings-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
         "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay", "metrics-token", "metrics-principals",
+        "max-buffered-body-per-connection",
     ]
 
     /// Reads the file; nil path = no file.

@@ -78,8 +78,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             connection.write([bytes])
         case .write(let bytes, let completion?):
             connection.write([bytes]) { [weak self] ok in
-                // A body that was not sent (HEAD, 204, 304) was not delivered: what it carried goes back.
-                completion.onWritten?(ok && completion.sendsBody)
+                completion.onWritten?(ok)
                 self?.machine.writeCompleted(completion, ok: ok, now: .now)
             }
         case .closeAfterFlush:

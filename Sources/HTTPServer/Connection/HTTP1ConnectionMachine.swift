@@ -39,10 +39,9 @@ enum HTTP1Action {
 /// What a response's write completion carries back.
 struct HTTP1WriteCompletion {
     let exchange: UInt64
-    /// The response's commit-or-requeue, called with whether its body reached the kernel.
+    /// The response's commit-or-requeue (`ResponseFraming.commit`), called with whether the write
+    /// finished.
     let onWritten: (@Sendable (Bool) -> Void)?
-    /// Whether the response carried its body (not HEAD, 204, 304): one not sent is not delivered.
-    let sendsBody: Bool
 }
 
 /// Which timeout a deadline stands for.
@@ -114,6 +113,8 @@ final class HTTP1ConnectionMachine {
     /// What the armed timer stands for (one timer per connection: arming replaces it).
     private var armed: Armed?
     private var exchangeSerial: UInt64 = 0
+    /// One body at a time: bounded by its own limits, no connection cap.
+    private var budget = BodyBudget.unbounded
 
     private enum Armed {
         case head, idle
@@ -128,13 +129,6 @@ final class HTTP1ConnectionMachine {
         case busy(Exchange)
         /// The connection is closing or closed (or was handed to HTTP/2).
         case closed
-    }
-
-    /// Where the bytes of a request body go.
-    fileprivate enum BodySink {
-        case buffer([UInt8])
-        case stream(BodyStream)
-        case discard(allowance: Int)
     }
 
     /// Remaining framing of a request body.
@@ -156,39 +150,23 @@ final class HTTP1ConnectionMachine {
         var route: Route?
         var keepAlive: Bool
         fileprivate var framing: BodyFramingState
-        fileprivate var sink: BodySink
+        /// The body: sink, inflater, limits, timer (the core HTTP/2 shares).
+        var body: ExchangeBody
         var responseQueued = false
         var responseWritten = false
-        var readPausedByBody = false
-        /// Set when a body grew past a limit (the 413 to answer).
-        var bodyTooLarge: HTTPError?
-        /// Inflates a `Content-Encoding: gzip` body before it reaches its sink.
-        var inflater: GzipDecoder?
         /// Whether `100 Continue` was sent.
         var continueSent = false
-        /// Body bytes received, when the first arrived, when the last did, and how long reading
-        /// was paused for the handler's sake (not the client's fault): for the minimum data rate.
-        var bodyBytesRead: UInt64 = 0
-        var firstBodyByteAt: ContinuousClock.Instant?
-        var lastBodyReadAt: ContinuousClock.Instant
-        var pausedSince: ContinuousClock.Instant?
-        var pausedTotal: Duration = .zero
-        /// When the minimum data rate is next checked.
-        var nextRateCheck: ContinuousClock.Instant?
 
-        fileprivate init(id: UInt64, request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, sink: BodySink,
-                         now: ContinuousClock.Instant) {
+        fileprivate init(id: UInt64, request: Request, head: RequestHead, keepAlive: Bool, framing: BodyFramingState, body: ExchangeBody) {
             self.id = id
             self.request = request
             self.head = head
             self.keepAlive = keepAlive
             self.framing = framing
-            self.sink = sink
-            self.lastBodyReadAt = now
+            self.body = body
         }
 
         var bodyDone: Bool { if case .done = framing { true } else { false } }
-        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
     }
 
     init(configuration: ServerConfiguration, runner: ExchangeRunner, bodies: RequestBodyPolicy, connectionID: UInt64,
@@ -291,7 +269,7 @@ final class HTTP1ConnectionMachine {
         self.now = now
         if case .busy(let exchange) = state {
             perform(.cancelHandler(exchange.id))
-            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.body.failStream()
         }
         state = .closed
         input.removeAll()
@@ -438,7 +416,7 @@ final class HTTP1ConnectionMachine {
     /// the answer is written if the socket takes it; the connection then closes.
     private func abandon(_ exchange: Exchange) {
         guard exchange.bodyDone else {
-            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.body.failStream()
             perform(.cancelHandler(exchange.id))
             close()
             return
@@ -530,14 +508,13 @@ final class HTTP1ConnectionMachine {
         }
         let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, receivedAt: now),
                                 head: head, keepAlive: keepAlive, framing: framing,
-                                sink: .discard(allowance: configuration.maxDrainBytes), now: now)
+                                body: ExchangeBody(policy: bodies, now: now, discardAllowance: configuration.maxDrainBytes))
         state = .busy(exchange)
         let routing = runner.route(&exchange.request)
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
         case .route(let route):
-            exchange.route = route
             prepareBody(exchange, route: route)
         }
         if case .busy(let current) = state, current === exchange, !exchange.bodyDone {
@@ -547,61 +524,45 @@ final class HTTP1ConnectionMachine {
         }
     }
 
-    /// Chooses where the body goes and starts the handler when it can start.
+    /// Takes the route, chooses where the body goes and starts the handler when it can start.
     private func prepareBody(_ exchange: Exchange, route: Route) {
+        exchange.route = route
         let head = exchange.head
-        if !exchange.bodyDone {
-            switch bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
-            case .identity:
-                break
-            case .inflate(let decoder):
-                exchange.inflater = decoder
-            case .refused(let answer):
-                respond(answer, to: exchange)
-                return
-            }
+        if route.bodyMode == .streamed, case .none = head.framing {
+            respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)
+            return
         }
-        switch route.bodyMode {
-        case .buffered:
-            if case .length(let n) = head.framing, n > UInt64(configuration.maxBodySize) {
-                var refusal = bodies.tooLarge
-                refusal.closeConnection = true
-                respond(ProblemResponse.make(refusal), to: exchange)
-                return
-            }
+        var declared: UInt64?
+        if case .length(let n) = head.framing { declared = n }
+        // The stream's callbacks carry only the exchange's id: a stream that outlives its
+        // exchange wakes nothing.
+        let wake = self.wake
+        let id = exchange.id
+        let capacity = configuration.streamingBodyBuffer
+        let opening = exchange.body.open(for: exchange.request, bodyMode: route.bodyMode, declaredLength: declared,
+                                         ended: exchange.bodyDone) { declared in
+            BodyStream(
+                declaredLength: declared, capacity: capacity,
+                // `100 Continue` only once the handler asks for the body: a request refused
+                // from its head gets none (RFC 9110 §10.1.1).
+                onFirstRead: { wake(.bodyWanted(id)) },
+                resumeProducer: { wake(.bodyDrained(id)) }
+            )
+        }
+        switch opening {
+        case .refused(let answer):
+            respond(answer, to: exchange)
+        case .buffer:
             if exchange.bodyDone {
                 exchange.request.body = .empty
                 run(exchange)
                 return
             }
             sendContinueIfExpected(exchange)
-            exchange.sink = .buffer([])
             armBodyTimer(exchange)
-        case .streamed:
-            if case .none = head.framing {
-                respond(ProblemResponse.make(.http(411, "a Content-Length or chunked body is required")), to: exchange)
-                return
-            }
-            var declared: UInt64?
-            if case .length(let n) = head.framing, exchange.inflater == nil { declared = n }
-            // The stream's callbacks carry only the exchange's id: a stream that outlives its
-            // exchange wakes nothing.
-            let wake = self.wake
-            let id = exchange.id
-            let stream = BodyStream(
-                declaredLength: declared, capacity: configuration.streamingBodyBuffer,
-                // `100 Continue` only once the handler asks for the body: a request refused
-                // from its head gets none (RFC 9110 §10.1.1).
-                onFirstRead: { wake(.bodyWanted(id)) },
-                resumeProducer: { wake(.bodyDrained(id)) }
-            )
-            exchange.sink = .stream(stream)
+        case .stream(let stream):
             exchange.request.body = .stream(stream)
-            if exchange.bodyDone {
-                stream.finish()
-            } else {
-                armBodyTimer(exchange)
-            }
+            if !exchange.bodyDone { armBodyTimer(exchange) }
             run(exchange)
         }
     }
@@ -621,7 +582,7 @@ final class HTTP1ConnectionMachine {
 
     /// Moves body bytes from `input` into the exchange's sink.
     private func feedBody(_ exchange: Exchange) {
-        while !input.isEmpty, !exchange.bodyDone, !exchange.readPausedByBody {
+        while !input.isEmpty, !exchange.bodyDone, !exchange.body.isPaused {
             guard case .busy(let current) = state, current === exchange else { return }
             let result = input.withUnsafeBytes { frame(exchange, $0) }
             if case .consumed(let n) = result { input.consume(n) }
@@ -644,7 +605,7 @@ final class HTTP1ConnectionMachine {
     /// Frames one slice of body bytes into the sink. Touches nothing but the exchange, so it
     /// may run on bytes borrowed from `input`; `framed` then acts on the result.
     private func frame(_ exchange: Exchange, _ buf: UnsafeRawBufferPointer) -> FrameResult {
-        guard !exchange.readPausedByBody else { return .consumed(0) }
+        guard !exchange.body.isPaused else { return .consumed(0) }
         do {
             switch exchange.framing {
             case .done:
@@ -671,25 +632,21 @@ final class HTTP1ConnectionMachine {
         switch result {
         case .failed(let error):
             exchange.keepAlive = false
-            if case .stream(let stream) = exchange.sink { stream.fail() }
+            exchange.body.failStream()
             exchange.framing = .done
             input.removeAll()
             if exchange.responseQueued {
                 close()
-            } else if let refusal = exchange.bodyTooLarge {
+            } else if let refusal = exchange.body.refusal {
                 fail(refusal)
             } else {
                 fail(HTTPError.from(error))
             }
         case .consumed(let n):
-            if n > 0 {
-                if exchange.firstBodyByteAt == nil { exchange.firstBodyByteAt = now }
-                exchange.lastBodyReadAt = now
-                exchange.bodyBytesRead &+= UInt64(n)
-            }
+            exchange.body.arrived(n, now: now)
             if exchange.bodyDone {
                 bodyFinished(exchange)
-            } else if !exchange.readPausedByBody {
+            } else if !exchange.body.isPaused {
                 armBodyTimer(exchange)
             }
             // While reading is paused for the handler, the body timer armed at the last read
@@ -697,109 +654,50 @@ final class HTTP1ConnectionMachine {
         }
     }
 
+    /// Body bytes to the exchange's body; a refusal stops the framing (`framed` answers it), a
+    /// full sink pauses reading for the handler's sake.
     private func deliver(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
         guard !data.isEmpty else { return }
-        if let inflater = exchange.inflater, !exchange.isDiscarding {
-            try inflate(exchange, inflater) { inflater.decode(data, emit: $0) }
-            return
-        }
-        try deliverDecoded(data, to: exchange)
-    }
-
-    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
-    /// it stops when the sink pauses reading, and goes on from `resumeBodyReading`.
-    private func inflate(
-        _ exchange: Exchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
-    ) throws(HTTP1ParseError) {
-        var sinkError: HTTP1ParseError?
-        let failure = step { plain in
-            do throws(HTTP1ParseError) {
-                try deliverDecoded(plain, to: exchange)
-            } catch {
-                sinkError = error
-                return false
-            }
-            return !exchange.readPausedByBody
-        }
-        if let sinkError { throw sinkError }
-        switch failure {
-        case nil:
-            return
-        case .tooLarge?:
-            exchange.bodyTooLarge = bodies.inflatesTooFar
-            throw .badRequest("request body too large")
-        case .malformed?:
-            throw .badRequest("malformed gzip request body")
-        }
-    }
-
-    private func deliverDecoded(_ data: UnsafeRawBufferPointer, to exchange: Exchange) throws(HTTP1ParseError) {
-        switch exchange.sink {
-        case .buffer(var bytes):
-            if bytes.count + data.count > configuration.maxBodySize {
-                exchange.sink = .discard(allowance: 0)
-                exchange.bodyTooLarge = bodies.tooLarge
-                throw .badRequest("request body too large")
-            }
-            exchange.sink = .buffer([])  // keep the array uniquely referenced while appending
-            bytes.append(contentsOf: data)
-            exchange.sink = .buffer(bytes)
-        case .stream(let stream):
-            if !stream.push(Array(data)) {
-                // Reading pauses for the handler's sake: the client is not stalling, so the time
-                // paused does not count against its minimum data rate.
-                exchange.readPausedByBody = true
-                exchange.pausedSince = now
-                perform(.pauseReading)
-            }
-        case .discard(let allowance):
-            guard data.count <= allowance else { throw .badRequest("unread request body too large to skip") }
-            exchange.sink = .discard(allowance: allowance - data.count)
-        }
+        let refusal = exchange.body.deliver(data, now: now, budget: &budget)
+        if exchange.body.isPaused { perform(.pauseReading) }
+        if let refusal { throw .badRequest(refusal.detail) }
     }
 
     private func bodyFinished(_ exchange: Exchange) {
-        // Inflating paused for the handler: the body ends once what it holds is delivered.
-        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
-        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
-            if case .stream(let stream) = exchange.sink { stream.fail() }
-            fail(.http(400, "the gzip request body ends before its gzip member does"))
+        switch exchange.body.finish(budget: &budget) {
+        case .waiting:
+            return  // inflating paused for the handler: the body ends once what it holds is delivered
+        case .refused(let refusal):
+            fail(refusal)
             return
+        case .buffered(let bytes):
+            exchange.request.body = .buffered(bytes)
+            finishTimers(exchange)
+            run(exchange)
+        case .streamEnded, .discarded:
+            finishTimers(exchange)
         }
+        completeIfDone(exchange)
+    }
+
+    /// The body is in: the write-stall timer if an answer is on its way, else none.
+    private func finishTimers(_ exchange: Exchange) {
         if exchange.responseQueued && !exchange.responseWritten {
             armWriteStallTimer(exchange)
         } else {
             clearTimer()
         }
-        switch exchange.sink {
-        case .buffer(let bytes):
-            exchange.request.body = .buffered(bytes)
-            exchange.sink = .discard(allowance: 0)
-            run(exchange)
-        case .stream(let stream):
-            stream.finish()
-        case .discard:
-            break
-        }
-        completeIfDone(exchange)
     }
 
     private func resumeBodyReading(_ exchange: Exchange) {
-        guard exchange.readPausedByBody else { return }
-        exchange.readPausedByBody = false
-        if let since = exchange.pausedSince {
-            exchange.pausedTotal += now - since
-            exchange.pausedSince = nil
+        guard exchange.body.isPaused else { return }
+        let inflating = exchange.body.inflater?.isPaused == true && !exchange.body.isDiscarding
+        if exchange.body.resume(now: now, budget: &budget) != nil {
+            framed(exchange, .failed(.badRequest(exchange.body.refusal?.detail ?? "malformed request body")))
+            return
         }
-        exchange.lastBodyReadAt = now
-        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
-            do {
-                try inflate(exchange, inflater) { inflater.resume(emit: $0) }
-            } catch {
-                framed(exchange, .failed(error))
-                return
-            }
-            guard !exchange.readPausedByBody else { return }  // full again: the stream calls back
+        if inflating {
+            guard !exchange.body.isPaused else { return }  // full again: the stream calls back
             if exchange.bodyDone {
                 bodyFinished(exchange)
                 return
@@ -813,43 +711,18 @@ final class HTTP1ConnectionMachine {
     /// Arms the body timer: due at `bodyTimeout` after the last read, or sooner, every second,
     /// to check the minimum data rate.
     private func armBodyTimer(_ exchange: Exchange) {
-        var due = exchange.lastBodyReadAt + configuration.bodyTimeout
-        if configuration.minBodyDataRate > 0 {
-            // A fixed cadence: reads must not keep pushing the check back.
-            let check = exchange.nextRateCheck ?? now + .seconds(1)
-            exchange.nextRateCheck = check
-            due = min(due, check)
-        }
-        setTimer(at: due, .body(exchange.id))
+        setTimer(at: exchange.body.deadline(now: now), .body(exchange.id))
     }
 
     private func bodyTimerFired(_ id: UInt64) {
         guard case .busy(let exchange) = state, exchange.id == id, !exchange.bodyDone else { return }
-        if let check = exchange.nextRateCheck, check <= now { exchange.nextRateCheck = now + .seconds(1) }
-        if now - exchange.lastBodyReadAt >= configuration.bodyTimeout {
-            bodyTimedOut(exchange, "request body not received in time")
-        } else if !exchange.readPausedByBody, isBelowMinimumRate(exchange) {
-            bodyTimedOut(exchange, "request body arrives slower than \(configuration.minBodyDataRate) bytes/s")
+        if let refusal = exchange.body.timerFired(now: now) {
+            exchange.body.failStream()
+            perform(.cancelHandler(exchange.id))
+            if exchange.responseQueued { close() } else { fail(refusal) }
         } else {
             armBodyTimer(exchange)
         }
-    }
-
-    /// Kestrel's MinRequestBodyDataRate: after a grace period from the first body byte, the
-    /// average rate over the time the client was being read (pauses for the handler excluded)
-    /// must reach the minimum.
-    private func isBelowMinimumRate(_ exchange: Exchange) -> Bool {
-        guard configuration.minBodyDataRate > 0, let first = exchange.firstBodyByteAt else { return false }
-        let active = now - first - exchange.pausedTotal
-        guard active > configuration.minBodyDataRateGrace else { return false }
-        let seconds = Double(active.components.seconds) + Double(active.components.attoseconds) / 1e18
-        return Double(exchange.bodyBytesRead) < Double(configuration.minBodyDataRate) * seconds
-    }
-
-    private func bodyTimedOut(_ exchange: Exchange, _ why: String) {
-        if case .stream(let stream) = exchange.sink { stream.fail() }
-        perform(.cancelHandler(exchange.id))
-        if exchange.responseQueued { close() } else { fail(.http(408, why, closeConnection: true)) }
     }
 
     /// While a request is served, bytes of later requests wait; past a bound, stop reading.
@@ -878,30 +751,28 @@ final class HTTP1ConnectionMachine {
         if draining || response.closeConnection { exchange.keepAlive = false }
         if response.status >= 400 && !exchange.bodyDone && exchange.route?.bodyMode == .streamed {
             // The handler refused a streamed body it did not read: skip it only if it is small.
-            exchange.sink = .discard(allowance: configuration.maxDrainBytes)
+            exchange.body.skipRest(allowance: configuration.maxDrainBytes, budget: &budget)
         }
         if !exchange.bodyDone, exchange.head.expectsContinue, !exchange.continueSent {
             // Answered before asking for the body: the client may never send it, so the
             // connection cannot be reused (RFC 9110 §10.1.1).
             exchange.keepAlive = false
         }
-        response.headers.remove("Connection")
+        let framing = ResponseFraming(response, method: exchange.request.method)
         var head: [UInt8] = []
         head.reserveCapacity(160 + response.body.count)
-        let isHead = exchange.request.method == .head
         ResponseHeadSerializer.write(
-            status: response.status, fields: response.headers, contentLength: response.body.count,
+            status: framing.status, fields: framing.fields, contentLength: framing.contentLength,
             keepAlive: exchange.keepAlive, announceKeepAlive: exchange.head.version == .http1_0,
             date: date(), into: &head
         )
-        let sendsBody = !isHead && response.status >= 200 && response.status != 204 && response.status != 304
-        if sendsBody { head.append(contentsOf: response.body) }
-        perform(.write(head, HTTP1WriteCompletion(exchange: exchange.id, onWritten: response.onWritten, sendsBody: sendsBody)))
+        if framing.sendsBody { head.append(contentsOf: response.body) }
+        perform(.write(head, HTTP1WriteCompletion(exchange: exchange.id, onWritten: framing.commit)))
         if !exchange.responseWritten && isOpen {
             armWriteStallTimer(exchange)
         }
         if !exchange.keepAlive { closeAfterFlush() }
-        perform(.responded(exchange, status: response.status, bodyBytes: sendsBody ? response.body.count : 0))
+        perform(.responded(exchange, status: framing.status, bodyBytes: framing.sentBodyBytes))
     }
 
     /// Drops a connection whose client has taken no byte of the response for `writeTimeout`;
@@ -927,18 +798,14 @@ final class HTTP1ConnectionMachine {
             // Draining: nothing more will be read on this connection (`drain` closes one whose
             // answer was already written; this is one whose write finished after it).
             if draining {
-                if case .stream(let stream) = exchange.sink { stream.fail() }
+                exchange.body.failStream()
                 close()
                 return
             }
             // Answered early: skip the rest of the body if small enough, else close.
-            if case .stream(let stream) = exchange.sink { stream.fail() }
-            if case .discard = exchange.sink {} else { exchange.sink = .discard(allowance: configuration.maxDrainBytes) }
-            if exchange.readPausedByBody {
-                exchange.readPausedByBody = false
-                exchange.lastBodyReadAt = now
-                perform(.resumeReading)
-            }
+            let paused = exchange.body.isPaused
+            exchange.body.drop(allowance: configuration.maxDrainBytes, budget: &budget, now: now)
+            if paused { perform(.resumeReading) }
             armBodyTimer(exchange)
             feedBody(exchange)
             return
@@ -967,7 +834,7 @@ final class HTTP1ConnectionMachine {
             let request = runner.unparsedRequest(method: isHead ? .head : .get, connectionID: connectionID)
             let exchange = Exchange(id: nextExchangeID(), request: request,
                                     head: RequestHead(method: request.method, target: request.target),
-                                    keepAlive: false, framing: .done, sink: .discard(allowance: 0), now: now)
+                                    keepAlive: false, framing: .done, body: ExchangeBody(policy: bodies, now: now, discardAllowance: 0))
             state = .busy(exchange)
             respond(ProblemResponse.make(error), to: exchange)
         case .busy(let exchange):

@@ -30,12 +30,14 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     /// When the kernel last took a byte while some were waiting (write stall).
     private var lastWriteProgress = ContinuousClock.now
 
-    /// Where a stream's request body goes.
-    private enum Sink {
-        case buffer([UInt8])
-        case stream(BodyStream)
-        case discard
-    }
+    /// Request-body bytes this connection's streams hold for their handlers, against
+    /// `maxBufferedBodyPerConnection`; what was last reported to the server's gauge.
+    private var budget: BodyBudget
+    private var reportedBudget = 0
+    /// Streams whose body is still arriving before an answer: their body timers run.
+    private var openBodies: [Int32: StreamExchange] = [:]
+    /// Streams holding credit back until the budget has room.
+    private var starved: Set<Int32> = []
 
     /// One stream's exchange.
     private final class StreamExchange: @unchecked Sendable {
@@ -44,29 +46,25 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         var request: Request
         var route: Route?
         var task: RunningHandler?
-        var sink = Sink.discard
+        var body: ExchangeBody
         var bodyDone: Bool
         var responded = false
         /// The answer's commit, until the kernel took its last frame (or the stream failed).
         var onWritten: (@Sendable (Bool) -> Void)?
-        var inflater: GzipDecoder?
-        /// Flow-control credit held back while the handler's buffer is full.
-        var heldCredit = 0
-        var readPaused = false
 
-        init(id: Int32, request: Request, bodyDone: Bool) {
+        init(id: Int32, request: Request, bodyDone: Bool, body: ExchangeBody) {
             self.id = id
             self.request = request
             self.bodyDone = bodyDone
+            self.body = body
         }
-
-        var isDiscarding: Bool { if case .discard = sink { true } else { false } }
     }
 
     init(connection: any ConnectionIO, core: ServerCore, session: HTTP2ServerSession) {
         self.connection = connection
         self.core = core
         self.session = session
+        budget = BodyBudget(cap: core.configuration.maxBufferedBodyPerConnection, window: session.limits.connectionWindow)
     }
 
     /// Takes the connection over from HTTP/1.1 after it saw the client preface: `received` is
@@ -120,6 +118,9 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         let commits = pendingCommits
         pendingCommits.removeAll()
         for commit in commits { commit.onWritten(false) }
+        openBodies.removeAll()
+        starved.removeAll()
+        reportBudget()
         core.connectionClosed(self)
     }
 
@@ -139,7 +140,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             case .request(let id, let head, let endStream):
                 open(stream: id, head: head, endStream: endStream)
             case .requestRejected(let id, let status, let reason):
-                let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: .get, connectionID: connection.id), bodyDone: true)
+                let exchange = makeExchange(id: id, method: .get, bodyDone: true)
                 streams[id] = exchange
                 core.stream(opened: true)
                 respond(ProblemResponse.make(.http(status, reason)), to: exchange)
@@ -148,11 +149,14 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
                 deliver(bytes, to: exchange)
                 if endStream, streams[id] === exchange, !exchange.bodyDone {
                     exchange.bodyDone = true
+                    openBodies[id] = nil
                     bodyFinished(exchange)
                 }
             case .streamClosed(let id, let reason):
                 guard let exchange = streams.removeValue(forKey: id) else { continue }
                 core.stream(opened: false)
+                openBodies[id] = nil
+                releaseBody(exchange)
                 if case .completed = reason, let commit = exchange.onWritten {
                     // Ended without its end offset reported: commit once all output so far is out.
                     exchange.onWritten = nil
@@ -177,8 +181,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     /// The client went away from this exchange (reset, or the connection ended).
     private func abandon(_ exchange: StreamExchange) {
         exchange.task?.cancel()
-        if case .stream(let stream) = exchange.sink { stream.fail() }
-        exchange.sink = .discard
+        releaseBody(exchange)
         if let commit = exchange.onWritten {
             exchange.onWritten = nil
             commit(false)
@@ -186,7 +189,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
     }
 
     private func open(stream id: Int32, head: HTTP2RequestHead, endStream: Bool) {
-        let exchange = StreamExchange(id: id, request: core.runner.unparsedRequest(method: head.method, connectionID: connection.id), bodyDone: endStream)
+        let exchange = makeExchange(id: id, method: head.method, bodyDone: endStream)
         streams[id] = exchange
         core.stream(opened: true)
         guard updateIdle() else {
@@ -205,150 +208,139 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         case .answer(let response):
             respond(response, to: exchange)
         case .route(let route):
-            exchange.route = route
             prepareBody(exchange, route: route)
         }
     }
 
     // MARK: - Bodies
 
-    private func prepareBody(_ exchange: StreamExchange, route: Route) {
-        let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) }
-        if !exchange.bodyDone {
-            switch core.bodies.decoding(for: exchange.request, bodyMode: route.bodyMode) {
-            case .identity:
-                break
-            case .inflate(let decoder):
-                exchange.inflater = decoder
-            case .refused(let answer):
-                respond(answer, to: exchange)
-                return
-            }
-        }
-        switch route.bodyMode {
-        case .buffered:
-            if let declared, declared > UInt64(configuration.maxBodySize) {
-                respond(ProblemResponse.make(core.bodies.tooLarge), to: exchange)
-                return
-            }
-            exchange.sink = .buffer([])
-            if exchange.bodyDone { bodyFinished(exchange) }
-        case .streamed:
-            let queue = connection.queue
-            let stream = BodyStream(
-                declaredLength: exchange.inflater == nil ? declared ?? (exchange.bodyDone ? 0 : nil) : nil,
-                capacity: configuration.streamingBodyBuffer,
-                resumeProducer: { [weak self, weak exchange] in
-                    guard let self, let exchange else { return }
-                    queue.async { self.resumeBody(exchange) }
-                }
-            )
-            exchange.sink = .stream(stream)
-            exchange.request.body = .stream(stream)
-            if exchange.bodyDone { stream.finish() }
-            run(exchange)
-        }
+    private func makeExchange(id: Int32, method: HTTPMethod, bodyDone: Bool) -> StreamExchange {
+        StreamExchange(id: id, request: core.runner.unparsedRequest(method: method, connectionID: connection.id), bodyDone: bodyDone,
+                       body: ExchangeBody(policy: core.bodies, now: .now, discardAllowance: .max))
     }
 
-    /// Moves one DATA frame's bytes to the exchange's sink. Credit goes back at once for bytes
-    /// buffered or dropped, and for streamed bytes once the handler's buffer has room.
-    private func deliver(_ bytes: [UInt8], to exchange: StreamExchange) {
-        guard !exchange.isDiscarding else {
-            session.consume(stream: exchange.id, bytes: bytes.count)
+    /// Takes the route, chooses where the body goes and starts the handler when it can start.
+    private func prepareBody(_ exchange: StreamExchange, route: Route) {
+        exchange.route = route
+        let declared = exchange.request.headers["Content-Length"].flatMap { UInt64($0) } ?? (exchange.bodyDone ? 0 : nil)
+        let queue = connection.queue
+        let capacity = configuration.streamingBodyBuffer
+        let opening = exchange.body.open(for: exchange.request, bodyMode: route.bodyMode, declaredLength: declared,
+                                         ended: exchange.bodyDone) { declared in
+            BodyStream(declaredLength: declared, capacity: capacity, resumeProducer: { [weak self, weak exchange] in
+                guard let self, let exchange else { return }
+                queue.async { self.resumeBody(exchange) }
+            })
+        }
+        switch opening {
+        case .refused(let answer):
+            respond(answer, to: exchange)
             return
+        case .buffer:
+            if exchange.bodyDone { bodyFinished(exchange) }
+        case .stream(let stream):
+            exchange.request.body = .stream(stream)
+            run(exchange)
         }
-        var failure: HTTPError?
-        if let inflater = exchange.inflater {
-            failure = inflate(exchange, inflater) { emit in bytes.withUnsafeBytes { inflater.decode($0, emit: emit) } }
-        } else {
-            failure = deliverDecoded(bytes, to: exchange)
-        }
-        if exchange.readPaused {
-            exchange.heldCredit += bytes.count
-        } else {
-            session.consume(stream: exchange.id, bytes: bytes.count)
-        }
+        if !exchange.bodyDone && !exchange.responded { openBodies[exchange.id] = exchange }
+    }
+
+    /// Moves one DATA frame's bytes to the exchange's body. Credit goes back at once for bytes
+    /// dropped; for bytes held, while the handler's buffer has room and the connection's budget
+    /// is not spent, else once the handler takes them (see `resumeBody`, `retryStarved`).
+    private func deliver(_ bytes: [UInt8], to exchange: StreamExchange) {
+        let now = ContinuousClock.now
+        exchange.body.arrived(bytes.count, now: now)
+        let failure = bytes.withUnsafeBytes { exchange.body.deliver($0, now: now, budget: &budget) }
+        session.consume(stream: exchange.id, bytes: exchange.body.credit(bytes.count, now: now, budget: budget))
+        if exchange.body.isWaitingForBudget { starved.insert(exchange.id) }
         if let failure { refuseBody(exchange, failure) }
     }
 
-    /// One step of the body's inflater (a decode or a resume), its output delivered to the sink;
-    /// it stops when the handler's buffer is full, and goes on from `resumeBody`.
-    private func inflate(
-        _ exchange: StreamExchange, _ inflater: GzipDecoder, _ step: ((UnsafeRawBufferPointer) -> Bool) -> GzipDecoder.Failure?
-    ) -> HTTPError? {
-        var failure: HTTPError?
-        let outcome = step { plain in
-            failure = deliverDecoded(Array(plain), to: exchange)
-            return failure == nil && !exchange.readPaused
-        }
-        switch outcome {
-        case nil: return failure
-        case .tooLarge: return failure ?? core.bodies.inflatesTooFar
-        case .malformed: return failure ?? .http(400, "malformed gzip request body")
-        }
-    }
-
-    private func deliverDecoded(_ bytes: [UInt8], to exchange: StreamExchange) -> HTTPError? {
-        switch exchange.sink {
-        case .buffer(var buffered):
-            guard buffered.count + bytes.count <= configuration.maxBodySize else {
-                return core.bodies.tooLarge
-            }
-            exchange.sink = .discard  // keep the array uniquely referenced while appending
-            buffered.append(contentsOf: bytes)
-            exchange.sink = .buffer(buffered)
-        case .stream(let stream):
-            if !stream.push(bytes) { exchange.readPaused = true }
-        case .discard:
-            break
-        }
-        return nil
-    }
-
+    /// A streamed handler drained its buffer: inflating and credit go on.
     private func resumeBody(_ exchange: StreamExchange) {
-        guard streams[exchange.id] === exchange, exchange.readPaused else { return }
-        exchange.readPaused = false
-        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding {
-            if let failure = inflate(exchange, inflater, { inflater.resume(emit: $0) }) {
-                refuseBody(exchange, failure)
-                flush()
-                return
-            }
-            guard !exchange.readPaused else { return }  // full again: the stream calls back
-            if exchange.bodyDone { bodyFinished(exchange) }
+        guard streams[exchange.id] === exchange, exchange.body.isPaused else { return }
+        let now = ContinuousClock.now
+        if let failure = exchange.body.resume(now: now, budget: &budget) {
+            refuseBody(exchange, failure)
+            flush()
+            return
         }
-        session.consume(stream: exchange.id, bytes: exchange.heldCredit)
-        exchange.heldCredit = 0
+        guard !exchange.body.isPaused else { return }  // full again: the stream calls back
+        if exchange.bodyDone, exchange.body.inflater != nil { bodyFinished(exchange) }
+        session.consume(stream: exchange.id, bytes: exchange.body.resumedCredit(now: now, budget: budget))
+        if exchange.body.isWaitingForBudget { starved.insert(exchange.id) }
+        retryStarved()
         flush()
+    }
+
+    /// Gives back the credit held for the budget's sake while the budget has room (streamed
+    /// bodies' holdings brought up to date first: their handlers read without telling).
+    private func retryStarved() {
+        guard !starved.isEmpty else { return }
+        for exchange in openBodies.values { exchange.body.refreshCharge(budget: &budget) }
+        let now = ContinuousClock.now
+        for id in starved.sorted() {
+            guard budget.allowsCredit else { break }
+            guard let exchange = streams[id] else {
+                starved.remove(id)
+                continue
+            }
+            session.consume(stream: id, bytes: exchange.body.retryCredit(now: now, budget: &budget))
+            if !exchange.body.isWaitingForBudget { starved.remove(id) }
+        }
+    }
+
+    /// The body is no longer wanted: what it holds leaves the budget, its credit goes back.
+    private func releaseBody(_ exchange: StreamExchange) {
+        session.consume(stream: exchange.id, bytes: exchange.body.drop(allowance: .max, budget: &budget, now: .now))
+        starved.remove(exchange.id)
+        retryStarved()
     }
 
     /// A body the server will not take: the answer goes out, the rest of the body is dropped.
     private func refuseBody(_ exchange: StreamExchange, _ error: HTTPError) {
-        if case .stream(let stream) = exchange.sink { stream.fail() }
-        exchange.sink = .discard
+        releaseBody(exchange)
         exchange.task?.cancel()
-        session.consume(stream: exchange.id, bytes: exchange.heldCredit)
-        exchange.heldCredit = 0
+        openBodies[exchange.id] = nil
         if !exchange.responded { respond(ProblemResponse.make(error), to: exchange) }
     }
 
     private func bodyFinished(_ exchange: StreamExchange) {
-        // Inflating paused for the handler: the body ends once what it holds is delivered.
-        if let inflater = exchange.inflater, inflater.isPaused, !exchange.isDiscarding { return }
-        if let inflater = exchange.inflater, !inflater.finished, !exchange.isDiscarding {
-            refuseBody(exchange, .http(400, "the gzip request body ends before its gzip member does"))
-            return
-        }
-        switch exchange.sink {
-        case .buffer(let bytes):
-            exchange.request.body = bytes.isEmpty ? .empty : .buffered(bytes)
-            exchange.sink = .discard
-            run(exchange)
-        case .stream(let stream):
-            stream.finish()
-        case .discard:
+        switch exchange.body.finish(budget: &budget) {
+        case .waiting, .streamEnded, .discarded:
             break
+        case .refused(let error):
+            refuseBody(exchange, error)
+        case .buffered(let bytes):
+            exchange.request.body = bytes.isEmpty ? .empty : .buffered(bytes)
+            retryStarved()
+            run(exchange)
         }
+    }
+
+    /// Bodies whose timer is due: one stalled (nothing for `bodyTimeout`) or too slow is cut,
+    /// answered 408 where an answer can still be sent, else reset; the other streams go on.
+    private func checkBodyTimers(now: ContinuousClock.Instant) {
+        guard !openBodies.isEmpty else { return }
+        for exchange in openBodies.values.sorted(by: { $0.id < $1.id }) where exchange.body.deadline(now: now) <= now {
+            guard let refusal = exchange.body.timerFired(now: now) else { continue }
+            openBodies[exchange.id] = nil
+            if exchange.responded {
+                releaseBody(exchange)
+                session.resetStream(exchange.id, code: .cancel)
+            } else {
+                refuseBody(exchange, refusal)
+            }
+        }
+        retryStarved()
+    }
+
+    /// Tells the server's gauge what the budget holds now.
+    private func reportBudget() {
+        guard budget.held != reportedBudget else { return }
+        core.bufferedBodyBytes(changedBy: budget.held - reportedBudget)
+        reportedBudget = budget.held
     }
 
     // MARK: - Handlers and answers
@@ -378,22 +370,18 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         exchange.responded = true
         if !exchange.bodyDone {
             // Answered before the body ended: the rest is dropped, its credit given back.
-            if case .stream(let stream) = exchange.sink { stream.fail() }
-            exchange.sink = .discard
-            session.consume(stream: exchange.id, bytes: exchange.heldCredit)
-            exchange.heldCredit = 0
+            openBodies[exchange.id] = nil
+            releaseBody(exchange)
         }
-        let sendsBody = exchange.request.method != .head && response.status >= 200 && response.status != 204 && response.status != 304
-        var fields = response.headers
-        fields.remove("Connection")
+        let framing = ResponseFraming(response, method: exchange.request.method)
         do {
-            try session.respond(stream: exchange.id, status: response.status, fields: fields,
-                                body: sendsBody && !response.body.isEmpty ? .whole(response.body) : .none)
-            exchange.onWritten = response.onWritten
+            try session.respond(stream: exchange.id, status: framing.status, fields: framing.fields,
+                                body: framing.sendsBody && !response.body.isEmpty ? .whole(response.body) : .none)
+            exchange.onWritten = framing.commit
         } catch {
             response.onWritten?(false)
         }
-        core.runner.didRespond(to: exchange.request, status: response.status, bodyBytes: sendsBody ? response.body.count : 0)
+        core.runner.didRespond(to: exchange.request, status: framing.status, bodyBytes: framing.sentBodyBytes)
         flush()
     }
 
@@ -416,6 +404,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             if output.bytes.isEmpty { break }
         }
         guard !closed else { return }
+        reportBudget()
         // Finished: gracefully once the streams are done; after a fatal error (its GOAWAY taken)
         // at once, since the session reads no more and the streams it left open cannot end.
         if session.isFinished && (streams.isEmpty || session.failure != nil) {
@@ -449,6 +438,15 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             let stall = lastWriteProgress + configuration.writeTimeout
             due = due.map { min($0, stall) } ?? stall
         }
+        for exchange in openBodies.values {
+            let body = exchange.body.deadline(now: now)
+            due = due.map { min($0, body) } ?? body
+        }
+        if !starved.isEmpty {
+            // Streamed handlers read without telling: look again at the budget soon.
+            let retry = now + .milliseconds(250)
+            due = due.map { min($0, retry) } ?? retry
+        }
         guard let due else {
             connection.clearTimer()
             return
@@ -466,6 +464,7 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         if let failure = session.timerFired() {
             core.logger.info("HTTP/2 connection ends", metadata: ["conn": "\(connection.id)", "reason": "\(failure)"])
         }
+        checkBodyTimers(now: .now)
         flush()
     }
 

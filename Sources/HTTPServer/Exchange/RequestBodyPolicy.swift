@@ -7,10 +7,21 @@ struct RequestBodyPolicy: Sendable {
     let maxBodySize: Int
     /// Most bytes a gzip body may inflate to per byte received (past `GzipDecoder.ratioFloor`).
     let maxInflationRatio: Int
+    /// Largest unread body skipped to keep a connection (HTTP/1.1) after an early answer.
+    let maxDrainBytes: Int
+    /// Time allowed between two reads of a body (408).
+    let bodyTimeout: Duration
+    /// Slowest body accepted, bytes per second (0: no check), once `minDataRateGrace` passed (408).
+    let minDataRate: Int
+    let minDataRateGrace: Duration
 
     init(_ configuration: ServerConfiguration) {
         maxBodySize = configuration.maxBodySize
         maxInflationRatio = configuration.maxInflationRatio
+        maxDrainBytes = configuration.maxDrainBytes
+        bodyTimeout = configuration.bodyTimeout
+        minDataRate = configuration.minBodyDataRate
+        minDataRateGrace = configuration.minBodyDataRateGrace
     }
 
     /// How a body is to be decoded before its sink.
@@ -38,6 +49,14 @@ struct RequestBodyPolicy: Sendable {
 
     /// The answer to a buffered body past `maxBodySize`.
     var tooLarge: HTTPError { .http(413, "request body exceeds \(maxBodySize) bytes") }
+
+    /// The answer to a body that stopped arriving for `bodyTimeout`.
+    var timedOut: HTTPError { .http(408, "request body not received in time", closeConnection: true) }
+
+    /// The answer to a body that arrives slower than `minDataRate`.
+    var tooSlow: HTTPError {
+        .http(408, "request body arrives slower than \(minDataRate) bytes/s", closeConnection: true)
+    }
 
     /// The answer to a gzip body that inflates past its limit or ratio.
     var inflatesTooFar: HTTPError {

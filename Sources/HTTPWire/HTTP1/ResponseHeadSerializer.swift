@@ -28,7 +28,7 @@ public enum ResponseHeadSerializer {
             out.append(contentsOf: "\r\n".utf8)
         }
         if let contentLength {
-            if status >= 200 && status != 204 && status != 304 {
+            if HTTPStatusText.carriesContent(status) {
                 out.append(contentsOf: "Content-Length: ".utf8)
                 appendDecimal(contentLength, to: &out)
                 out.append(contentsOf: "\r\n".utf8)

@@ -1,5 +1,12 @@
 /// Reason phrases for the status codes this server sends (RFC 9110 §15).
 public enum HTTPStatusText {
+    /// Whether an answer with this status carries content (RFC 9110 §6.4.1: not 1xx, 204, 304).
+    /// The one place this is decided: framing, Content-Length and compression follow it.
+    @inline(__always)
+    public static func carriesContent(_ status: Int) -> Bool {
+        status >= 200 && status != 204 && status != 304
+    }
+
     /// The reason phrase of a status code ("" when unknown; the phrase is optional on the wire).
     public static func reason(_ status: Int) -> String {
         switch status {
