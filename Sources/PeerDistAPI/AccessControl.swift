@@ -48,22 +48,8 @@ public final class AccessControl: Sendable {
     /// - Throws: `ConfigurationError` when the admin or metrics token is malformed or the admin
     ///   token is also a caller's token.
     public init(tokens: TokenTable?, adminToken: String?, metricsToken: String? = nil) throws(ConfigurationError) {
-        if let metricsToken {
-            guard TokenTable.isBearerToken(metricsToken.utf8) else {
-                throw ConfigurationError(description: "the metrics token must be of A-Z a-z 0-9 - . _ ~ + / with optional trailing '=' (RFC 6750)")
-            }
-            metricsDigest = TokenTable.digest(metricsToken.utf8)
-        } else {
-            metricsDigest = nil
-        }
-        if let adminToken {
-            guard TokenTable.isBearerToken(adminToken.utf8) else {
-                throw ConfigurationError(description: "the admin token must be of A-Z a-z 0-9 - . _ ~ + / with optional trailing '=' (RFC 6750)")
-            }
-            adminDigest = TokenTable.digest(adminToken.utf8)
-        } else {
-            adminDigest = nil
-        }
+        adminDigest = try Self.digest(of: adminToken, named: "admin")
+        metricsDigest = try Self.digest(of: metricsToken, named: "metrics")
         self.tokens = Mutex(tokens)
         if let tokens { try check(tokens) }
     }
@@ -93,6 +79,16 @@ public final class AccessControl: Sendable {
     }
 
     // MARK: - Private
+
+    /// The digest of a configured token, nil when none is.
+    /// - Throws: `ConfigurationError` naming the token when it is not an RFC 6750 token.
+    private static func digest(of token: String?, named name: String) throws(ConfigurationError) -> [UInt8]? {
+        guard let token else { return nil }
+        guard TokenTable.isBearerToken(token.utf8) else {
+            throw ConfigurationError(description: "the \(name) token must be of A-Z a-z 0-9 - . _ ~ + / with optional trailing '=' (RFC 6750)")
+        }
+        return TokenTable.digest(token.utf8)
+    }
 
     private func check(_ table: TokenTable) throws(ConfigurationError) {
         if let adminDigest, table.principal(forDigest: adminDigest) != nil {

@@ -73,14 +73,21 @@ paths:
       security: []
       responses:
         '200':
-          description: Alive
+          description: Alive, with the instances open against the global cap
           content:
             application/json:
               schema:
                 type: object
-                required: [status]
+                required: [status, instances]
                 properties:
                   status: {const: ok}
+                  instances:
+                    type: object
+                    required: [open, max, nearCap]
+                    properties:
+                      open: {type: integer, minimum: 0, description: Instances open, all principals}
+                      max: {type: integer, minimum: 1, description: 'The global cap (`--max-instances`, at least 4 × `--max-instances-per-principal`)'}
+                      nearCap: {type: boolean, description: Fewer instances are free than one principal may open}
   /readyz:
     get:
       operationId: getReadiness
@@ -107,13 +114,20 @@ paths:
     get:
       operationId: getMetrics
       summary: Prometheus metrics (text exposition format 0.0.4)
-      security: []
+      description: |
+        Open, unless the server has a `--metrics-token`: then the request carries it as
+        `Authorization: Bearer <token>` (401 otherwise; no caller's token passes). No series names a
+        principal unless `--metrics-principals` is set.
+      security:
+        - {}
+        - bearerToken: []
       responses:
         '200':
           description: The metrics
           content:
             text/plain:
               schema: {type: string}
+        '401': {$ref: '#/components/responses/Unauthorized'}
   /openapi.yaml:
     get:
       operationId: getOpenAPI
@@ -723,7 +737,9 @@ paths:
       description: |
         404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
         `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
-        `ERROR_INVALID_PARAMETER`).
+        `ERROR_INVALID_PARAMETER`). 429 when the caller already runs `--max-encodings-per-principal`
+        (2) encodings, or is at its memory budget; an open handle over the whole content's
+        content information is answered from its copy, without encoding.
       parameters:
         - name: version
           in: query
@@ -738,6 +754,7 @@ paths:
         '400': {$ref: '#/components/responses/BadRequest'}
         '403': {$ref: '#/components/responses/Forbidden'}
         '404': {$ref: '#/components/responses/NotFound'}
+        '429': {$ref: '#/components/responses/TooManyRequests'}
         '503': {$ref: '#/components/responses/ServiceUnavailable'}
         '414': {$ref: '#/components/responses/URITooLong'}
         '431': {$ref: '#/components/responses/HeaderFieldsTooLarge'}
@@ -750,7 +767,10 @@ paths:
         for an unknown `port`; versions outside 1–2 → 400
         `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
         `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
-        `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+        `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional. Handles over the same publication,
+        version and range share one encoded copy, counted once in the caller's memory budget
+        (`--max-memory-per-principal`); 429 when a new copy would pass it, or when the caller
+        already runs `--max-encodings-per-principal` (2) encodings.
       requestBody:
         required: false
         content:
@@ -1694,7 +1714,13 @@ components:
         application/problem+json:
           schema: {$ref: '#/components/schemas/Problem'}
     TooManyRequests:
-      description: A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+      description: |
+        A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+        quotas, among them its memory budget (`--max-memory-per-principal`: content information
+        its handles hold, its retrievals' content information and kept data, read buffers kept and
+        reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+        content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+        server or instance. Other principals are not affected.
       headers:
         Retry-After: {$ref: '#/components/headers/Retry-After'}
       content:
@@ -1773,7 +1799,7 @@ components:
           description: Minimum API version needed, major in the low byte (1.x and 2 = 2.0 are supported; others 400 `PEERDIST_ERROR_VERSION_UNSUPPORTED`). Default 2.
     InstanceList:
       type: object
-      required: [instances]
+      required: [instances, usage]
       properties:
         instances:
           type: array
@@ -1787,6 +1813,31 @@ components:
               createdAt: {type: string, format: date-time}
               lastActivityAt: {type: string, format: date-time, description: When a call was last made on the instance}
         nextPageToken: {type: string, description: Absent on the last page}
+        usage: {$ref: '#/components/schemas/PrincipalUsage'}
+    PrincipalUsage:
+      type: object
+      description: |
+        What the caller's principal holds now, against its quotas (`--max-…-per-principal`): past
+        one, a call is 429 with 1816 `ERROR_NOT_ENOUGH_QUOTA`.
+      required: [instances, pendingOperations, parkedWaiters, openHandles, uploadBytesInFlight, memoryBytes, memoryLimitBytes, memory]
+      properties:
+        instances: {type: integer, minimum: 0}
+        pendingOperations: {type: integer, minimum: 0}
+        parkedWaiters: {type: integer, minimum: 0, description: 'Long-polls parked: dequeues, operation and status waits'}
+        openHandles: {type: integer, minimum: 0, description: 'Ports (`default` aside), streams, content-information handles, retrievals'}
+        uploadBytesInFlight: {type: integer, minimum: 0, description: Upload bytes reserved by pending appends and AddData}
+        memoryBytes: {type: integer, minimum: 0, description: All of `memory`}
+        memoryLimitBytes: {type: integer, minimum: 1, description: 'The budget (`--max-memory-per-principal`)'}
+        memory:
+          type: object
+          description: The bytes held in memory, by what holds them
+          required: [contentInformation, retrievalContentInformation, retrievalData, readBuffers, uploads]
+          properties:
+            contentInformation: {type: integer, minimum: 0, description: 'Content information encoded for content-information handles: one copy per publication, version and range, however many handles share it'}
+            retrievalContentInformation: {type: integer, minimum: 0, description: Retrievals' content information (the portions added, then the layout kept once complete)}
+            retrievalData: {type: integer, minimum: 0, description: AddData bytes kept until a retrieval's content information is complete}
+            readBuffers: {type: integer, minimum: 0, description: Buffers of ended reads kept for their callers, and what pending reads reserve for theirs}
+            uploads: {type: integer, minimum: 0, description: Upload reservations (the same as `uploadBytesInFlight`)}
     StartupResult:
       type: object
       required: [handle, version, status]

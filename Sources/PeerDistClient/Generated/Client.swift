@@ -248,6 +248,11 @@ public struct Client: APIProtocol {
     }
     /// Prometheus metrics (text exposition format 0.0.4)
     ///
+    /// Open, unless the server has a `--metrics-token`: then the request carries it as
+    /// `Authorization: Bearer <token>` (401 otherwise; no caller's token passes). No series names a
+    /// principal unless `--metrics-principals` is set.
+    ///
+    ///
     /// - Remark: HTTP `GET /metrics`.
     /// - Remark: Generated from `#/paths//metrics/get(getMetrics)`.
     public func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output {
@@ -294,6 +299,36 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .ok(.init(body: body))
+                case 401:
+                    let headers: Components.Responses.Unauthorized.Headers = .init(wwwAuthenticate: try converter.getRequiredHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "WWW-Authenticate",
+                        as: Swift.String.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.Unauthorized.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Responses.Unauthorized.Body.ApplicationProblemJsonPayload.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .unauthorized(.init(
+                        headers: headers,
+                        body: body
+                    ))
                 default:
                     return .undocumented(
                         statusCode: response.status.code,
@@ -5861,7 +5896,9 @@ public struct Client: APIProtocol {
     ///
     /// 404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
-    /// `ERROR_INVALID_PARAMETER`).
+    /// `ERROR_INVALID_PARAMETER`). 429 when the caller already runs `--max-encodings-per-principal`
+    /// (2) encodings, or is at its memory budget; an open handle over the whole content's
+    /// content information is answered from its copy, without encoding.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/contentinfo`.
@@ -6016,6 +6053,36 @@ public struct Client: APIProtocol {
                         preconditionFailure("bestContentType chose an invalid content type.")
                     }
                     return .notFound(.init(body: body))
+                case 429:
+                    let headers: Components.Responses.TooManyRequests.Headers = .init(retryAfter: try converter.getRequiredHeaderFieldAsURI(
+                        in: response.headerFields,
+                        name: "Retry-After",
+                        as: Components.Headers.RetryAfter.self
+                    ))
+                    let contentType = converter.extractContentTypeIfPresent(in: response.headerFields)
+                    let body: Components.Responses.TooManyRequests.Body
+                    let chosenContentType = try converter.bestContentType(
+                        received: contentType,
+                        options: [
+                            "application/problem+json"
+                        ]
+                    )
+                    switch chosenContentType {
+                    case "application/problem+json":
+                        body = try await converter.getResponseBodyAsJSON(
+                            Components.Responses.TooManyRequests.Body.ApplicationProblemJsonPayload.self,
+                            from: responseBody,
+                            transforming: { value in
+                                .applicationProblemJson(value)
+                            }
+                        )
+                    default:
+                        preconditionFailure("bestContentType chose an invalid content type.")
+                    }
+                    return .tooManyRequests(.init(
+                        headers: headers,
+                        body: body
+                    ))
                 case 503:
                     let headers: Components.Responses.ServiceUnavailable.Headers = .init(retryAfter: try converter.getRequiredHeaderFieldAsURI(
                         in: response.headerFields,
@@ -6109,7 +6176,10 @@ public struct Client: APIProtocol {
     /// for an unknown `port`; versions outside 1–2 → 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
     /// `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
-    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional. Handles over the same publication,
+    /// version and range share one encoded copy, counted once in the caller's memory budget
+    /// (`--max-memory-per-principal`); 429 when a new copy would pass it, or when the caller
+    /// already runs `--max-encodings-per-principal` (2) encodings.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/content/{id}/contentinfo`.

@@ -218,21 +218,155 @@ extension Components {
             ///
             /// - Remark: Generated from `#/components/schemas/InstanceList/nextPageToken`.
             public var nextPageToken: Swift.String?
+            /// - Remark: Generated from `#/components/schemas/InstanceList/usage`.
+            public var usage: Components.Schemas.PrincipalUsage
             /// Creates a new `InstanceList`.
             ///
             /// - Parameters:
             ///   - instances:
             ///   - nextPageToken: Absent on the last page
+            ///   - usage:
             public init(
                 instances: Components.Schemas.InstanceList.InstancesPayload,
-                nextPageToken: Swift.String? = nil
+                nextPageToken: Swift.String? = nil,
+                usage: Components.Schemas.PrincipalUsage
             ) {
                 self.instances = instances
                 self.nextPageToken = nextPageToken
+                self.usage = usage
             }
             public enum CodingKeys: String, CodingKey {
                 case instances
                 case nextPageToken
+                case usage
+            }
+        }
+        /// What the caller's principal holds now, against its quotas (`--max-…-per-principal`): past
+        /// one, a call is 429 with 1816 `ERROR_NOT_ENOUGH_QUOTA`.
+        ///
+        ///
+        /// - Remark: Generated from `#/components/schemas/PrincipalUsage`.
+        public struct PrincipalUsage: Codable, Hashable, Sendable {
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/instances`.
+            public var instances: Swift.Int
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/pendingOperations`.
+            public var pendingOperations: Swift.Int
+            /// Long-polls parked: dequeues, operation and status waits
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/parkedWaiters`.
+            public var parkedWaiters: Swift.Int
+            /// Ports (`default` aside), streams, content-information handles, retrievals
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/openHandles`.
+            public var openHandles: Swift.Int
+            /// Upload bytes reserved by pending appends and AddData
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/uploadBytesInFlight`.
+            public var uploadBytesInFlight: Swift.Int
+            /// All of `memory`
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memoryBytes`.
+            public var memoryBytes: Swift.Int
+            /// The budget (`--max-memory-per-principal`)
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memoryLimitBytes`.
+            public var memoryLimitBytes: Swift.Int
+            /// The bytes held in memory, by what holds them
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory`.
+            public struct MemoryPayload: Codable, Hashable, Sendable {
+                /// Content information encoded for content-information handles: one copy per publication, version and range, however many handles share it
+                ///
+                /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory/contentInformation`.
+                public var contentInformation: Swift.Int
+                /// Retrievals' content information (the portions added
+                ///
+                /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory/retrievalContentInformation`.
+                public var retrievalContentInformation: Swift.Int
+                /// AddData bytes kept until a retrieval's content information is complete
+                ///
+                /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory/retrievalData`.
+                public var retrievalData: Swift.Int
+                /// Buffers of ended reads kept for their callers
+                ///
+                /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory/readBuffers`.
+                public var readBuffers: Swift.Int
+                /// Upload reservations (the same as `uploadBytesInFlight`)
+                ///
+                /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory/uploads`.
+                public var uploads: Swift.Int
+                /// Creates a new `MemoryPayload`.
+                ///
+                /// - Parameters:
+                ///   - contentInformation: Content information encoded for content-information handles: one copy per publication, version and range, however many handles share it
+                ///   - retrievalContentInformation: Retrievals' content information (the portions added
+                ///   - retrievalData: AddData bytes kept until a retrieval's content information is complete
+                ///   - readBuffers: Buffers of ended reads kept for their callers
+                ///   - uploads: Upload reservations (the same as `uploadBytesInFlight`)
+                public init(
+                    contentInformation: Swift.Int,
+                    retrievalContentInformation: Swift.Int,
+                    retrievalData: Swift.Int,
+                    readBuffers: Swift.Int,
+                    uploads: Swift.Int
+                ) {
+                    self.contentInformation = contentInformation
+                    self.retrievalContentInformation = retrievalContentInformation
+                    self.retrievalData = retrievalData
+                    self.readBuffers = readBuffers
+                    self.uploads = uploads
+                }
+                public enum CodingKeys: String, CodingKey {
+                    case contentInformation
+                    case retrievalContentInformation
+                    case retrievalData
+                    case readBuffers
+                    case uploads
+                }
+            }
+            /// The bytes held in memory, by what holds them
+            ///
+            /// - Remark: Generated from `#/components/schemas/PrincipalUsage/memory`.
+            public var memory: Components.Schemas.PrincipalUsage.MemoryPayload
+            /// Creates a new `PrincipalUsage`.
+            ///
+            /// - Parameters:
+            ///   - instances:
+            ///   - pendingOperations:
+            ///   - parkedWaiters: Long-polls parked: dequeues, operation and status waits
+            ///   - openHandles: Ports (`default` aside), streams, content-information handles, retrievals
+            ///   - uploadBytesInFlight: Upload bytes reserved by pending appends and AddData
+            ///   - memoryBytes: All of `memory`
+            ///   - memoryLimitBytes: The budget (`--max-memory-per-principal`)
+            ///   - memory: The bytes held in memory, by what holds them
+            public init(
+                instances: Swift.Int,
+                pendingOperations: Swift.Int,
+                parkedWaiters: Swift.Int,
+                openHandles: Swift.Int,
+                uploadBytesInFlight: Swift.Int,
+                memoryBytes: Swift.Int,
+                memoryLimitBytes: Swift.Int,
+                memory: Components.Schemas.PrincipalUsage.MemoryPayload
+            ) {
+                self.instances = instances
+                self.pendingOperations = pendingOperations
+                self.parkedWaiters = parkedWaiters
+                self.openHandles = openHandles
+                self.uploadBytesInFlight = uploadBytesInFlight
+                self.memoryBytes = memoryBytes
+                self.memoryLimitBytes = memoryLimitBytes
+                self.memory = memory
+            }
+            public enum CodingKeys: String, CodingKey {
+                case instances
+                case pendingOperations
+                case parkedWaiters
+                case openHandles
+                case uploadBytesInFlight
+                case memoryBytes
+                case memoryLimitBytes
+                case memory
             }
         }
         /// - Remark: Generated from `#/components/schemas/StartupResult`.

@@ -52,15 +52,58 @@ public enum Operations {
                     public struct JsonPayload: Codable, Hashable, Sendable {
                         /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/status`.
                         public var status: OpenAPIRuntime.OpenAPIValueContainer
+                        /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/instances`.
+                        public struct InstancesPayload: Codable, Hashable, Sendable {
+                            /// Instances open
+                            ///
+                            /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/instances/open`.
+                            public var open: Swift.Int
+                            /// The global cap (`--max-instances`, at least 4 × `--max-instances-per-principal`)
+                            ///
+                            /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/instances/max`.
+                            public var max: Swift.Int
+                            /// Fewer instances are free than one principal may open
+                            ///
+                            /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/instances/nearCap`.
+                            public var nearCap: Swift.Bool
+                            /// Creates a new `InstancesPayload`.
+                            ///
+                            /// - Parameters:
+                            ///   - open: Instances open
+                            ///   - max: The global cap (`--max-instances`, at least 4 × `--max-instances-per-principal`)
+                            ///   - nearCap: Fewer instances are free than one principal may open
+                            public init(
+                                open: Swift.Int,
+                                max: Swift.Int,
+                                nearCap: Swift.Bool
+                            ) {
+                                self.open = open
+                                self.max = max
+                                self.nearCap = nearCap
+                            }
+                            public enum CodingKeys: String, CodingKey {
+                                case open
+                                case max
+                                case nearCap
+                            }
+                        }
+                        /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/json/instances`.
+                        public var instances: Operations.GetHealth.Output.Ok.Body.JsonPayload.InstancesPayload
                         /// Creates a new `JsonPayload`.
                         ///
                         /// - Parameters:
                         ///   - status:
-                        public init(status: OpenAPIRuntime.OpenAPIValueContainer) {
+                        ///   - instances:
+                        public init(
+                            status: OpenAPIRuntime.OpenAPIValueContainer,
+                            instances: Operations.GetHealth.Output.Ok.Body.JsonPayload.InstancesPayload
+                        ) {
                             self.status = status
+                            self.instances = instances
                         }
                         public enum CodingKeys: String, CodingKey {
                             case status
+                            case instances
                         }
                     }
                     /// - Remark: Generated from `#/paths/healthz/GET/responses/200/content/application\/json`.
@@ -88,7 +131,7 @@ public enum Operations {
                     self.body = body
                 }
             }
-            /// Alive
+            /// Alive, with the instances open against the global cap
             ///
             /// - Remark: Generated from `#/paths//healthz/get(getHealth)/responses/200`.
             ///
@@ -347,6 +390,11 @@ public enum Operations {
     }
     /// Prometheus metrics (text exposition format 0.0.4)
     ///
+    /// Open, unless the server has a `--metrics-token`: then the request carries it as
+    /// `Authorization: Bearer <token>` (401 otherwise; no caller's token passes). No series names a
+    /// principal unless `--metrics-principals` is set.
+    ///
+    ///
     /// - Remark: HTTP `GET /metrics`.
     /// - Remark: Generated from `#/paths//metrics/get(getMetrics)`.
     public enum GetMetrics {
@@ -424,6 +472,33 @@ public enum Operations {
                     }
                 }
             }
+            /// A token is required (5 `ERROR_ACCESS_DENIED`): with a tokens file, on every route except
+            /// `/healthz`, `/readyz` and `/metrics` when the token is missing or unknown; on `/admin/*`
+            /// when the server has an admin token and none was sent. `WWW-Authenticate: Bearer
+            /// realm="peerdist"`, with `error="invalid_token"` for an unknown token.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//metrics/get(getMetrics)/responses/401`.
+            ///
+            /// HTTP response code: `401 unauthorized`.
+            case unauthorized(Components.Responses.Unauthorized)
+            /// The associated value of the enum case if `self` is `.unauthorized`.
+            ///
+            /// - Throws: An error if `self` is not `.unauthorized`.
+            /// - SeeAlso: `.unauthorized`.
+            public var unauthorized: Components.Responses.Unauthorized {
+                get throws {
+                    switch self {
+                    case let .unauthorized(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "unauthorized",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// Undocumented response.
             ///
             /// A response with a code that is not documented in the OpenAPI document.
@@ -431,11 +506,14 @@ public enum Operations {
         }
         @frozen public enum AcceptableContentType: AcceptableProtocol {
             case plainText
+            case applicationProblemJson
             case other(Swift.String)
             public init?(rawValue: Swift.String) {
                 switch rawValue.lowercased() {
                 case "text/plain":
                     self = .plainText
+                case "application/problem+json":
+                    self = .applicationProblemJson
                 default:
                     self = .other(rawValue)
                 }
@@ -446,11 +524,14 @@ public enum Operations {
                     return string
                 case .plainText:
                     return "text/plain"
+                case .applicationProblemJson:
+                    return "application/problem+json"
                 }
             }
             public static var allCases: [Self] {
                 [
-                    .plainText
+                    .plainText,
+                    .applicationProblemJson
                 ]
             }
         }
@@ -1062,7 +1143,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/post(createInstance)/responses/429`.
             ///
@@ -1811,7 +1898,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/status/get(waitInstanceStatus)/responses/429`.
             ///
@@ -2129,7 +2222,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/ports/post(createPort)/responses/429`.
             ///
@@ -2821,7 +2920,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/ports/{p}/completions/get(dequeueCompletions)/responses/429`.
             ///
@@ -5261,7 +5366,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/operations/{op}/get(getOperation)/responses/429`.
             ///
@@ -6475,7 +6586,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/post(publishStream)/responses/429`.
             ///
@@ -7306,7 +7423,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/data/post(addToStream)/responses/429`.
             ///
@@ -7751,7 +7874,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/streams/{s}/complete/post(completeStream)/responses/429`.
             ///
@@ -7884,7 +8013,9 @@ public enum Operations {
     ///
     /// 404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
-    /// `ERROR_INVALID_PARAMETER`).
+    /// `ERROR_INVALID_PARAMETER`). 429 when the caller already runs `--max-encodings-per-principal`
+    /// (2) encodings, or is at its memory budget; an open handle over the whole content's
+    /// content information is answered from its copy, without encoding.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/contentinfo`.
@@ -8117,6 +8248,35 @@ public enum Operations {
                     }
                 }
             }
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
+            ///
+            /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/get(getContentInformation)/responses/429`.
+            ///
+            /// HTTP response code: `429 tooManyRequests`.
+            case tooManyRequests(Components.Responses.TooManyRequests)
+            /// The associated value of the enum case if `self` is `.tooManyRequests`.
+            ///
+            /// - Throws: An error if `self` is not `.tooManyRequests`.
+            /// - SeeAlso: `.tooManyRequests`.
+            public var tooManyRequests: Components.Responses.TooManyRequests {
+                get throws {
+                    switch self {
+                    case let .tooManyRequests(response):
+                        return response
+                    default:
+                        try throwUnexpectedResponseStatus(
+                            expectedStatus: "tooManyRequests",
+                            response: self
+                        )
+                    }
+                }
+            }
             /// The PeerDist service is unavailable (4065 `PEERDIST_ERROR_SERVICE_UNAVAILABLE`)
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/get(getContentInformation)/responses/503`.
@@ -8230,7 +8390,10 @@ public enum Operations {
     /// for an unknown `port`; versions outside 1–2 → 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
     /// `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
-    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional. Handles over the same publication,
+    /// version and range share one encoded copy, counted once in the caller's memory budget
+    /// (`--max-memory-per-principal`); 429 when a new copy would pass it, or when the caller
+    /// already runs `--max-encodings-per-principal` (2) encodings.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/content/{id}/contentinfo`.
@@ -8561,7 +8724,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/post(openContentInformation)/responses/429`.
             ///
@@ -9317,7 +9486,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/content/{id}/contentinfo/{c}/reads/post(retrieveContentInformation)/responses/429`.
             ///
@@ -9708,7 +9883,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/post(openRetrieval)/responses/429`.
             ///
@@ -10785,7 +10966,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/post(addContentInformation)/responses/429`.
             ///
@@ -11221,7 +11408,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/contentinfo/complete/post(completeContentInformation)/responses/429`.
             ///
@@ -11746,7 +11939,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/data/post(addData)/responses/429`.
             ///
@@ -12219,7 +12418,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/reads/post(readContent)/responses/429`.
             ///
@@ -13238,7 +13443,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/retrievals/{r}/operations/{op}/get(getRetrievalOperation)/responses/429`.
             ///
@@ -14409,7 +14620,13 @@ public enum Operations {
                     }
                 }
             }
-            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`)
+            /// A bound of the server was reached (1816 `ERROR_NOT_ENOUGH_QUOTA`): one of the caller's
+            /// quotas, among them its memory budget (`--max-memory-per-principal`: content information
+            /// its handles hold, its retrievals' content information and kept data, read buffers kept and
+            /// reserved by pending reads, upload reservations; see `usage` in `GET /instances`) and its
+            /// content-information encodings at once (`--max-encodings-per-principal`), or a bound of the
+            /// server or instance. Other principals are not affected.
+            ///
             ///
             /// - Remark: Generated from `#/paths//instances/{h}/flushes/post(flushContent)/responses/429`.
             ///

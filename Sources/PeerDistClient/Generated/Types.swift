@@ -29,6 +29,11 @@ public protocol APIProtocol: Sendable {
     func getReadiness(_ input: Operations.GetReadiness.Input) async throws -> Operations.GetReadiness.Output
     /// Prometheus metrics (text exposition format 0.0.4)
     ///
+    /// Open, unless the server has a `--metrics-token`: then the request carries it as
+    /// `Authorization: Bearer <token>` (401 otherwise; no caller's token passes). No series names a
+    /// principal unless `--metrics-principals` is set.
+    ///
+    ///
     /// - Remark: HTTP `GET /metrics`.
     /// - Remark: Generated from `#/paths//metrics/get(getMetrics)`.
     func getMetrics(_ input: Operations.GetMetrics.Input) async throws -> Operations.GetMetrics.Output
@@ -228,7 +233,9 @@ public protocol APIProtocol: Sendable {
     ///
     /// 404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
-    /// `ERROR_INVALID_PARAMETER`).
+    /// `ERROR_INVALID_PARAMETER`). 429 when the caller already runs `--max-encodings-per-principal`
+    /// (2) encodings, or is at its memory budget; an open handle over the whole content's
+    /// content information is answered from its copy, without encoding.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/contentinfo`.
@@ -241,7 +248,10 @@ public protocol APIProtocol: Sendable {
     /// for an unknown `port`; versions outside 1–2 → 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
     /// `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
-    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional. Handles over the same publication,
+    /// version and range share one encoded copy, counted once in the caller's memory budget
+    /// (`--max-memory-per-principal`); 429 when a new copy would pass it, or when the caller
+    /// already runs `--max-encodings-per-principal` (2) encodings.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/content/{id}/contentinfo`.
@@ -489,6 +499,11 @@ extension APIProtocol {
         try await getReadiness(Operations.GetReadiness.Input(headers: headers))
     }
     /// Prometheus metrics (text exposition format 0.0.4)
+    ///
+    /// Open, unless the server has a `--metrics-token`: then the request carries it as
+    /// `Authorization: Bearer <token>` (401 otherwise; no caller's token passes). No series names a
+    /// principal unless `--metrics-principals` is set.
+    ///
     ///
     /// - Remark: HTTP `GET /metrics`.
     /// - Remark: Generated from `#/paths//metrics/get(getMetrics)`.
@@ -881,7 +896,9 @@ extension APIProtocol {
     ///
     /// 404 `ERROR_NOT_FOUND` when not published; a `version` other than 1 or 2 is 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED` (a non-integer or negative one is 400
-    /// `ERROR_INVALID_PARAMETER`).
+    /// `ERROR_INVALID_PARAMETER`). 429 when the caller already runs `--max-encodings-per-principal`
+    /// (2) encodings, or is at its memory budget; an open handle over the whole content's
+    /// content information is answered from its copy, without encoding.
     ///
     ///
     /// - Remark: HTTP `GET /instances/{h}/content/{id}/contentinfo`.
@@ -904,7 +921,10 @@ extension APIProtocol {
     /// for an unknown `port`; versions outside 1–2 → 400
     /// `PEERDIST_ERROR_CONTENTINFO_VERSION_UNSUPPORTED`; `minVersion` above `maxVersion` → 400
     /// `ERROR_INVALID_PARAMETER`; a range leaving the content → 416
-    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional.
+    /// `PEERDIST_ERROR_OUT_OF_BOUNDS`. The body is optional. Handles over the same publication,
+    /// version and range share one encoded copy, counted once in the caller's memory budget
+    /// (`--max-memory-per-principal`); 429 when a new copy would pass it, or when the caller
+    /// already runs `--max-encodings-per-principal` (2) encodings.
     ///
     ///
     /// - Remark: HTTP `POST /instances/{h}/content/{id}/contentinfo`.
