@@ -16,6 +16,9 @@ public final class PeerDistService: Sendable {
         public var adminToken: String?
         /// The callers' tokens (`--tokens-file`); nil = open, every caller one principal.
         public var tokens: TokenTable?
+        /// While open (no tokens): `Host` names served besides loopback ones (`--allowed-host`;
+        /// `*` = any); others get 421.
+        public var allowedHosts: [String] = []
         /// Seconds sent in Retry-After while draining.
         public var drainRetryAfterSeconds: Int
         /// A file holding the server secret's raw bytes; nil = generate one in the data directory.
@@ -41,7 +44,7 @@ public final class PeerDistService: Sendable {
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = defaultMaxWaitMs, adminToken: String? = nil, tokens: TokenTable? = nil,
-                    drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
+                    allowedHosts: [String] = [], drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
                     cacheSize: Int64 = defaultCacheSize) {
             self.manualClock = manualClock
@@ -50,6 +53,7 @@ public final class PeerDistService: Sendable {
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
             self.tokens = tokens
+            self.allowedHosts = allowedHosts
             self.drainRetryAfterSeconds = drainRetryAfterSeconds
             self.secretFile = secretFile
             self.limits = limits
@@ -105,7 +109,7 @@ public final class PeerDistService: Sendable {
         self.logger = logger
         self.requestLog = settings.requestLog
         self.engine = engine
-        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken)
+        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken, allowedHosts: settings.allowedHosts)
         self.access = access
         let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics, access: access)
         router = Router(

@@ -13,10 +13,6 @@ enum SecretStore {
     static let maxBytes = 4_096
     /// Smallest secret accepted: 128 bits.
     static let minBytes = 16
-    /// Permission bits that must be clear on the secret file and the data directory: none of
-    /// group or others may read or write them.
-    static let forbiddenModeBits: mode_t = 0o066
-
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
@@ -47,15 +43,7 @@ enum SecretStore {
 
     /// Refuses a path that group or others may read or write (the secret would not be secret).
     private static func checkPrivate(_ path: String, what: String, fix: String) throws {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw Failure(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & forbiddenModeBits == 0 else {
-            throw Failure(description: "\(what) \(path) has mode \(String(mode, radix: 8)), readable or writable by group or others; "
-                + "refusing to use it (\(fix) \(path))")
-        }
+        do { try PrivateFile.check(path, what: what, fix: fix) } catch { throw Failure(description: error.description) }
     }
 
     private static func createDirectory(_ path: String) throws {

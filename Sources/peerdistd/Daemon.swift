@@ -21,6 +21,9 @@ struct Daemon: Sendable {
         // Installed before anything is printed: a SIGTERM sent the instant `listening on` is read
         // must drain, not kill.
         SignalWaiter.shared.install()
+        if resolved.adminTokenOnCommandLine {
+            logger.warning("the admin token given with --admin-token is visible in the process list to every local user; give it with --admin-token-file or PEERDIST_ADMIN_TOKEN instead")
+        }
         let lifecycle = ServiceLifecycle()
         let service: PeerDistService
         do {
@@ -28,7 +31,7 @@ struct Daemon: Sendable {
             service = try await PeerDistService.make(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
-                    tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
+                    tokens: tokens, allowedHosts: resolved.allowedHosts, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) },
                     manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil,
                     cacheSize: resolved.cacheSize),
@@ -56,7 +59,8 @@ struct Daemon: Sendable {
         let hostText = bound.host.contains(":") ? "[\(bound.host)]" : bound.host
         writeStdoutLine("listening on \(hostText):\(bound.port)")
 
-        logger.info("started", metadata: ["host": "\(bound.host)", "port": "\(bound.port)", "data_dir": "\(resolved.dataDir)"])
+        logger.info("started", metadata: ["host": "\(bound.host)", "port": "\(bound.port)", "data_dir": "\(resolved.dataDir)",
+                                          "admin": "\(service.access.adminAccess.rawValue)"])
         let signal = await Self.waitForTerminationSignal()
         logger.info("draining", metadata: ["signal": "\(signal)"])
         lifecycle.beginDrain()

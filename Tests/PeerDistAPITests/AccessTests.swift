@@ -252,12 +252,82 @@ import Testing
         await f.stop()
     }
 
-    /// With tokens but no admin token (a loopback development setup), /admin/* is open to any
-    /// authenticated caller and still closed to unauthenticated ones.
-    @Test func withoutAnAdminTokenAdminRoutesTakeAnyCaller() async throws {
+    /// With tokens but no admin token, /admin/* is closed to every caller (403, code 5): an
+    /// authenticated principal must not switch the service off for all (issue 18, item 5).
+    @Test func withTokensButNoAdminTokenAdminRoutesAre403ToEveryone() async throws {
         let f = try await Self.start(admin: false)
-        #expect(try await Self.call(f, Self.aliceToken, "GET", "/admin/policy").status == 200)
+        #expect(f.service.access.adminAccess == .closed)
+        for token in [Self.aliceToken, Self.bobToken] {
+            for (method, path, json) in [("GET", "/admin/policy", nil), ("PUT", "/admin/policy", #"{"enabled":false}"#),
+                                         ("GET", "/admin/faults", nil), ("PUT", "/admin/faults", #"{"completionDelayMs":60000}"#),
+                                         ("GET", "/admin/service", nil), ("PUT", "/admin/service", #"{"available":false}"#)] {
+                let r = try await Self.call(f, token, method, path, json: json)
+                #expect(r.status == 403 && r.code == 5, "\(method) \(path): \(r.status) \(r.text)")
+                #expect(r.header("Content-Type") == "application/problem+json")
+            }
+        }
         #expect(try await Self.call(f, nil, "GET", "/admin/policy").status == 401)
+        // Nothing changed.
+        #expect(f.engine.serviceControls.policyEnabled)
+        #expect(f.engine.serviceControls.available)
+        #expect(f.engine.faults.completionDelayMs == 0)
+        await f.stop()
+    }
+
+    /// An admin token shorter than callers' tokens may be (16 bytes) is refused at start.
+    @Test func shortAdminTokenIsRefused() throws {
+        #expect(throws: AccessControl.ConfigurationError.self) { try AccessControl(tokens: nil, adminToken: "s3cret") }
+        #expect(throws: AccessControl.ConfigurationError.self) { try AccessControl(tokens: try Self.tokens(), adminToken: "fifteen-bytes-x") }
+        _ = try AccessControl(tokens: nil, adminToken: "sixteen-bytes-xx")
+    }
+
+    // MARK: - Host
+
+    /// While open (no tokens file), only requests for a loopback host (any port) or an
+    /// --allowed-host name are answered; others get 421 problem+json, /admin/* and probes
+    /// included, on HTTP/1.1 and HTTP/2: a page using DNS rebinding gets nothing.
+    @Test func openServiceAnswersOnlyLoopbackOrAllowedHosts() async throws {
+        let f = try await APIFixture.start(allowedHosts: ["PeerDist.Internal"])
+        for host in ["attacker.example", "attacker.example:8080", "127.0.0.1.attacker.example", "localhost.attacker.example",
+                     "[::2]:80", "10.0.0.1", "peerdist.internal.example", ""] {
+            for path in ["/instances", "/admin/policy", "/healthz"] {
+                let client = try await f.newClient()
+                try await client.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                let r = try await client.readResponse()
+                #expect(r.status == 421 && r.code == 5, "Host '\(host)' \(path): \(r.status) \(r.text)")
+                #expect(r.header("Content-Type") == "application/problem+json")
+                client.close()
+            }
+        }
+        // An absolute-form target names the host too.
+        let absolute = try await f.newClient()
+        try await absolute.send("GET http://attacker.example/admin/policy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try await absolute.readResponse().status == 421)
+        absolute.close()
+        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:1", "127.1.2.3:65535", "[::1]", "[::1]:8080",
+                     "peerdist.internal", "peerdist.internal:8080"] {
+            let client = try await f.newClient()
+            try await client.send("GET /admin/policy HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let r = try await client.readResponse()
+            #expect(r.status == 200, "Host '\(host)': \(r.status) \(r.text)")
+            client.close()
+        }
+        let h2 = try await H2Client.connect(port: f.server.port)
+        let refused = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", authority: "attacker.example:80")]).first)
+        #expect(refused.status == 421)
+        let served = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", authority: "localhost:80")]).first)
+        #expect(served.status == 200)
+        h2.close()
+        await f.stop()
+    }
+
+    /// With a tokens file the token is the guard: any Host is served.
+    @Test func withTokensAnyHostIsServed() async throws {
+        let f = try await APIFixture.start(tokens: try Self.tokens(), allowedHosts: [])
+        let client = try await f.newClient()
+        try await client.send("GET /instances HTTP/1.1\r\nHost: peerdist.example:8080\r\nAuthorization: Bearer \(Self.aliceToken)\r\n\r\n")
+        #expect(try await client.readResponse().status == 200)
+        client.close()
         await f.stop()
     }
 

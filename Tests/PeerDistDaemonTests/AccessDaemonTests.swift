@@ -15,9 +15,11 @@ import Glibc
     static let bob = "bob-token-0123456789ab"
     static let admin = "admin-token-0123456789"
 
-    static func tokensFile(_ text: String) throws -> String {
-        let path = DaemonTests.tempDir() + "/tokens"
+    /// A file of `text`, private to the owner (0600) unless `mode` says otherwise.
+    static func tokensFile(_ text: String, name: String = "tokens", mode: Int = 0o600) throws -> String {
+        let path = DaemonTests.tempDir() + "/" + name
         try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
         return path
     }
 
@@ -123,6 +125,47 @@ import Glibc
         #expect(requests.contains { $0["principal"] as? String == "bob" && $0["status"] as? String == "200" })
         #expect(requests.contains { $0["principal"] as? String == "alice" && $0["status"] as? String == "200" })
         #expect(requests.contains { $0["principal"] as? String == "-" && $0["status"] as? String == "401" })
+    }
+
+    /// The admin token from a file: refused (exit 2) when group or others may read it, when it is
+    /// shorter than 16 bytes, or given twice; a private one guards /admin/*. `--admin-token` on
+    /// the command line starts with a warning; a tokens file without an admin token says in the
+    /// start-up line that /admin/* is closed (issue 18, item 5).
+    @Test func adminTokenFileAndTheStartupLog() async throws {
+        let tokens = try Self.tokensFile("alice \(Self.alice)\n")
+        for (file, fragment) in [(try Self.tokensFile("\(Self.admin)\n", name: "admin", mode: 0o644), "chmod 600"),
+                                 (try Self.tokensFile("short-token\n", name: "admin"), "at least 16 bytes"),
+                                 (try Self.tokensFile("\n", name: "admin"), "is empty")] {
+            let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", tokens, "--admin-token-file", file])
+            #expect(await d.waitExit() == 2, "\(fragment)")
+            let text = await d.errorText()
+            #expect(text.contains(fragment) && !text.contains(Self.admin), "\(text)")
+        }
+        let both = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--admin-token", Self.admin,
+                               "--admin-token-file", try Self.tokensFile("\(Self.admin)\n", name: "admin")])
+        #expect(await both.waitExit() == 2)
+
+        let file = try Self.tokensFile("\(Self.admin)\n", name: "admin")
+        let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", tokens, "--admin-token-file", file])
+        #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await Self.status(c, Self.admin, "/admin/policy") == 200)
+        #expect(try await Self.status(c, Self.alice, "/admin/policy") == 403)
+        c.close()
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
+        let quiet = await d.errorText()
+        #expect(!quiet.contains("process list") && quiet.contains("admin=admin token"), "\(quiet)")
+
+        // On the command line: a warning. A tokens file and no admin token: the start-up line says /admin/* is closed.
+        for (arguments, fragment) in [(["--admin-token", Self.admin], "visible in the process list"), ([], "admin=closed")] {
+            let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", tokens] + arguments)
+            #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
+            d.process.terminate()
+            #expect(await d.waitExit() == 0)
+            let text = await d.errorText()
+            #expect(text.contains(fragment), "\(arguments): \(text)")
+        }
     }
 
     /// Without a tokens file, SIGHUP neither kills the daemon nor changes anything.

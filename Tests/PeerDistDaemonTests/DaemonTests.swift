@@ -157,7 +157,7 @@ import Testing
         let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
         let poller = try await RawHTTPClient.connect(port: d.port)
         let started = ContinuousClock.now
-        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         // Parked (the metrics gauge says so) before the clock moves.
         var parked = false
         for _ in 0..<500 where !parked {
@@ -279,7 +279,7 @@ import Testing
         let client = try await RawHTTPClient.connect(port: d.port)
         let h = try #require(try await client.request("POST", "/instances", json: "{}").json["handle"] as? String)
         let poller = try await RawHTTPClient.connect(port: d.port)
-        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=25000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=25000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try await Task.sleep(for: .milliseconds(200))
         let started = ContinuousClock.now
         d.process.terminate()
@@ -401,7 +401,7 @@ import Testing
         // A second publication with an append in flight: half its body sent, then kill -9.
         let s = try #require(try await c.request("POST", "/instances/\(h)/content/YmFy/streams", json: #"{"version":2}"#).json["stream"] as? String)
         let uploader = try await RawHTTPClient.connect(port: first.port)
-        try await uploader.send(Array("POST /instances/\(h)/content/YmFy/streams/\(s)/data?op=inflight HTTP/1.1\r\nHost: t\r\nContent-Length: \(content.count)\r\n\r\n".utf8)
+        try await uploader.send(Array("POST /instances/\(h)/content/YmFy/streams/\(s)/data?op=inflight HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(content.count)\r\n\r\n".utf8)
                                 + content.prefix(content.count / 2))
         var pending = false
         for _ in 0..<200 where !pending {
