@@ -17,6 +17,7 @@ public struct Request: Sendable {
         let path: Substring
         let query: Substring?
         let connectionID: UInt64
+        let peerAddress: String?
         let receivedAt: ContinuousClock.Instant
         var parameters: [String: String] = [:]
         var routeTemplate = ""
@@ -26,7 +27,7 @@ public struct Request: Sendable {
         var isPrivileged = false
 
         init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
-             path: Substring, query: Substring?, connectionID: UInt64, receivedAt: ContinuousClock.Instant) {
+             path: Substring, query: Substring?, connectionID: UInt64, peerAddress: String?, receivedAt: ContinuousClock.Instant) {
             self.method = method
             self.target = target
             self.version = version
@@ -35,12 +36,13 @@ public struct Request: Sendable {
             self.path = path
             self.query = query
             self.connectionID = connectionID
+            self.peerAddress = peerAddress
             self.receivedAt = receivedAt
         }
 
         func copy() -> Storage {
             let copy = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                               path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
+                               path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
             copy.parameters = parameters
             copy.routeTemplate = routeTemplate
             copy.body = body
@@ -89,6 +91,8 @@ public struct Request: Sendable {
     }
     /// The connection's id, for logs.
     public var connectionID: UInt64 { storage.connectionID }
+    /// The client's numeric address without its port; nil when unknown.
+    public var peerAddress: String? { storage.peerAddress }
     /// The request id: the client's `X-Request-Id` when it is usable, else one the server made.
     /// Sent back in `X-Request-Id`.
     public internal(set) var id: String {
@@ -112,7 +116,7 @@ public struct Request: Sendable {
 
     /// Creates a request from its parts (the protocol has checked them).
     package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64,
-                 receivedAt: ContinuousClock.Instant = .now) {
+                 peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         let form = Self.originForm(target)
         let path: Substring
         let query: Substring?
@@ -124,13 +128,13 @@ public struct Request: Sendable {
             query = nil
         }
         storage = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                          path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
+                          path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request from an HTTP/1.1 head.
-    init(head: RequestHead, connectionID: UInt64, receivedAt: ContinuousClock.Instant = .now) {
+    init(head: RequestHead, connectionID: UInt64, peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         self.init(method: head.method, target: head.target, version: head.version, headers: head.fields,
-                  acceptsGzip: head.acceptsGzip, connectionID: connectionID, receivedAt: receivedAt)
+                  acceptsGzip: head.acceptsGzip, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request for in-process tests.

@@ -45,6 +45,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Milliseconds a 429 answer is held before it is sent, slowing a client that retries without honouring Retry-After; 0 = at once. Env PEERDIST_TOO_MANY_REQUESTS_DELAY. Default \(Int(ServerConfiguration().tooManyRequestsDelay / .milliseconds(1))).")
     var tooManyRequestsDelay: Int?
 
+    @Option(help: "401 and 403 answers one client address may get in \(ServerConfiguration().refusalWindow.components.seconds) s before further ones are held --too-many-requests-delay, so that tokens cannot be guessed quickly; 0 = never held. Env PEERDIST_AUTH_FAILURES_BEFORE_DELAY. Default \(ServerConfiguration().refusalsBeforeDelay).")
+    var authFailuresBeforeDelay: Int?
+
     @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default \(ServerConfiguration().idleTimeout.components.seconds).")
     var idleTimeout: Double?
 
@@ -159,6 +162,8 @@ struct DaemonOptions: ParsableCommand {
             guard delay <= 60_000 else { throw ValidationError("--too-many-requests-delay must be 0 to 60000 milliseconds, got \(delay)") }
             r.server.tooManyRequestsDelay = .milliseconds(delay)
         }
+        r.server.refusalsBeforeDelay = try nonNegative(
+            "--auth-failures-before-delay", authFailuresBeforeDelay ?? src.int("auth-failures-before-delay")) ?? r.server.refusalsBeforeDelay
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
@@ -334,7 +339,7 @@ enum ConfigFile {
         "max-wait", "drain-timeout", "admin-token", "admin-token-file", "log-level", "log-format", "max-waiters", "retention", "cache-size", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal",
-        "tokens-file", "allow-anonymous", "allowed-host", "clock", "too-many-requests-delay",
+        "tokens-file", "allow-anonymous", "allowed-host", "clock", "too-many-requests-delay", "auth-failures-before-delay",
     ]
 
     /// Reads the file; nil path = no file.

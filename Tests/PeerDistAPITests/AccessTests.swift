@@ -281,6 +281,39 @@ import Testing
         _ = try AccessControl(tokens: nil, adminToken: "sixteen-bytes-xx")
     }
 
+    /// Past 20 refusals (401 or 403) to one address in 10 s, further ones are held as a 429 is
+    /// (`--too-many-requests-delay`), on HTTP/1.1 and HTTP/2, whether a filter (401) or a handler
+    /// (403) refused: tokens cannot be guessed at full speed. Other answers are not held.
+    @Test func refusalsToOneAddressAreSlowedPastTwentyInTenSeconds() async throws {
+        var configuration = ServerConfiguration()
+        configuration.tooManyRequestsDelay = .milliseconds(1_500)
+        let f = try await APIFixture.start(adminToken: Self.adminToken, tokens: try Self.tokens(), configuration: configuration)
+        let client = try await f.newClient()
+        let bad = [("Authorization", "Bearer guessed-token-0000000000")]
+        let alice = [("Authorization", "Bearer \(Self.aliceToken)")]
+        for index in 0..<20 {
+            let r = try await client.request("GET", index % 2 == 0 ? "/instances" : "/admin/policy", headers: index % 2 == 0 ? bad : alice)
+            #expect(r.status == (index % 2 == 0 ? 401 : 403))
+        }
+        for (path, headers, status) in [("/instances", bad, 401), ("/admin/policy", alice, 403)] {
+            let started = ContinuousClock.now
+            let r = try await client.request("GET", path, headers: headers)
+            #expect(r.status == status && r.code == 5)
+            #expect(ContinuousClock.now - started >= .milliseconds(1_500), "\(status) answered without the delay")
+        }
+        let started = ContinuousClock.now
+        #expect(try await client.request("GET", "/instances", headers: alice).status == 200)
+        #expect(ContinuousClock.now - started < .milliseconds(1_500), "a 200 is not held")
+        client.close()
+        let h2 = try await H2Client.connect(port: f.server.port)
+        let h2Started = ContinuousClock.now
+        let refused = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", headers: [("authorization", "Bearer guessed-token-0000000000")])]).first)
+        #expect(refused.status == 401)
+        #expect(ContinuousClock.now - h2Started >= .milliseconds(1_500))
+        h2.close()
+        await f.stop()
+    }
+
     // MARK: - Host
 
     /// While open (no tokens file), only requests for a loopback host (any port) or an

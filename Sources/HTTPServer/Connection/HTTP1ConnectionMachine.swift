@@ -24,6 +24,9 @@ enum HTTP1Action {
     /// Run this route's handler on the exchange's request; give its answer to `handlerFinished`
     /// with the exchange's id.
     case invoke(HTTP1ConnectionMachine.Exchange, Route)
+    /// Give this answer to `handlerFinished` with the exchange's id once `ExchangeRunner.hold`
+    /// delivers it (a refusal held as a 429 is).
+    case hold(UInt64, Response)
     /// The client is gone, or the server drains: cancel this exchange's handler if it still runs.
     case cancelHandler(UInt64)
     /// An answer was queued (metrics and the request log).
@@ -89,6 +92,7 @@ final class HTTP1ConnectionMachine {
     private let runner: ExchangeRunner
     private let bodies: RequestBodyPolicy
     private let connectionID: UInt64
+    private let peerAddress: String?
     /// The Date field's value now (the driver's cache; a fixed text in tests).
     private let date: () -> String
     /// Performs an action (the driver), at once.
@@ -192,11 +196,12 @@ final class HTTP1ConnectionMachine {
     }
 
     init(configuration: ServerConfiguration, runner: ExchangeRunner, bodies: RequestBodyPolicy, connectionID: UInt64,
-         now: ContinuousClock.Instant, date: @escaping () -> String) {
+         peerAddress: String? = nil, now: ContinuousClock.Instant, date: @escaping () -> String) {
         self.configuration = configuration
         self.runner = runner
         self.bodies = bodies
         self.connectionID = connectionID
+        self.peerAddress = peerAddress
         self.now = now
         self.date = date
         self.parser = RequestHeadParser(limits: configuration.parserLimits)
@@ -528,7 +533,7 @@ final class HTTP1ConnectionMachine {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, receivedAt: now),
+        let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, peerAddress: peerAddress, receivedAt: now),
                                 head: head, keepAlive: keepAlive, framing: framing,
                                 sink: .discard(allowance: configuration.maxDrainBytes), now: now)
         state = .busy(exchange)
@@ -536,6 +541,8 @@ final class HTTP1ConnectionMachine {
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
+        case .held(let response):
+            perform(.hold(exchange.id, response))
         case .route(let route):
             exchange.route = route
             prepareBody(exchange, route: route)

@@ -198,12 +198,14 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             return
         }
         var request = Request(method: head.method, target: head.path, version: .http2, headers: head.fields,
-                              acceptsGzip: acceptsGzip, connectionID: connection.id)
+                              acceptsGzip: acceptsGzip, connectionID: connection.id, peerAddress: connection.peerAddress)
         let routing = core.runner.route(&request)
         exchange.request = request
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
+        case .held(let response):
+            core.runner.hold(response, on: connection.queue) { response in self.respond(response, to: exchange) }
         case .route(let route):
             exchange.route = route
             prepareBody(exchange, route: route)
