@@ -19,12 +19,14 @@ enum SecretStore {
 
     /// Loads `secretFile` if given, else the data directory's secret, creating it on first use.
     /// - Throws: `Failure` when a secret file is unreadable, shorter than `minBytes` or longer than
-    ///   `maxBytes`, when it or the existing data directory can be read or written by group or
-    ///   others, or when the secret cannot be created.
+    ///   `maxBytes`, when it or the data directory (created 0700 when missing) can be read or
+    ///   written by group or others, or when the secret cannot be created.
     static func load(dataDirectory: String, secretFile: String?) throws -> ServerSecret {
-        if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
+        // The data directory holds the cache and its index whichever secret is used: checked
+        // either way.
         try createDirectory(dataDirectory)
         try checkPrivate(dataDirectory, what: "the data directory", fix: "chmod 700")
+        if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
         let path = (dataDirectory as NSString).appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: path) { return ServerSecret(keyBytes: try read(path)) }
         let secret = ServerSecret.random(byteCount: 32)

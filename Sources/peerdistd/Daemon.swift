@@ -102,6 +102,11 @@ enum TokensFile {
     }
 
     static func load(_ path: String) throws -> TokenTable {
+        do {
+            try PrivateFile.check(path, what: "the tokens file", fix: "chmod 600")
+        } catch {
+            throw LoadError(description: error.description)
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw LoadError(description: "cannot read the tokens file \(path)")
         }

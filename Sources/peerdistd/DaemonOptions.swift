@@ -345,6 +345,12 @@ enum ConfigFile {
     /// Reads the file; nil path = no file.
     static func load(path: String?) throws -> [String: String] {
         guard let path else { return [:] }
+        // It may hold the admin token, and decides who may call what.
+        do {
+            try PrivateFile.check(path, what: "the configuration file", fix: "chmod 600")
+        } catch {
+            throw ValidationError(error.description)
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("cannot read the configuration file \(path)")
         }

@@ -18,8 +18,7 @@ import Glibc
     /// A file of `text`, private to the owner (0600) unless `mode` says otherwise.
     static func tokensFile(_ text: String, name: String = "tokens", mode: Int = 0o600) throws -> String {
         let path = DaemonTests.tempDir() + "/" + name
-        try text.write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        try DaemonTests.writePrivate(text, to: path, mode: mode)
         return path
     }
 
@@ -92,7 +91,7 @@ import Glibc
         #expect(try await Self.status(c, nil, "/healthz") == 200)
 
         // A good file: Bob in, Alice out, on the same connection.
-        try "# rotated\nbob \(Self.bob)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try DaemonTests.writePrivate("# rotated\nbob \(Self.bob)\n", to: path)
         kill(d.process.processIdentifier, SIGHUP)
         var log = await Self.readStderr(d, until: "tokens reloaded")
         #expect(log.contains("tokens reloaded"))
@@ -100,7 +99,7 @@ import Glibc
         #expect(try await Self.status(c, Self.alice) == 401)
 
         // A bad file: refused, Bob stays.
-        try "bob \(Self.bob)\nbob \(Self.alice)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try DaemonTests.writePrivate("bob \(Self.bob)\nbob \(Self.alice)\n", to: path)
         kill(d.process.processIdentifier, SIGHUP)
         log += await Self.readStderr(d, until: "tokens reload refused")
         #expect(log.contains("tokens reload refused") && log.contains("line 2"), "\(log)")
@@ -166,6 +165,59 @@ import Glibc
             let text = await d.errorText()
             #expect(text.contains(fragment), "\(arguments): \(text)")
         }
+    }
+
+    /// The tokens file and the configuration file are refused (exit 2) when group or others may
+    /// read or write them, and so is a data directory they may reach even with --secret-file; a
+    /// tokens file made readable later is refused on SIGHUP and the tokens in use stay. What the
+    /// daemon creates is private whatever its caller's umask (issue 18, item 7).
+    @Test func filesAreCheckedAndCreatedPrivate() async throws {
+        let loose = try Self.tokensFile("alice \(Self.alice)\n", mode: 0o644)
+        let d1 = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", loose])
+        #expect(await d1.waitExit() == 2)
+        let t1 = await d1.errorText()
+        #expect(t1.contains("tokens file") && t1.contains("644") && t1.contains("chmod 600"), "\(t1)")
+        let config = try Self.tokensFile("port = 0\n", name: "peerdist.conf", mode: 0o640)
+        let d2 = try Daemon(["--config", config, "--data-dir", DaemonTests.tempDir()])
+        #expect(await d2.waitExit() == 2)
+        let t2 = await d2.errorText()
+        #expect(t2.contains("configuration file") && t2.contains("640"), "\(t2)")
+        let key = try Self.tokensFile(String(repeating: "k", count: 32), name: "key")
+        let open = DaemonTests.tempDir()
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: open)
+        let d3 = try Daemon(["--port", "0", "--data-dir", open, "--secret-file", key])
+        #expect(await d3.waitExit() == 2)
+        let t3 = await d3.errorText()
+        #expect(t3.contains("data directory") && t3.contains("chmod 700"), "\(t3)")
+
+        // Started with umask 022 inherited: the data directory it creates, the secret, the cache's
+        // folder and index are private.
+        let data = DaemonTests.tempDir() + "/nested/data"
+        let tokens = try Self.tokensFile("alice \(Self.alice)\n")
+        let d = Daemon(unstarted: ())
+        d.process.arguments = ["--port", "0", "--data-dir", data, "--tokens-file", tokens]
+        let previous = umask(0o022)
+        try d.process.run()
+        umask(previous)
+        #expect(await d.firstLine().hasPrefix("listening on"))
+        func mode(_ path: String) -> Int? {
+            var info = stat()
+            guard lstat(path, &info) == 0 else { return nil }
+            return Int(info.st_mode & 0o777)
+        }
+        for (path, expected) in [(data, 0o700), (data + "/server-secret", 0o600), (data + "/cache", 0o700), (data + "/cache/index.sqlite", 0o600)] {
+            #expect(mode(path) == expected, "\(path): \(String(mode(path) ?? -1, radix: 8))")
+        }
+        // Made readable by others while running: a reload refuses it, Alice stays.
+        try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: tokens)
+        kill(d.process.processIdentifier, SIGHUP)
+        let log = await Self.readStderr(d, until: "tokens reload refused")
+        #expect(log.contains("chmod 600"), "\(log)")
+        let c = try await RawHTTPClient.connect(port: d.port)
+        #expect(try await Self.status(c, Self.alice) == 200)
+        c.close()
+        d.process.terminate()
+        #expect(await d.waitExit() == 0)
     }
 
     /// Without a tokens file, SIGHUP neither kills the daemon nor changes anything.

@@ -75,6 +75,13 @@ import Testing
         }
     }
 
+    /// Writes `text` to `path`, private to the owner (0600), as the daemon wants its tokens and
+    /// configuration files.
+    static func writePrivate(_ text: String, to path: String, mode: Int = 0o600) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    }
+
     static func tempDir() -> String {
         let dir = NSTemporaryDirectory() + "peerdist-test-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -114,7 +121,7 @@ import Testing
                                     ("port 80\n", "expected 'key = value'"),
                                     ("cache-size = lots\n", "'cache-size' in the configuration file must be an integer")] {
             let path = dir + "/peerdist.conf"
-            try content.write(toFile: path, atomically: true, encoding: .utf8)
+            try Self.writePrivate(content, to: path)
             let d = try Daemon(["--config", path, "--data-dir", dir])
             #expect(await d.waitExit() == 2)
             #expect(await d.errorText().contains(fragment))
@@ -125,7 +132,7 @@ import Testing
     @Test func configFilePrecedence() async throws {
         let dir = Self.tempDir()
         let path = dir + "/peerdist.conf"
-        try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\ncache-size = 2097152\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.writePrivate("# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\ncache-size = 2097152\n", to: path)
         let d = try Daemon(["--config", path], environment: ["PEERDIST_MAX_WAIT": "2000"])
         #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
         let c = try await RawHTTPClient.connect(port: d.port)
