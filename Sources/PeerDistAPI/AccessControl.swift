@@ -89,10 +89,16 @@ public final class AccessControl: Sendable {
     // MARK: - API
 
     /// Replaces the callers' tokens (a reload). The old ones stay when the new ones are refused.
+    /// - Returns: The principals the old table named and the new one does not (revoked).
     /// - Throws: `ConfigurationError` when a token of the new table is the admin token.
-    public func replaceTokens(_ table: TokenTable) throws(ConfigurationError) {
+    @discardableResult
+    public func replaceTokens(_ table: TokenTable) throws(ConfigurationError) -> Set<String> {
         try check(table)
-        tokens.withLock { $0 = table }
+        let old = tokens.withLock { tokens in
+            defer { tokens = table }
+            return tokens
+        }
+        return Set(old?.names ?? []).subtracting(table.names)
     }
 
     /// The authentication filter: sets `principal` and `isPrivileged` on every request, or

@@ -120,6 +120,19 @@ public final class PeerDistService: Sendable {
         )
     }
 
+    /// Replaces the callers' tokens (SIGHUP) at once, then shuts down, as `DELETE /instances/{h}`
+    /// does, every instance of a principal the new table no longer names, so that a name given out
+    /// again later never sees them.
+    /// - Returns: The shutdown's task: the principals revoked and how many instances were shut down.
+    /// - Throws: `AccessControl.ConfigurationError` when the table is refused (the old one stays).
+    @discardableResult
+    public func replaceTokens(_ table: TokenTable) throws(AccessControl.ConfigurationError) -> Task<(revoked: Set<String>, instances: Int), Never> {
+        let revoked = try access.replaceTokens(table)
+        return Task { [engine] in
+            (revoked, await engine.shutdownInstances(of: revoked, detail: "the instance's principal was removed from the tokens file"))
+        }
+    }
+
     /// The filters `HTTPServer(filters:)` takes: authentication.
     public var filters: [any ExchangeFilter] { [access.filter] }
 

@@ -46,8 +46,8 @@ struct Daemon: Sendable {
             metrics.countDroppedLogLines($0)
         }
         let server = service.makeHTTPServer(configuration: resolved.server, logger: logger)
-        SignalWaiter.shared.onHangup { [resolved, logger, access = service.access] in
-            Self.reloadTokens(path: resolved.tokensFile, into: access, logger: logger)
+        SignalWaiter.shared.onHangup { [resolved, logger, service] in
+            Self.reloadTokens(path: resolved.tokensFile, into: service, logger: logger)
         }
         let bound: (host: String, port: Int)
         do {
@@ -71,17 +71,23 @@ struct Daemon: Sendable {
     }
 
     /// SIGHUP: reads the tokens file again and swaps it in; connections and requests in flight
-    /// are untouched. A file that cannot be read or parsed is refused with a log line, and the
-    /// tokens in use stay.
-    static func reloadTokens(path: String?, into access: AccessControl, logger: Logger) {
+    /// are untouched, but the instances of a principal the file no longer names are shut down
+    /// (the line is logged once they are). A file that cannot be read or parsed is refused with a
+    /// log line, and the tokens in use stay.
+    static func reloadTokens(path: String?, into service: PeerDistService, logger: Logger) {
         guard let path else {
             logger.notice("SIGHUP: no tokens file is configured; nothing to reload")
             return
         }
         do {
             let table = try TokensFile.load(path)
-            try access.replaceTokens(table)
-            logger.notice("tokens reloaded", metadata: ["tokens_file": "\(path)", "principals": "\(table.count)"])
+            // Swapped now, in signal order; the revoked principals' instances are shut down after.
+            let revocation = try service.replaceTokens(table)
+            Task {
+                let (revoked, instances) = await revocation.value
+                logger.notice("tokens reloaded", metadata: ["tokens_file": "\(path)", "principals": "\(table.count)",
+                                                            "revoked": "\(revoked.count)", "instances_shut_down": "\(instances)"])
+            }
         } catch {
             logger.error("tokens reload refused; the previous tokens stay in use", metadata: ["tokens_file": "\(path)", "reason": "\(error)"])
         }

@@ -404,6 +404,48 @@ import Testing
 
     // MARK: - Reload
 
+    /// A principal removed by a reload loses its instances as `DELETE /instances/{h}` takes them:
+    /// its pending operation ends with 995 (its completion handed to the parked dequeue), its
+    /// status wait is woken (410, 995); the name given out again later sees none of it; another
+    /// principal keeps its instance (issue 18, item 8).
+    @Test func removingAPrincipalShutsItsInstancesDown() async throws {
+        let f = try await Self.start()
+        let a = Self.aliceToken, b = Self.bobToken
+        let h = try #require(try await Self.call(f, a, "POST", "/instances").json["handle"] as? String)
+        let hb = try #require(try await Self.call(f, b, "POST", "/instances").json["handle"] as? String)
+        try f.engine.setFaults(FaultSettings(completionDelayMs: 600_000, kinds: [.publishAddToStream]))
+        let s = try #require(try await Self.call(f, a, "POST", "/instances/\(h)/content/aGVsbG8/streams", json: #"{"contentLength":3}"#)
+            .json["stream"] as? String)
+        let append = try await Self.call(f, a, "POST", "/instances/\(h)/content/aGVsbG8/streams/\(s)/data?op=append-1", body: [1, 2, 3])
+        #expect(append.status == 202 && append.json["state"] as? String == "pending", "\(append.text)")
+        let dequeue = try await f.newClient()
+        try await dequeue.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        let status = try await f.newClient()
+        try await status.send("GET /instances/\(h)/status?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        #expect(await eventually { f.engine.usage(of: "alice").parkedWaiters == 2 })
+
+        let (revoked, shut) = await (try f.service.replaceTokens(try Self.tokens("bob \(b)\n"))).value
+        #expect(revoked == ["alice"] && shut == 1)
+        let completions = try await dequeue.readResponse()
+        #expect(completions.status == 200, "\(completions.text)")
+        let entry = (completions.json["completions"] as? [[String: Any]])?.first
+        #expect(entry?["operation"] as? String == "append-1" && (entry?["result"] as? [String: Any])?["code"] as? Int == 995, "\(completions.text)")
+        let woken = try await status.readResponse()
+        #expect(woken.status == 410 && woken.code == 995, "\(woken.text)")
+        #expect(f.engine.usage(of: "alice") == PrincipalUsage())
+
+        // The name given out again, with a new token: nothing of before.
+        try f.service.replaceTokens(try Self.tokens("bob \(b)\nalice alice-new-token-0123456789\n"))
+        let again = "alice-new-token-0123456789"
+        #expect((try await Self.call(f, again, "GET", "/instances").json["instances"] as? [[String: Any]])?.isEmpty == true)
+        let gone = try await Self.call(f, again, "GET", "/instances/\(h)")
+        #expect(gone.status == 404 && gone.code == 6)
+        #expect(try await Self.call(f, b, "GET", "/instances/\(hb)").status == 200)
+        dequeue.close()
+        status.close()
+        await f.stop()
+    }
+
     /// Replacing the tokens takes effect at once on open connections; a table that reuses the
     /// admin token is refused and the old one stays.
     @Test func replacingTokensKeepsConnections() async throws {

@@ -89,6 +89,7 @@ import Glibc
         #expect(try await Self.status(c, Self.alice) == 200)
         #expect(try await Self.status(c, Self.bob) == 401)
         #expect(try await Self.status(c, nil, "/healthz") == 200)
+        #expect(try await c.request("POST", "/instances", headers: [("Authorization", "Bearer \(Self.alice)")]).status == 201)
 
         // A good file: Bob in, Alice out, on the same connection.
         try DaemonTests.writePrivate("# rotated\nbob \(Self.bob)\n", to: path)
@@ -97,6 +98,8 @@ import Glibc
         #expect(log.contains("tokens reloaded"))
         #expect(try await Self.status(c, Self.bob) == 200)
         #expect(try await Self.status(c, Self.alice) == 401)
+        // Alice's instance went with her (issue 18, item 8).
+        #expect(log.contains(#""instances_shut_down":"1""#), "\(log)")
 
         // A bad file: refused, Bob stays.
         try DaemonTests.writePrivate("bob \(Self.bob)\nbob \(Self.alice)\n", to: path)
