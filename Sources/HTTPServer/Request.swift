@@ -14,6 +14,7 @@ public struct Request: Sendable {
         let version: HTTPVersion
         let headers: HTTPFields
         let acceptsGzip: Bool
+        let acceptEncodingIgnored: Bool
         let path: Substring
         let query: Substring?
         let connectionID: UInt64
@@ -26,13 +27,14 @@ public struct Request: Sendable {
         var principal: String?
         var isPrivileged = false
 
-        init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
+        init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, acceptEncodingIgnored: Bool,
              path: Substring, query: Substring?, connectionID: UInt64, peerAddress: String?, receivedAt: ContinuousClock.Instant) {
             self.method = method
             self.target = target
             self.version = version
             self.headers = headers
             self.acceptsGzip = acceptsGzip
+            self.acceptEncodingIgnored = acceptEncodingIgnored
             self.path = path
             self.query = query
             self.connectionID = connectionID
@@ -42,7 +44,7 @@ public struct Request: Sendable {
 
         func copy() -> Storage {
             let copy = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                               path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
+                               acceptEncodingIgnored: acceptEncodingIgnored, path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
             copy.parameters = parameters
             copy.routeTemplate = routeTemplate
             copy.body = body
@@ -70,6 +72,8 @@ public struct Request: Sendable {
     public var headers: HTTPFields { storage.headers }
     /// Whether the client accepts a gzip-coded answer.
     public var acceptsGzip: Bool { storage.acceptsGzip }
+    /// Whether a malformed Accept-Encoding was ignored (the answer uses the identity coding).
+    public var acceptEncodingIgnored: Bool { storage.acceptEncodingIgnored }
     /// The path part of the target, still percent-encoded.
     public var path: Substring { storage.path }
     /// The query part of the target (after `?`), still encoded; nil when absent.
@@ -115,8 +119,8 @@ public struct Request: Sendable {
     public var receivedAt: ContinuousClock.Instant { storage.receivedAt }
 
     /// Creates a request from its parts (the protocol has checked them).
-    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64,
-                 peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
+    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
+                 acceptEncodingIgnored: Bool = false, connectionID: UInt64, peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         let form = Self.originForm(target)
         let path: Substring
         let query: Substring?
@@ -128,13 +132,14 @@ public struct Request: Sendable {
             query = nil
         }
         storage = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                          path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
+                          acceptEncodingIgnored: acceptEncodingIgnored, path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request from an HTTP/1.1 head.
     init(head: RequestHead, connectionID: UInt64, peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         self.init(method: head.method, target: head.target, version: head.version, headers: head.fields,
-                  acceptsGzip: head.acceptsGzip, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
+                  acceptsGzip: head.acceptsGzip, acceptEncodingIgnored: head.acceptEncodingMalformed, connectionID: connectionID,
+                  peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request for in-process tests.

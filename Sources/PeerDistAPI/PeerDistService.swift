@@ -158,6 +158,12 @@ extension PeerDistService: RequestObserver {
     public func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
         metrics.requestCompleted(route: request.routeTemplate, method: request.method.rawValue, status: status,
                                  protocolName: request.version.major == 2 ? "h2" : "http/1.1", duration: duration)
+        if request.acceptEncodingIgnored {
+            metrics.countIgnoredAcceptEncoding()
+            logger.debug("malformed Accept-Encoding ignored: answered with the identity coding", metadata: [
+                "request_id": "\(request.id)", "accept_encoding": "\(request.headers.values("Accept-Encoding").joined(separator: ", ").prefix(256))",
+            ])
+        }
         guard logger.logLevel <= .info else { return }
         let record = RequestLogRecord(request, status: status, bodyBytes: bodyBytes, duration: duration)
         if let sink = requestLog {
