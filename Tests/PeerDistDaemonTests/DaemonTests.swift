@@ -271,7 +271,7 @@ import Testing
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
                      "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal",
-                     "--too-many-requests-delay", "--cache-size"] {
+                     "--too-many-requests-delay", "--cache-size", "--admin-token-file", "--allowed-host", "--auth-failures-before-delay"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }

@@ -14524,7 +14524,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/policy/get(getPolicy)/responses/403`.
             ///
@@ -14718,7 +14718,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/policy/put(setPolicy)/responses/403`.
             ///
@@ -14902,7 +14902,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/service/get(getService)/responses/403`.
             ///
@@ -15107,7 +15107,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/service/put(setService)/responses/403`.
             ///
@@ -15291,7 +15291,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/faults/get(getFaults)/responses/403`.
             ///
@@ -15495,7 +15495,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/faults/put(setFaults)/responses/403`.
             ///
@@ -15685,7 +15685,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/clock/get(getClock)/responses/403`.
             ///
@@ -15882,7 +15882,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/clock/advance/post(advanceClock)/responses/403`.
             ///
