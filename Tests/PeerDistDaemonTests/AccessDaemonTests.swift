@@ -37,6 +37,13 @@ import Glibc
         }
     }
 
+    /// A daemon expected to refuse to start: its exit status and stderr. One that starts anyway
+    /// (it prints `listening on`) is killed, so that the test fails instead of waiting for it.
+    static func refusal(_ d: Daemon) async -> (status: Int32, text: String) {
+        if await d.firstLine() != "" { kill(d.process.processIdentifier, SIGKILL) }
+        return (await d.waitExit(), await d.errorText())
+    }
+
     static func status(_ c: RawHTTPClient, _ token: String?, _ path: String = "/instances") async throws -> Int {
         try await c.request("GET", path, headers: token.map { [("Authorization", "Bearer \($0)")] } ?? []).status
     }
@@ -139,13 +146,13 @@ import Glibc
                                  (try Self.tokensFile("short-token\n", name: "admin"), "at least 16 bytes"),
                                  (try Self.tokensFile("\n", name: "admin"), "is empty")] {
             let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", tokens, "--admin-token-file", file])
-            #expect(await d.waitExit() == 2, "\(fragment)")
-            let text = await d.errorText()
+            let (status, text) = await Self.refusal(d)
+            #expect(status == 2, "\(fragment)")
             #expect(text.contains(fragment) && !text.contains(Self.admin), "\(text)")
         }
         let both = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--admin-token", Self.admin,
                                "--admin-token-file", try Self.tokensFile("\(Self.admin)\n", name: "admin")])
-        #expect(await both.waitExit() == 2)
+        #expect(await Self.refusal(both).status == 2)
 
         let file = try Self.tokensFile("\(Self.admin)\n", name: "admin")
         let d = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", tokens, "--admin-token-file", file])
@@ -176,21 +183,18 @@ import Glibc
     /// daemon creates is private whatever its caller's umask (issue 18, item 7).
     @Test func filesAreCheckedAndCreatedPrivate() async throws {
         let loose = try Self.tokensFile("alice \(Self.alice)\n", mode: 0o644)
-        let d1 = try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", loose])
-        #expect(await d1.waitExit() == 2)
-        let t1 = await d1.errorText()
+        let (s1, t1) = await Self.refusal(try Daemon(["--port", "0", "--data-dir", DaemonTests.tempDir(), "--tokens-file", loose]))
+        #expect(s1 == 2)
         #expect(t1.contains("tokens file") && t1.contains("644") && t1.contains("chmod 600"), "\(t1)")
         let config = try Self.tokensFile("port = 0\n", name: "peerdist.conf", mode: 0o640)
-        let d2 = try Daemon(["--config", config, "--data-dir", DaemonTests.tempDir()])
-        #expect(await d2.waitExit() == 2)
-        let t2 = await d2.errorText()
+        let (s2, t2) = await Self.refusal(try Daemon(["--config", config, "--data-dir", DaemonTests.tempDir()]))
+        #expect(s2 == 2)
         #expect(t2.contains("configuration file") && t2.contains("640"), "\(t2)")
         let key = try Self.tokensFile(String(repeating: "k", count: 32), name: "key")
         let open = DaemonTests.tempDir()
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: open)
-        let d3 = try Daemon(["--port", "0", "--data-dir", open, "--secret-file", key])
-        #expect(await d3.waitExit() == 2)
-        let t3 = await d3.errorText()
+        let (s3, t3) = await Self.refusal(try Daemon(["--port", "0", "--data-dir", open, "--secret-file", key]))
+        #expect(s3 == 2)
         #expect(t3.contains("data directory") && t3.contains("chmod 700"), "\(t3)")
 
         // Started with umask 022 inherited: the data directory it creates, the secret, the cache's
@@ -214,8 +218,9 @@ import Glibc
         // Made readable by others while running: a reload refuses it, Alice stays.
         try FileManager.default.setAttributes([.posixPermissions: 0o644], ofItemAtPath: tokens)
         kill(d.process.processIdentifier, SIGHUP)
-        let log = await Self.readStderr(d, until: "tokens reload refused")
-        #expect(log.contains("chmod 600"), "\(log)")
+        // ("tokens reload" ends the wait whether it was refused or not.)
+        let log = await Self.readStderr(d, until: "tokens reload")
+        #expect(log.contains("tokens reload refused") && log.contains("chmod 600"), "\(log)")
         let c = try await RawHTTPClient.connect(port: d.port)
         #expect(try await Self.status(c, Self.alice) == 200)
         c.close()
