@@ -108,7 +108,7 @@ def start_nginx(tmp):
 
 def http(host, port, method, path, body=b""):
     s = socket.create_connection((host, port))
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     data = b""
     while True:
         chunk = s.recv(65536)

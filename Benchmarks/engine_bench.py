@@ -42,7 +42,7 @@ class Conn:
         self.buf = b""
 
     def send(self, method, path, body=b"", headers=()):
-        head = f"{method} {path} HTTP/1.1\r\nHost: b\r\nContent-Length: {len(body)}\r\n"
+        head = f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {len(body)}\r\n"
         for k, v in headers:
             head += f"{k}: {v}\r\n"
         self.s.sendall(head.encode() + b"\r\n" + body)
@@ -158,7 +158,7 @@ def publish(port, pid, gib, rss_gib, tries):
         base = rss_kib(pid)
         peak = base
         t0 = time.perf_counter()
-        c.s.sendall(f"POST /instances/{h}/content/{cid}/streams/{s}/data HTTP/1.1\r\nHost: b\r\nContent-Length: {total}\r\n"
+        c.s.sendall(f"POST /instances/{h}/content/{cid}/streams/{s}/data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {total}\r\n"
                     f"Content-Type: application/octet-stream\r\nPrefer: wait=55\r\n\r\n".encode())
         sent = 0
         while sent < total:
@@ -192,7 +192,7 @@ def publish(port, pid, gib, rss_gib, tries):
         status, st = c.call("POST", f"/instances/{h}/content/{cid}/streams", b"{}", js)
         assert status == 201, st
         s = st["stream"]
-        c.s.sendall(f"POST /instances/{h}/content/{cid}/streams/{s}/data?op=run HTTP/1.1\r\nHost: b\r\nContent-Length: {1 << 34}\r\n"
+        c.s.sendall(f"POST /instances/{h}/content/{cid}/streams/{s}/data?op=run HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {1 << 34}\r\n"
                     f"Content-Type: application/octet-stream\r\n\r\n".encode())
         for _ in range(8):
             c.s.sendall(chunk)

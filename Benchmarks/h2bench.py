@@ -43,7 +43,7 @@ def wait_port(port, timeout=30):
 
 def http(port, method, path, body=b""):
     s = socket.create_connection(("127.0.0.1", port), timeout=10)
-    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+    s.sendall(f"{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
               f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body)
     data = b""
     while True:

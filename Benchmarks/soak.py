@@ -323,12 +323,12 @@ class Soak:
             base = f"/instances/{h}/content/{cid}"
             kind = rng.randrange(6)
             raw = {
-                0: f"POST {base}/streams/{s}/data HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n".encode() + rng.randbytes(rng.choice([0, 10, 5000])),
-                1: f"POST {base}/streams/{s}/data HTTP/1.1\r\nHost: x\r\nContent-Type: appl".encode(),
-                2: f"GET /instances/{h}/ports/{idle}/completions?timeoutMs=5000 HTTP/1.1\r\nHost: x\r\n\r\n".encode(),
-                3: f"POST /instances/{h}/content/{b64(b'v' + str(n).encode())}/streams HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"contentLe".encode(),
+                0: f"POST {base}/streams/{s}/data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n".encode() + rng.randbytes(rng.choice([0, 10, 5000])),
+                1: f"POST {base}/streams/{s}/data HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: appl".encode(),
+                2: f"GET /instances/{h}/ports/{idle}/completions?timeoutMs=5000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode(),
+                3: f"POST /instances/{h}/content/{b64(b'v' + str(n).encode())}/streams HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"contentLe".encode(),
                 4: b"",
-                5: b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n",
+                5: b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
             }[kind]
             try:
                 v = socket.create_connection((self.server.host, self.server.port), timeout=5)

@@ -89,7 +89,8 @@ struct PackFileStore {
         if current == nil {
             let id = nextID
             nextID += 1
-            let fd = open(path(of: id), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            // A new pack is new: never a file or link someone put in its place.
+            let fd = open(path(of: id), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
             guard fd >= 0 else { throw Self.failure("open pack") }
             current = (id, fd, 0)
             reserved = 0
@@ -209,7 +210,7 @@ struct PackFileStore {
     private mutating func reader(_ id: Int64) -> Int32? {
         if let open = current, open.id == id { return open.fd }
         if let fd = readers[id] { return fd }
-        let fd = open(path(of: id), O_RDWR | O_CLOEXEC)
+        let fd = open(path(of: id), O_RDWR | O_NOFOLLOW | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         if readers.count >= Self.maxOpenPacks, let victim = readers.first {
             close(victim.value)

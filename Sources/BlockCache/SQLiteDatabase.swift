@@ -1,4 +1,9 @@
 internal import CSQLite
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 
 /// An error from SQLite (its result code) or from the file system (errno), with its message.
 struct StorageError: Error, CustomStringConvertible {
@@ -21,9 +26,20 @@ final class SQLiteDatabase {
 
     /// Opens (creating if needed) the database at `path`, without SQLite's own mutex (the queue
     /// serialises every call).
+    /// The file is created 0600 before SQLite opens it, so its journal and WAL files, which
+    /// SQLite creates with the database's mode, are private too; a link in its place is refused.
     init(path: String) throws {
+        if !path.hasPrefix(":") {
+            let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw StorageError(code: SQLITE_CANTOPEN, message: "cannot create \(path): errno \(errno)") }
+            #if canImport(Glibc)
+            Glibc.close(fd)
+            #else
+            Darwin.close(fd)
+            #endif
+        }
         var db: OpaquePointer?
-        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW
         let rc = sqlite3_open_v2(path, &db, flags, nil)
         guard rc == SQLITE_OK, let db else {
             let message = db.map { String(cString: sqlite3_errmsg($0)) } ?? "cannot open"

@@ -42,7 +42,7 @@ public struct HTTPError: Error, Sendable {
         switch status {
         case 405, 501, 505: (50, "ERROR_NOT_SUPPORTED")
         case 408: (1460, "ERROR_TIMEOUT")
-        case 401, 403: (5, "ERROR_ACCESS_DENIED")
+        case 401, 403, 421: (5, "ERROR_ACCESS_DENIED")
         case 429: (1816, "ERROR_NOT_ENOUGH_QUOTA")
         case 503: (4065, "PEERDIST_ERROR_SERVICE_UNAVAILABLE")
         case 500: (1359, "ERROR_INTERNAL_ERROR")

@@ -22,6 +22,7 @@ public enum ProblemResponse {
         headers.append(name: "Content-Type", value: "application/problem+json")
         var response = Response(status: error.status, headers: headers, body: body)
         response.closeConnection = error.closeConnection
+        response.isAccessRefusal = (error.status == 401 || error.status == 403) && error.code == HTTPError.win32(forHTTPStatus: 401).0
         return response
     }
 

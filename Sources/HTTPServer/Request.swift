@@ -14,9 +14,11 @@ public struct Request: Sendable {
         let version: HTTPVersion
         let headers: HTTPFields
         let acceptsGzip: Bool
+        let acceptEncodingIgnored: Bool
         let path: Substring
         let query: Substring?
         let connectionID: UInt64
+        let peerAddress: String?
         let receivedAt: ContinuousClock.Instant
         var parameters: [String: String] = [:]
         var routeTemplate = ""
@@ -25,22 +27,24 @@ public struct Request: Sendable {
         var principal: String?
         var isPrivileged = false
 
-        init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
-             path: Substring, query: Substring?, connectionID: UInt64, receivedAt: ContinuousClock.Instant) {
+        init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, acceptEncodingIgnored: Bool,
+             path: Substring, query: Substring?, connectionID: UInt64, peerAddress: String?, receivedAt: ContinuousClock.Instant) {
             self.method = method
             self.target = target
             self.version = version
             self.headers = headers
             self.acceptsGzip = acceptsGzip
+            self.acceptEncodingIgnored = acceptEncodingIgnored
             self.path = path
             self.query = query
             self.connectionID = connectionID
+            self.peerAddress = peerAddress
             self.receivedAt = receivedAt
         }
 
         func copy() -> Storage {
             let copy = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                               path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
+                               acceptEncodingIgnored: acceptEncodingIgnored, path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
             copy.parameters = parameters
             copy.routeTemplate = routeTemplate
             copy.body = body
@@ -68,6 +72,8 @@ public struct Request: Sendable {
     public var headers: HTTPFields { storage.headers }
     /// Whether the client accepts a gzip-coded answer.
     public var acceptsGzip: Bool { storage.acceptsGzip }
+    /// Whether a malformed Accept-Encoding was ignored (the answer uses the identity coding).
+    public var acceptEncodingIgnored: Bool { storage.acceptEncodingIgnored }
     /// The path part of the target, still percent-encoded.
     public var path: Substring { storage.path }
     /// The query part of the target (after `?`), still encoded; nil when absent.
@@ -89,6 +95,8 @@ public struct Request: Sendable {
     }
     /// The connection's id, for logs.
     public var connectionID: UInt64 { storage.connectionID }
+    /// The client's numeric address without its port; nil when unknown.
+    public var peerAddress: String? { storage.peerAddress }
     /// The request id: the client's `X-Request-Id` when it is usable, else one the server made.
     /// Sent back in `X-Request-Id`.
     public internal(set) var id: String {
@@ -111,8 +119,8 @@ public struct Request: Sendable {
     public var receivedAt: ContinuousClock.Instant { storage.receivedAt }
 
     /// Creates a request from its parts (the protocol has checked them).
-    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool, connectionID: UInt64,
-                 receivedAt: ContinuousClock.Instant = .now) {
+    package init(method: HTTPMethod, target: String, version: HTTPVersion, headers: HTTPFields, acceptsGzip: Bool,
+                 acceptEncodingIgnored: Bool = false, connectionID: UInt64, peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         let form = Self.originForm(target)
         let path: Substring
         let query: Substring?
@@ -124,13 +132,14 @@ public struct Request: Sendable {
             query = nil
         }
         storage = Storage(method: method, target: target, version: version, headers: headers, acceptsGzip: acceptsGzip,
-                          path: path, query: query, connectionID: connectionID, receivedAt: receivedAt)
+                          acceptEncodingIgnored: acceptEncodingIgnored, path: path, query: query, connectionID: connectionID, peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request from an HTTP/1.1 head.
-    init(head: RequestHead, connectionID: UInt64, receivedAt: ContinuousClock.Instant = .now) {
+    init(head: RequestHead, connectionID: UInt64, peerAddress: String? = nil, receivedAt: ContinuousClock.Instant = .now) {
         self.init(method: head.method, target: head.target, version: head.version, headers: head.fields,
-                  acceptsGzip: head.acceptsGzip, connectionID: connectionID, receivedAt: receivedAt)
+                  acceptsGzip: head.acceptsGzip, acceptEncodingIgnored: head.acceptEncodingMalformed, connectionID: connectionID,
+                  peerAddress: peerAddress, receivedAt: receivedAt)
     }
 
     /// Creates a request for in-process tests.

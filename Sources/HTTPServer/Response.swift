@@ -14,6 +14,10 @@ public struct Response: Sendable {
     public var onWritten: (@Sendable (Bool) -> Void)?
     /// Whether the connection closes after this response (`Connection: close`).
     public var closeConnection = false
+    /// Whether this refuses the caller's credentials: a 401, or a 403 for want of the right token
+    /// (`ERROR_ACCESS_DENIED`, not a policy's 403). Counted per client address, and held past an
+    /// allowance (`ServerConfiguration.refusalsBeforeDelay`).
+    public var isAccessRefusal = false
 
     /// Creates a response.
     public init(status: Int, headers: HTTPFields = HTTPFields(), body: [UInt8] = [], onWritten: (@Sendable (Bool) -> Void)? = nil) {

@@ -50,6 +50,15 @@ public struct ServerConfiguration: Sendable {
     /// refused at full speed, so a principal hammering its quota costs the others little CPU.
     /// Zero sends 429s at once.
     public var tooManyRequestsDelay: Duration = .milliseconds(100)
+    /// 401 and 403 answers one client address gets in `refusalWindow` before further ones are
+    /// held `tooManyRequestsDelay`, as 429s are, so that tokens cannot be guessed at full speed.
+    /// Zero never holds them.
+    public var refusalsBeforeDelay: Int = 20
+    /// The window `refusalsBeforeDelay` counts in.
+    public var refusalWindow: Duration = .seconds(10)
+    /// Client addresses whose refusals are counted at once; with that many in their window,
+    /// refusals to a new address are held.
+    public var maxRefusalAddresses: Int = 4_096
     /// Time an idle keep-alive connection is kept open between requests.
     public var idleTimeout: Duration = .seconds(60)
     /// Write-stall timeout: a response the client takes no byte of for this long drops the

@@ -41,7 +41,11 @@ final class ServerCore: Sendable {
         self.configuration = configuration
         self.runner = ExchangeRunner(
             router: router, filters: filters, compressionMinimumBytes: configuration.compressionMinimumBytes,
-            tooManyRequestsDelay: configuration.tooManyRequestsDelay, observer: observer, errorRenderer: errorRenderer
+            tooManyRequestsDelay: configuration.tooManyRequestsDelay,
+            refusalPacer: configuration.refusalsBeforeDelay > 0
+                ? RefusalPacer(limit: configuration.refusalsBeforeDelay, window: configuration.refusalWindow,
+                               maxAddresses: configuration.maxRefusalAddresses) : nil,
+            observer: observer, errorRenderer: errorRenderer
         )
         self.bodies = RequestBodyPolicy(configuration)
         self.logger = logger

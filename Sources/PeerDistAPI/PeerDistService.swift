@@ -16,6 +16,9 @@ public final class PeerDistService: Sendable {
         public var adminToken: String?
         /// The callers' tokens (`--tokens-file`); nil = open, every caller one principal.
         public var tokens: TokenTable?
+        /// While open (no tokens): `Host` names served besides loopback ones (`--allowed-host`;
+        /// `*` = any); others get 421.
+        public var allowedHosts: [String] = []
         /// Seconds sent in Retry-After while draining.
         public var drainRetryAfterSeconds: Int
         /// A file holding the server secret's raw bytes; nil = generate one in the data directory.
@@ -48,7 +51,7 @@ public final class PeerDistService: Sendable {
 
         /// Creates settings.
         public init(dataDirectory: String, maxWaitMs: Int = defaultMaxWaitMs, adminToken: String? = nil, tokens: TokenTable? = nil,
-                    drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
+                    allowedHosts: [String] = [], drainRetryAfterSeconds: Int = 5, secretFile: String? = nil, limits: EngineLimits = EngineLimits(),
                     requestLog: (@Sendable (RequestLogRecord) -> Void)? = nil, manualClock: ManualClock? = nil,
                     cacheSize: Int64 = defaultCacheSize, cacheShare: Int64? = nil, metricsToken: String? = nil,
                     metricsPrincipals: Bool = false) {
@@ -61,6 +64,7 @@ public final class PeerDistService: Sendable {
             self.maxWaitMs = maxWaitMs
             self.adminToken = adminToken
             self.tokens = tokens
+            self.allowedHosts = allowedHosts
             self.drainRetryAfterSeconds = drainRetryAfterSeconds
             self.secretFile = secretFile
             self.limits = limits
@@ -119,7 +123,9 @@ public final class PeerDistService: Sendable {
         self.requestLog = settings.requestLog
         self.engine = engine
         metrics = ServiceMetrics(principalLabels: settings.metricsPrincipals)
-        let access = try AccessControl(tokens: settings.tokens, adminToken: settings.adminToken, metricsToken: settings.metricsToken)
+        let access = try AccessControl(
+            tokens: settings.tokens, adminToken: settings.adminToken, metricsToken: settings.metricsToken,
+            allowedHosts: settings.allowedHosts)
         self.access = access
         let ctx = RouteContext(engine: engine, settings: settings, metrics: metrics, access: access)
         router = Router(
@@ -128,6 +134,19 @@ public final class PeerDistService: Sendable {
                 + PublishingRoutes.routes(ctx) + RetrievalRoutes.routes(ctx) + AdminRoutes.routes(ctx)
                 + ClockRoutes.routes(ctx)
         )
+    }
+
+    /// Replaces the callers' tokens (SIGHUP) at once, then shuts down, as `DELETE /instances/{h}`
+    /// does, every instance of a principal the new table no longer names, so that a name given out
+    /// again later never sees them.
+    /// - Returns: The shutdown's task: the principals revoked and how many instances were shut down.
+    /// - Throws: `AccessControl.ConfigurationError` when the table is refused (the old one stays).
+    @discardableResult
+    public func replaceTokens(_ table: TokenTable) throws(AccessControl.ConfigurationError) -> Task<(revoked: Set<String>, instances: Int), Never> {
+        let revoked = try access.replaceTokens(table)
+        return Task { [engine] in
+            (revoked, await engine.shutdownInstances(of: revoked, detail: "the instance's principal was removed from the tokens file"))
+        }
     }
 
     /// The filters `HTTPServer(filters:)` takes: authentication.
@@ -155,6 +174,12 @@ extension PeerDistService: RequestObserver {
     public func requestCompleted(_ request: Request, status: Int, bodyBytes: Int, duration: Duration) {
         metrics.requestCompleted(route: request.routeTemplate, method: request.method.rawValue, status: status,
                                  protocolName: request.version.major == 2 ? "h2" : "http/1.1", duration: duration)
+        if request.acceptEncodingIgnored {
+            metrics.countIgnoredAcceptEncoding()
+            logger.debug("malformed Accept-Encoding ignored: answered with the identity coding", metadata: [
+                "request_id": "\(request.id)", "accept_encoding": "\(request.headers.values("Accept-Encoding").joined(separator: ", ").prefix(256))",
+            ])
+        }
         guard logger.logLevel <= .info else { return }
         let record = RequestLogRecord(request, status: status, bodyBytes: bodyBytes, duration: duration)
         if let sink = requestLog {

@@ -13,22 +13,20 @@ enum SecretStore {
     static let maxBytes = 4_096
     /// Smallest secret accepted: 128 bits.
     static let minBytes = 16
-    /// Permission bits that must be clear on the secret file and the data directory: none of
-    /// group or others may read or write them.
-    static let forbiddenModeBits: mode_t = 0o066
-
     struct Failure: Error, CustomStringConvertible {
         let description: String
     }
 
     /// Loads `secretFile` if given, else the data directory's secret, creating it on first use.
     /// - Throws: `Failure` when a secret file is unreadable, shorter than `minBytes` or longer than
-    ///   `maxBytes`, when it or the existing data directory can be read or written by group or
-    ///   others, or when the secret cannot be created.
+    ///   `maxBytes`, when it or the data directory (created 0700 when missing) can be read or
+    ///   written by group or others, or when the secret cannot be created.
     static func load(dataDirectory: String, secretFile: String?) throws -> ServerSecret {
-        if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
+        // The data directory holds the cache and its index whichever secret is used: checked
+        // either way.
         try createDirectory(dataDirectory)
         try checkPrivate(dataDirectory, what: "the data directory", fix: "chmod 700")
+        if let secretFile { return ServerSecret(keyBytes: try read(secretFile)) }
         let path = (dataDirectory as NSString).appendingPathComponent(fileName)
         if FileManager.default.fileExists(atPath: path) { return ServerSecret(keyBytes: try read(path)) }
         let secret = ServerSecret.random(byteCount: 32)
@@ -47,15 +45,7 @@ enum SecretStore {
 
     /// Refuses a path that group or others may read or write (the secret would not be secret).
     private static func checkPrivate(_ path: String, what: String, fix: String) throws {
-        var info = stat()
-        guard stat(path, &info) == 0 else {
-            throw Failure(description: "cannot read \(what) \(path): \(String(cString: strerror(errno)))")
-        }
-        let mode = info.st_mode & 0o777
-        guard mode & forbiddenModeBits == 0 else {
-            throw Failure(description: "\(what) \(path) has mode \(String(mode, radix: 8)), readable or writable by group or others; "
-                + "refusing to use it (\(fix) \(path))")
-        }
+        do { try PrivateFile.check(path, what: what, fix: fix) } catch { throw Failure(description: error.description) }
     }
 
     private static func createDirectory(_ path: String) throws {

@@ -41,6 +41,7 @@ public final class ServiceMetrics: Sendable {
     private let parkedWaiters: CoreMetrics.Gauge
     private let bytesHashedCounter: CoreMetrics.Counter
     private let droppedLogLines: CoreMetrics.Counter
+    private let ignoredAcceptEncodings: CoreMetrics.Counter
     private let expiredInstances: CoreMetrics.Counter
     /// The engine's expiry count as of the last scrape (the counter moves by the difference).
     private let expiredSeen = Mutex<UInt64>(0)
@@ -109,6 +110,7 @@ public final class ServiceMetrics: Sendable {
         parkedWaiters = Gauge(label: "peerdist_parked_waiters", factory: factory)
         bytesHashedCounter = Counter(label: "peerdist_bytes_hashed_total", factory: factory)
         droppedLogLines = Counter(label: "peerdist_log_lines_dropped_total", factory: factory)
+        ignoredAcceptEncodings = Counter(label: "peerdist_http_accept_encoding_ignored_total", factory: factory)
         expiredInstances = Counter(label: "peerdist_instance_leases_expired_total", factory: factory)
         operationsReleasedEarly = Counter(label: "peerdist_operations_released_early_total", factory: factory)
         cancelCounters = Dictionary(uniqueKeysWithValues: CancelOutcome.allCases.map { outcome in
@@ -144,6 +146,9 @@ public final class ServiceMetrics: Sendable {
 
     /// Log lines dropped because the log output's buffer was full (it never waits).
     public func countDroppedLogLines(_ count: Int) { droppedLogLines.increment(by: count) }
+
+    /// A request whose malformed Accept-Encoding was ignored (answered with the identity coding).
+    func countIgnoredAcceptEncoding() { ignoredAcceptEncodings.increment() }
 
     func connectionOpened() { openConnections.record(connectionCount.add(1, ordering: .relaxed).newValue) }
     func connectionClosed() { openConnections.record(connectionCount.subtract(1, ordering: .relaxed).newValue) }

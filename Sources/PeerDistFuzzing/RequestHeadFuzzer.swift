@@ -111,7 +111,7 @@ public enum RequestHeadFuzzer {
     static func same(_ a: RequestHead, _ b: RequestHead) -> Bool {
         a.method == b.method && a.target == b.target && a.version == b.version && a.fields.fields == b.fields.fields
             && a.framing == b.framing && a.keepAlive == b.keepAlive && a.expectsContinue == b.expectsContinue
-            && a.acceptsGzip == b.acceptsGzip
+            && a.acceptsGzip == b.acceptsGzip && a.acceptEncodingMalformed == b.acceptEncodingMalformed
     }
 
     /// Writes the head back out and parses it again: it must give the same head.
@@ -161,6 +161,10 @@ public enum RequestHeadFuzzer {
             fuzzCheck(id == head.fields["X-Request-Id"] && (1...128).contains(id.utf8.count)
                       && id.utf8.allSatisfy { $0 > 0x20 && $0 < 0x7F }, "unusable request id accepted")
         }
+        // A malformed Accept-Encoding is ignored, never refused: the head parsed, without gzip.
+        let accepts = FieldList.acceptsGzip(head.fields)
+        fuzzCheck(head.acceptEncodingMalformed == (accepts == nil), "Accept-Encoding malformed but not flagged, or flagged but well formed")
+        fuzzCheck(head.acceptsGzip == (accepts ?? false), "acceptsGzip differs from the Accept-Encoding list")
         TargetChecks.check(Request(head: head))
         checkCompression(head)
     }

@@ -115,7 +115,7 @@ public final class RawHTTPClient: @unchecked Sendable {
         _ method: String, _ path: String, json: String? = nil, body: [UInt8]? = nil,
         headers: [(String, String)] = [], timeout: Duration = TestTimeout.mustHappen
     ) async throws -> RawResponse {
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: test\r\n"
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         for (name, value) in headers { head += "\(name): \(value)\r\n" }
         var payload: [UInt8] = []
         if let json {

@@ -30,6 +30,8 @@ public protocol ConnectionIO: AnyObject, Sendable {
     var isOpen: Bool { get }
     /// Bytes the kernel has accepted since the connection opened.
     var totalBytesWritten: UInt64 { get }
+    /// The peer's numeric address without its port; nil when unknown (in-process connections).
+    var peerAddress: String? { get }
     /// Starts reading.
     func start(delegate: any ConnectionDelegate)
     /// Queues bytes; `completion` runs once they are all sent (true) or the connection closed (false).
@@ -49,6 +51,8 @@ public protocol ConnectionIO: AnyObject, Sendable {
 }
 
 extension ConnectionIO {
+    public var peerAddress: String? { nil }
+
     /// Queues bytes with no completion.
     public func write(_ parts: [[UInt8]]) { write(parts, completion: nil) }
 }
@@ -121,6 +125,14 @@ public final class Connection: ConnectionIO, @unchecked Sendable {
 
     /// Whether the connection is open and not on its way to closing.
     public var isOpen: Bool { state == .open && !closeWhenFlushed }
+
+    /// The peer's numeric address without its port, looked up on first use.
+    public var peerAddress: String? {
+        if let cachedPeerAddress { return cachedPeerAddress }
+        cachedPeerAddress = SocketAddress.peer(of: fd)
+        return cachedPeerAddress
+    }
+    private var cachedPeerAddress: String?
 
     /// Bytes queued but not yet accepted by the kernel.
     public var bufferedBytes: Int { Int(bytesQueued - bytesWritten) }

@@ -21,6 +21,9 @@ struct Daemon: Sendable {
         // Installed before anything is printed: a SIGTERM sent the instant `listening on` is read
         // must drain, not kill.
         SignalWaiter.shared.install()
+        if resolved.adminTokenOnCommandLine {
+            logger.warning("the admin token given with --admin-token is visible in the process list to every local user; give it with --admin-token-file or PEERDIST_ADMIN_TOKEN instead")
+        }
         let lifecycle = ServiceLifecycle()
         let service: PeerDistService
         do {
@@ -28,7 +31,7 @@ struct Daemon: Sendable {
             service = try await PeerDistService.make(
                 settings: .init(
                     dataDirectory: resolved.dataDir, maxWaitMs: resolved.maxWaitMs, adminToken: resolved.adminToken,
-                    tokens: tokens, secretFile: resolved.secretFile, limits: resolved.limits,
+                    tokens: tokens, allowedHosts: resolved.allowedHosts, secretFile: resolved.secretFile, limits: resolved.limits,
                     requestLog: { LogOutput.shared.enqueue(.request($0)) },
                     manualClock: resolved.clock == .manual ? ManualClock(startDate: Date()) : nil,
                     cacheSize: resolved.cacheSize, cacheShare: resolved.cacheShare, metricsToken: resolved.metricsToken,
@@ -44,8 +47,8 @@ struct Daemon: Sendable {
             metrics.countDroppedLogLines($0)
         }
         let server = service.makeHTTPServer(configuration: resolved.server, logger: logger)
-        SignalWaiter.shared.onHangup { [resolved, logger, access = service.access] in
-            Self.reloadTokens(path: resolved.tokensFile, into: access, logger: logger)
+        SignalWaiter.shared.onHangup { [resolved, logger, service] in
+            Self.reloadTokens(path: resolved.tokensFile, into: service, logger: logger)
         }
         let bound: (host: String, port: Int)
         do {
@@ -57,7 +60,8 @@ struct Daemon: Sendable {
         let hostText = bound.host.contains(":") ? "[\(bound.host)]" : bound.host
         writeStdoutLine("listening on \(hostText):\(bound.port)")
 
-        logger.info("started", metadata: ["host": "\(bound.host)", "port": "\(bound.port)", "data_dir": "\(resolved.dataDir)"])
+        logger.info("started", metadata: ["host": "\(bound.host)", "port": "\(bound.port)", "data_dir": "\(resolved.dataDir)",
+                                          "admin": "\(service.access.adminAccess.rawValue)"])
         let signal = await Self.waitForTerminationSignal()
         logger.info("draining", metadata: ["signal": "\(signal)"])
         lifecycle.beginDrain()
@@ -68,17 +72,23 @@ struct Daemon: Sendable {
     }
 
     /// SIGHUP: reads the tokens file again and swaps it in; connections and requests in flight
-    /// are untouched. A file that cannot be read or parsed is refused with a log line, and the
-    /// tokens in use stay.
-    static func reloadTokens(path: String?, into access: AccessControl, logger: Logger) {
+    /// are untouched, but the instances of a principal the file no longer names are shut down
+    /// (the line is logged once they are). A file that cannot be read or parsed is refused with a
+    /// log line, and the tokens in use stay.
+    static func reloadTokens(path: String?, into service: PeerDistService, logger: Logger) {
         guard let path else {
             logger.notice("SIGHUP: no tokens file is configured; nothing to reload")
             return
         }
         do {
             let table = try TokensFile.load(path)
-            try access.replaceTokens(table)
-            logger.notice("tokens reloaded", metadata: ["tokens_file": "\(path)", "principals": "\(table.count)"])
+            // Swapped now, in signal order; the revoked principals' instances are shut down after.
+            let revocation = try service.replaceTokens(table)
+            Task {
+                let (revoked, instances) = await revocation.value
+                logger.notice("tokens reloaded", metadata: ["tokens_file": "\(path)", "principals": "\(table.count)",
+                                                            "revoked": "\(revoked.count)", "instances_shut_down": "\(instances)"])
+            }
         } catch {
             logger.error("tokens reload refused; the previous tokens stay in use", metadata: ["tokens_file": "\(path)", "reason": "\(error)"])
         }
@@ -99,6 +109,11 @@ enum TokensFile {
     }
 
     static func load(_ path: String) throws -> TokenTable {
+        do {
+            try PrivateFile.check(path, what: "the tokens file", fix: "chmod 600")
+        } catch {
+            throw LoadError(description: error.description)
+        }
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw LoadError(description: "cannot read the tokens file \(path)")
         }

@@ -48,6 +48,9 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "Milliseconds a 429 answer is held before it is sent, slowing a client that retries without honouring Retry-After; 0 = at once. Env PEERDIST_TOO_MANY_REQUESTS_DELAY. Default \(Int(ServerConfiguration().tooManyRequestsDelay / .milliseconds(1))).")
     var tooManyRequestsDelay: Int?
 
+    @Option(help: "401 and 403 answers one client address may get in \(ServerConfiguration().refusalWindow.components.seconds) s before further ones are held --too-many-requests-delay, so that tokens cannot be guessed quickly; 0 = never held. Env PEERDIST_AUTH_FAILURES_BEFORE_DELAY. Default \(ServerConfiguration().refusalsBeforeDelay).")
+    var authFailuresBeforeDelay: Int?
+
     @Option(help: "Seconds an idle keep-alive connection stays open. Env PEERDIST_IDLE_TIMEOUT. Default \(ServerConfiguration().idleTimeout.components.seconds).")
     var idleTimeout: Double?
 
@@ -99,8 +102,11 @@ struct DaemonOptions: ParsableCommand {
     @Option(help: "File holding the server secret's raw bytes; unset = generated once in the data directory. Env PEERDIST_SECRET_FILE.")
     var secretFile: String?
 
-    @Option(help: "Bearer token guarding /admin/*; unset = no guard. Env PEERDIST_ADMIN_TOKEN.")
+    @Option(help: "Bearer token guarding /admin/* (at least 16 bytes); visible in the process list on the command line, so prefer --admin-token-file or the environment. Unset = no admin token: /admin/* is open without a tokens file, closed (403) with one. Env PEERDIST_ADMIN_TOKEN.")
     var adminToken: String?
+
+    @Option(help: "File holding the admin token (one line; private to the owner: refused otherwise), instead of --admin-token. Env PEERDIST_ADMIN_TOKEN_FILE.")
+    var adminTokenFile: String?
 
     @Option(help: "File of 'NAME TOKEN' lines ('#' comments): every request but /healthz, /readyz and /metrics then needs 'Authorization: Bearer TOKEN', and NAME is its principal; reloaded on SIGHUP. Unset = one principal for all. Env PEERDIST_TOKENS_FILE.")
     var tokensFile: String?
@@ -110,6 +116,8 @@ struct DaemonOptions: ParsableCommand {
 
     @Flag(help: "Serve each principal's memory in /metrics as a series labelled with its name (unset: no series names a principal). Env PEERDIST_METRICS_PRINCIPALS=true.")
     var metricsPrincipals = false
+    @Option(help: "While the service is open (no --tokens-file): a Host name answered besides loopback ones (localhost, 127.0.0.1, [::1], any port); repeat it or separate names with commas; '*' = any. Others get 421, against DNS rebinding. Env PEERDIST_ALLOWED_HOST.")
+    var allowedHost: [String] = []
 
     @Flag(help: "Serve a non-loopback address without a tokens file or an admin token (refused otherwise). Env PEERDIST_ALLOW_ANONYMOUS=true.")
     var allowAnonymous = false
@@ -138,12 +146,15 @@ struct DaemonOptions: ParsableCommand {
         var dataDir = "./data"
         var maxWaitMs = PeerDistService.Settings.defaultMaxWaitMs
         var adminToken: String?
+        /// Whether the admin token came from the command line (visible in the process list).
+        var adminTokenOnCommandLine = false
         var logLevel = Logger.Level.info
         var logFormat = LogFormat.text
         var limits = EngineLimits()
         var secretFile: String?
         var tokensFile: String?
         var allowAnonymous = false
+        var allowedHosts: [String] = []
         var clock = ClockMode.system
         var cacheSize = PeerDistService.Settings.defaultCacheSize
         var cacheShare: Int64?
@@ -177,6 +188,8 @@ struct DaemonOptions: ParsableCommand {
             guard delay <= 60_000 else { throw ValidationError("--too-many-requests-delay must be 0 to 60000 milliseconds, got \(delay)") }
             r.server.tooManyRequestsDelay = .milliseconds(delay)
         }
+        r.server.refusalsBeforeDelay = try nonNegative(
+            "--auth-failures-before-delay", authFailuresBeforeDelay ?? src.int("auth-failures-before-delay")) ?? r.server.refusalsBeforeDelay
         r.server.idleTimeout = try duration("--idle-timeout", idleTimeout ?? src.double("idle-timeout")) ?? r.server.idleTimeout
         r.server.drainTimeout = try duration("--drain-timeout", drainTimeout ?? src.double("drain-timeout")) ?? r.server.drainTimeout
         r.maxWaitMs = try positive("--max-wait", maxWait ?? src.int("max-wait")) ?? r.maxWaitMs
@@ -222,6 +235,11 @@ struct DaemonOptions: ParsableCommand {
         r.secretFile = secretFile ?? src.string("secret-file")
         r.adminToken = adminToken ?? src.string("admin-token")
         if let token = r.adminToken, token.isEmpty { r.adminToken = nil }
+        r.adminTokenOnCommandLine = adminToken?.isEmpty == false
+        if let path = adminTokenFile ?? src.string("admin-token-file"), !path.isEmpty {
+            guard r.adminToken == nil else { throw ValidationError("give the admin token once: --admin-token or --admin-token-file, not both") }
+            r.adminToken = try Self.readAdminTokenFile(path)
+        }
         r.tokensFile = tokensFile ?? src.string("tokens-file")
         if let path = r.tokensFile, path.isEmpty { r.tokensFile = nil }
         r.allowAnonymous = try allowAnonymous || src.bool("allow-anonymous") == true
@@ -231,6 +249,11 @@ struct DaemonOptions: ParsableCommand {
             throw ValidationError("--metrics-token must be 16 to 512 characters, got \(token.utf8.count)")
         }
         r.metricsPrincipals = try metricsPrincipals || src.bool("metrics-principals") == true
+        let hostLists = allowedHost.isEmpty ? [src.string("allowed-host") ?? ""] : allowedHost
+        r.allowedHosts = hostLists.flatMap { $0.split(separator: ",") }.map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if let bad = r.allowedHosts.first(where: { name in name != "*" && !name.allSatisfy { $0.isASCII && !$0.isWhitespace && $0 != "/" } }) {
+            throw ValidationError("--allowed-host must be host names or '*', got '\(bad)'")
+        }
         let level = logLevel ?? src.string("log-level") ?? "info"
         guard let parsed = Logger.Level(rawValue: level.lowercased()) else {
             throw ValidationError("--log-level must be one of trace, debug, info, notice, warning, error, critical; got '\(level)'")
@@ -255,6 +278,20 @@ struct DaemonOptions: ParsableCommand {
         return r
     }
 
+    /// The admin token file's one line (trailing whitespace and line end dropped), checked as
+    /// the secret file is: private to its owner.
+    static func readAdminTokenFile(_ path: String) throws -> String {
+        let bytes: [UInt8]
+        do {
+            bytes = try PrivateFile.read(path, what: "the admin token file", maxBytes: TokenTable.maxLineBytes)
+        } catch {
+            throw ValidationError(error.description)
+        }
+        let token = String(decoding: bytes, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw ValidationError("the admin token file \(path) is empty") }
+        return token
+    }
+
     /// Safe defaults (API.md, Access): a loopback bind may stay open for development; any other
     /// address wants both a tokens file and an admin token, or `--allow-anonymous`.
     /// - Throws: `ValidationError` saying what is missing and how to proceed.
@@ -271,20 +308,8 @@ struct DaemonOptions: ParsableCommand {
         }
     }
 
-    /// Whether a bind address reaches this host only: 127.0.0.0/8, ::1, or `localhost`.
-    static func isLoopback(_ host: String) -> Bool {
-        if host == "localhost" || host == "::1" || host == "[::1]" { return true }
-        var v4 = in_addr()
-        if inet_pton(AF_INET, host, &v4) == 1 { return UInt32(bigEndian: v4.s_addr) >> 24 == 127 }
-        var v6 = in6_addr()
-        if inet_pton(AF_INET6, host, &v6) == 1 {
-            // ::1, or ::ffff:127.x.y.z (IPv4-mapped loopback).
-            let b = withUnsafeBytes(of: v6) { Array($0) }
-            if b[0..<15].allSatisfy({ $0 == 0 }) && b[15] == 1 { return true }
-            return b[0..<10].allSatisfy({ $0 == 0 }) && b[10] == 0xFF && b[11] == 0xFF && b[12] == 127
-        }
-        return false
-    }
+    /// Whether a bind address reaches this host only (`AccessControl.isLoopback`).
+    static func isLoopback(_ host: String) -> Bool { AccessControl.isLoopback(host) }
 
     private func positive(_ name: String, _ value: Int?) throws -> Int? {
         guard let value else { return nil }
@@ -362,16 +387,22 @@ enum ConfigFile {
     /// Every key the file may hold: the long option names without their dashes.
     static let keys = [
         "host", "port", "data-dir", "max-connections", "max-body-size", "header-timeout", "body-timeout", "min-body-rate", "idle-timeout",
-        "max-wait", "drain-timeout", "admin-token", "log-level", "log-format", "max-waiters", "retention", "cache-size", "cache-share", "secret-file",
+        "max-wait", "drain-timeout", "admin-token", "admin-token-file", "log-level", "log-format", "max-waiters", "retention", "cache-size", "cache-share", "secret-file",
         "instance-idle-timeout", "max-instances-per-principal", "max-instances", "max-encodings-per-principal", "max-pending-per-principal", "max-waiters-per-principal",
         "max-handles-per-principal", "max-upload-bytes-per-principal", "max-memory-per-principal",
-        "tokens-file", "allow-anonymous", "clock", "too-many-requests-delay", "metrics-token", "metrics-principals",
+        "tokens-file", "allow-anonymous", "allowed-host", "clock", "too-many-requests-delay", "auth-failures-before-delay", "metrics-token", "metrics-principals",
         "max-buffered-body-per-connection",
     ]
 
     /// Reads the file; nil path = no file.
     static func load(path: String?) throws -> [String: String] {
         guard let path else { return [:] }
+        // It may hold the admin token, and decides who may call what.
+        do {
+            try PrivateFile.check(path, what: "the configuration file", fix: "chmod 600")
+        } catch {
+            throw ValidationError(error.description)
+        }
         guard let data = FileManager.default.contents(atPath: path), let text = String(data: data, encoding: .utf8) else {
             throw ValidationError("cannot read the configuration file \(path)")
         }

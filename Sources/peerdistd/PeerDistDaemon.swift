@@ -17,6 +17,9 @@ enum PeerDistDaemon {
         // A log reader that goes away must not kill the server: writes to a closed stderr fail
         // with EPIPE instead (sockets already use MSG_NOSIGNAL).
         signal(SIGPIPE, SIG_IGN)
+        // Everything the service creates (the secret, the cache's index and packs, their
+        // directories) is its own: nothing for group or others, whatever the caller's umask.
+        umask(0o077)
         // The data path allocates and frees buffers of about 1 MiB all the time (AddData windows,
         // read buffers). glibc maps each afresh and unmaps it when freed, so every page is faulted
         // in again: 10-15 % of an AddData's or a read's CPU in perf. Below 4 MiB they come from

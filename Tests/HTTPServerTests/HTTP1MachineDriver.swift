@@ -154,6 +154,7 @@ final class HTTP1MachineDriver {
         case .clearTimer: return "clearTimer"
         case .setIdle(let idle): return idle ? "idle" : "busy"
         case .invoke(let exchange, _): return "invoke \(exchange.request.method) \(exchange.request.path)"
+        case .hold(_, let response): return "hold \(response.status)"
         case .cancelHandler: return "cancel"
         case .responded(_, let status, _): return "responded \(status)"
         case .undelivered: return "undelivered"

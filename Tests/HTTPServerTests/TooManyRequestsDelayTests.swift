@@ -1,4 +1,4 @@
-import HTTPServer
+@testable import HTTPServer
 import ServerTesting
 import Testing
 
@@ -30,5 +30,23 @@ import Testing
         #expect(try await prompt.client().request("GET", "/busy").status == 429)
         await server.stop()
         await prompt.stop()
+    }
+
+    /// Refusals of credentials are counted per client address in a window: past the allowance they
+    /// are held; a new window starts afresh; the table of addresses is bounded, and when it is
+    /// full of live windows a new address's refusals are held.
+    @Test func refusalsPastTheAllowancePerAddressAreHeld() {
+        let pacer = RefusalPacer(limit: 3, window: .seconds(10), maxAddresses: 2)
+        let t0 = ContinuousClock.now
+        #expect((0..<3).map { _ in pacer.record(peer: "a", now: t0) } == [false, false, false])
+        #expect(pacer.record(peer: "a", now: t0 + .seconds(9)))
+        #expect(!pacer.record(peer: "b", now: t0 + .seconds(9)), "another address has its own allowance")
+        #expect(pacer.record(peer: "c", now: t0 + .seconds(9)), "the table is full of live windows")
+        #expect(!pacer.record(peer: "a", now: t0 + .seconds(10)), "a new window")
+        #expect(!pacer.record(peer: "c", now: t0 + .seconds(20)), "expired windows make room")
+        // Only refusals of credentials count: a policy's 403 is not one.
+        #expect(ProblemResponse.make(.http(401, "x")).isAccessRefusal && ProblemResponse.make(.http(403, "x")).isAccessRefusal)
+        #expect(!ProblemResponse.make(HTTPError(status: 403, code: 1260, name: "ERROR_ACCESS_DISABLED_BY_POLICY", detail: "x")).isAccessRefusal)
+        #expect(!ProblemResponse.make(.http(404, "x")).isAccessRefusal)
     }
 }

@@ -16,8 +16,11 @@ struct APIFixture {
     let client: RawHTTPClient
     let service: PeerDistService
 
-    static func start(adminToken: String? = nil, tokens: TokenTable? = nil, limits: EngineLimits = EngineLimits(), maxWaitMs: Int = 55_000,
-                      configuration: ServerConfiguration = ServerConfiguration(), metricsToken: String? = nil,
+    /// `allowedHosts` is `*` unless a test says otherwise: the raw requests of these tests name
+    /// arbitrary hosts (`Host: t`); the Host check of an open service has tests of its own
+    /// (`AccessTests`), which pass `[]`, the daemon's default.
+    static func start(adminToken: String? = nil, tokens: TokenTable? = nil, allowedHosts: [String] = ["*"], limits: EngineLimits = EngineLimits(),
+                      maxWaitMs: Int = 55_000, configuration: ServerConfiguration = ServerConfiguration(), metricsToken: String? = nil,
                       metricsPrincipals: Bool = false) async throws -> APIFixture {
         var logger = Logger(label: "test")
         logger.logLevel = .critical
@@ -25,8 +28,8 @@ struct APIFixture {
         limits.maxWait = .milliseconds(maxWaitMs)
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: secret), limits: limits)
         let service = try PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, tokens: tokens, limits: limits,
-                            metricsToken: metricsToken, metricsPrincipals: metricsPrincipals),
+            settings: .init(dataDirectory: NSTemporaryDirectory(), maxWaitMs: maxWaitMs, adminToken: adminToken, tokens: tokens,
+                            allowedHosts: allowedHosts, limits: limits, metricsToken: metricsToken, metricsPrincipals: metricsPrincipals),
             engine: engine, lifecycle: ServiceLifecycle(), logger: logger)
         // The client below connects now and may send its first request only after a busy
         // machine has run other tests for a while: the head timeout, which runs from accept, is

@@ -252,12 +252,118 @@ import Testing
         await f.stop()
     }
 
-    /// With tokens but no admin token (a loopback development setup), /admin/* is open to any
-    /// authenticated caller and still closed to unauthenticated ones.
-    @Test func withoutAnAdminTokenAdminRoutesTakeAnyCaller() async throws {
+    /// With tokens but no admin token, /admin/* is closed to every caller (403, code 5): an
+    /// authenticated principal must not switch the service off for all (issue 18, item 5).
+    @Test func withTokensButNoAdminTokenAdminRoutesAre403ToEveryone() async throws {
         let f = try await Self.start(admin: false)
-        #expect(try await Self.call(f, Self.aliceToken, "GET", "/admin/policy").status == 200)
+        #expect(f.service.access.adminAccess == .closed)
+        for token in [Self.aliceToken, Self.bobToken] {
+            for (method, path, json) in [("GET", "/admin/policy", nil), ("PUT", "/admin/policy", #"{"enabled":false}"#),
+                                         ("GET", "/admin/faults", nil), ("PUT", "/admin/faults", #"{"completionDelayMs":60000}"#),
+                                         ("GET", "/admin/service", nil), ("PUT", "/admin/service", #"{"available":false}"#)] {
+                let r = try await Self.call(f, token, method, path, json: json)
+                #expect(r.status == 403 && r.code == 5, "\(method) \(path): \(r.status) \(r.text)")
+                #expect(r.header("Content-Type") == "application/problem+json")
+            }
+        }
         #expect(try await Self.call(f, nil, "GET", "/admin/policy").status == 401)
+        // Nothing changed.
+        #expect(f.engine.serviceControls.policyEnabled)
+        #expect(f.engine.serviceControls.available)
+        #expect(f.engine.faults.completionDelayMs == 0)
+        await f.stop()
+    }
+
+    /// An admin token shorter than callers' tokens may be (16 bytes) is refused at start.
+    @Test func shortAdminTokenIsRefused() throws {
+        #expect(throws: AccessControl.ConfigurationError.self) { try AccessControl(tokens: nil, adminToken: "s3cret") }
+        #expect(throws: AccessControl.ConfigurationError.self) { try AccessControl(tokens: try Self.tokens(), adminToken: "fifteen-bytes-x") }
+        _ = try AccessControl(tokens: nil, adminToken: "sixteen-bytes-xx")
+    }
+
+    /// Past 20 refusals (401 or 403) to one address in 10 s, further ones are held as a 429 is
+    /// (`--too-many-requests-delay`), on HTTP/1.1 and HTTP/2, whether a filter (401) or a handler
+    /// (403) refused: tokens cannot be guessed at full speed. Other answers are not held.
+    @Test func refusalsToOneAddressAreSlowedPastTwentyInTenSeconds() async throws {
+        var configuration = ServerConfiguration()
+        configuration.tooManyRequestsDelay = .milliseconds(1_500)
+        // The default 20, in a window that a loaded machine cannot outlast (the 10 s window's
+        // expiry is `TooManyRequestsDelayTests`'s).
+        configuration.refusalWindow = .seconds(600)
+        let f = try await APIFixture.start(adminToken: Self.adminToken, tokens: try Self.tokens(), configuration: configuration)
+        let client = try await f.newClient()
+        let bad = [("Authorization", "Bearer guessed-token-0000000000")]
+        let alice = [("Authorization", "Bearer \(Self.aliceToken)")]
+        for index in 0..<20 {
+            let r = try await client.request("GET", index % 2 == 0 ? "/instances" : "/admin/policy", headers: index % 2 == 0 ? bad : alice)
+            #expect(r.status == (index % 2 == 0 ? 401 : 403))
+        }
+        for (path, headers, status) in [("/instances", bad, 401), ("/admin/policy", alice, 403)] {
+            let started = ContinuousClock.now
+            let r = try await client.request("GET", path, headers: headers)
+            #expect(r.status == status && r.code == 5)
+            #expect(ContinuousClock.now - started >= .milliseconds(1_500), "\(status) answered without the delay")
+        }
+        let started = ContinuousClock.now
+        #expect(try await client.request("GET", "/instances", headers: alice).status == 200)
+        #expect(ContinuousClock.now - started < .milliseconds(1_500), "a 200 is not held")
+        client.close()
+        let h2 = try await H2Client.connect(port: f.server.port)
+        let h2Started = ContinuousClock.now
+        let refused = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", headers: [("authorization", "Bearer guessed-token-0000000000")])]).first)
+        #expect(refused.status == 401)
+        #expect(ContinuousClock.now - h2Started >= .milliseconds(1_500))
+        h2.close()
+        await f.stop()
+    }
+
+    // MARK: - Host
+
+    /// While open (no tokens file), only requests for a loopback host (any port) or an
+    /// --allowed-host name are answered; others get 421 problem+json, /admin/* and probes
+    /// included, on HTTP/1.1 and HTTP/2: a page using DNS rebinding gets nothing.
+    @Test func openServiceAnswersOnlyLoopbackOrAllowedHosts() async throws {
+        let f = try await APIFixture.start(allowedHosts: ["PeerDist.Internal"])
+        for host in ["attacker.example", "attacker.example:8080", "127.0.0.1.attacker.example", "localhost.attacker.example",
+                     "[::2]:80", "10.0.0.1", "peerdist.internal.example", ""] {
+            for path in ["/instances", "/admin/policy", "/healthz"] {
+                let client = try await f.newClient()
+                try await client.send("GET \(path) HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+                let r = try await client.readResponse()
+                #expect(r.status == 421 && r.code == 5, "Host '\(host)' \(path): \(r.status) \(r.text)")
+                #expect(r.header("Content-Type") == "application/problem+json")
+                client.close()
+            }
+        }
+        // An absolute-form target names the host too.
+        let absolute = try await f.newClient()
+        try await absolute.send("GET http://attacker.example/admin/policy HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        #expect(try await absolute.readResponse().status == 421)
+        absolute.close()
+        for host in ["localhost", "LOCALHOST:8080", "127.0.0.1", "127.0.0.1:1", "127.1.2.3:65535", "[::1]", "[::1]:8080",
+                     "peerdist.internal", "peerdist.internal:8080"] {
+            let client = try await f.newClient()
+            try await client.send("GET /admin/policy HTTP/1.1\r\nHost: \(host)\r\n\r\n")
+            let r = try await client.readResponse()
+            #expect(r.status == 200, "Host '\(host)': \(r.status) \(r.text)")
+            client.close()
+        }
+        let h2 = try await H2Client.connect(port: f.server.port)
+        let refused = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", authority: "attacker.example:80")]).first)
+        #expect(refused.status == 421)
+        let served = try #require(try await h2.wait(for: [h2.submit("GET", "/instances", authority: "localhost:80")]).first)
+        #expect(served.status == 200)
+        h2.close()
+        await f.stop()
+    }
+
+    /// With a tokens file the token is the guard: any Host is served.
+    @Test func withTokensAnyHostIsServed() async throws {
+        let f = try await APIFixture.start(tokens: try Self.tokens(), allowedHosts: [])
+        let client = try await f.newClient()
+        try await client.send("GET /instances HTTP/1.1\r\nHost: peerdist.example:8080\r\nAuthorization: Bearer \(Self.aliceToken)\r\n\r\n")
+        #expect(try await client.readResponse().status == 200)
+        client.close()
         await f.stop()
     }
 
@@ -300,6 +406,48 @@ import Testing
     }
 
     // MARK: - Reload
+
+    /// A principal removed by a reload loses its instances as `DELETE /instances/{h}` takes them:
+    /// its pending operation ends with 995 (its completion handed to the parked dequeue), its
+    /// status wait is woken (410, 995); the name given out again later sees none of it; another
+    /// principal keeps its instance (issue 18, item 8).
+    @Test func removingAPrincipalShutsItsInstancesDown() async throws {
+        let f = try await Self.start()
+        let a = Self.aliceToken, b = Self.bobToken
+        let h = try #require(try await Self.call(f, a, "POST", "/instances").json["handle"] as? String)
+        let hb = try #require(try await Self.call(f, b, "POST", "/instances").json["handle"] as? String)
+        try f.engine.setFaults(FaultSettings(completionDelayMs: 600_000, kinds: [.publishAddToStream]))
+        let s = try #require(try await Self.call(f, a, "POST", "/instances/\(h)/content/aGVsbG8/streams", json: #"{"contentLength":3}"#)
+            .json["stream"] as? String)
+        let append = try await Self.call(f, a, "POST", "/instances/\(h)/content/aGVsbG8/streams/\(s)/data?op=append-1", body: [1, 2, 3])
+        #expect(append.status == 202 && append.json["state"] as? String == "pending", "\(append.text)")
+        let dequeue = try await f.newClient()
+        try await dequeue.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        let status = try await f.newClient()
+        try await status.send("GET /instances/\(h)/status?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer \(a)\r\n\r\n")
+        #expect(await eventually { f.engine.usage(of: "alice").parkedWaiters == 2 })
+
+        let (revoked, shut) = await (try f.service.replaceTokens(try Self.tokens("bob \(b)\n"))).value
+        #expect(revoked == ["alice"] && shut == 1)
+        let completions = try await dequeue.readResponse()
+        #expect(completions.status == 200, "\(completions.text)")
+        let entry = (completions.json["completions"] as? [[String: Any]])?.first
+        #expect(entry?["operation"] as? String == "append-1" && (entry?["result"] as? [String: Any])?["code"] as? Int == 995, "\(completions.text)")
+        let woken = try await status.readResponse()
+        #expect(woken.status == 410 && woken.code == 995, "\(woken.text)")
+        #expect(f.engine.usage(of: "alice") == PrincipalUsage())
+
+        // The name given out again, with a new token: nothing of before.
+        try f.service.replaceTokens(try Self.tokens("bob \(b)\nalice alice-new-token-0123456789\n"))
+        let again = "alice-new-token-0123456789"
+        #expect((try await Self.call(f, again, "GET", "/instances").json["instances"] as? [[String: Any]])?.isEmpty == true)
+        let gone = try await Self.call(f, again, "GET", "/instances/\(h)")
+        #expect(gone.status == 404 && gone.code == 6)
+        #expect(try await Self.call(f, b, "GET", "/instances/\(hb)").status == 200)
+        dequeue.close()
+        status.close()
+        await f.stop()
+    }
 
     /// Replacing the tokens takes effect at once on open connections; a table that reuses the
     /// admin token is refused and the old one stays.

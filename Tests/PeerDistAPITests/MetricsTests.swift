@@ -50,6 +50,31 @@ import Testing
         await f.stop()
     }
 
+    /// A malformed Accept-Encoding is ignored on HTTP/1.1 and HTTP/2 (identity, no 400) and
+    /// counted in `peerdist_http_accept_encoding_ignored_total` (issue 23, item 2).
+    @Test func malformedAcceptEncodingIsServedAndCounted() async throws {
+        let f = try await APIFixture.start()
+        for value in ["gzip;q=", "gzip;q=abc"] {
+            let r = try await f.client.request("GET", "/openapi.yaml", headers: [("Accept-Encoding", value)])
+            #expect(r.status == 200 && r.header("Content-Encoding") == nil, "\(value): \(r.status)")
+        }
+        let h2 = try await H2Client.connect(port: f.server.port)
+        let r = try #require(try await h2.wait(for: [h2.submit("GET", "/openapi.yaml", headers: [("accept-encoding", "gzip;q=abc")])]).first)
+        #expect(r.status == 200 && !r.headers.contains { $0.0 == "content-encoding" })
+        h2.close()
+        // A well-formed one is not counted.
+        #expect(try await f.client.request("GET", "/healthz", headers: [("Accept-Encoding", "gzip")]).status == 200)
+        // Counted once each answer is queued (HTTP/2's may lag its last frame a little).
+        var counted: Double?
+        for _ in 0..<50 {
+            counted = Self.sample(try await f.client.request("GET", "/metrics").text, "peerdist_http_accept_encoding_ignored_total")
+            if counted == 3 { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(counted == 3)
+        await f.stop()
+    }
+
     /// A real cache in a temporary folder, observed by the service: every series follows what
     /// the cache did, counted once across scrapes.
     @Test func scrapeReadsTheBlockCache() async throws {

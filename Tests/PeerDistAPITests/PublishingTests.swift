@@ -170,7 +170,7 @@ import Testing
     }
 
     @Test func adminTokenGuardsControls() async throws {
-        let f = try await APIFixture.start(adminToken: "s3cret")
+        let f = try await APIFixture.start(adminToken: "s3cret-admin-token-0123")
         let missing = try await f.client.request("GET", "/admin/policy")
         #expect(missing.status == 401)
         #expect(missing.code == 5)
@@ -178,7 +178,7 @@ import Testing
         let wrong = try await f.client.request("GET", "/admin/policy", headers: [("Authorization", "Bearer nope")])
         #expect(wrong.status == 403)
         #expect(wrong.code == 5)
-        let right = try await f.client.request("GET", "/admin/policy", headers: [("Authorization", "Bearer s3cret")])
+        let right = try await f.client.request("GET", "/admin/policy", headers: [("Authorization", "Bearer s3cret-admin-token-0123")])
         #expect(right.status == 200)
         #expect(right.json["enabled"] as? Bool == true)
         await f.stop()

@@ -26,7 +26,8 @@ struct RetrievalFixture {
         logger.logLevel = .critical
         let engine = PeerDistEngine(secret: ServerSecret(keyBytes: APIFixture.secret), limits: limits, blockCache: cache)
         let service = try PeerDistService(
-            settings: .init(dataDirectory: NSTemporaryDirectory(), tokens: tokens, limits: limits), engine: engine,
+            // Any Host, as `APIFixture.start` allows it: these raw requests name `Host: t`.
+            settings: .init(dataDirectory: NSTemporaryDirectory(), tokens: tokens, allowedHosts: ["*"], limits: limits), engine: engine,
             lifecycle: ServiceLifecycle(), logger: logger)
         var configuration = ServerConfiguration()
         configuration.headerTimeout = .seconds(120)

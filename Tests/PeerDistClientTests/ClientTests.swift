@@ -331,7 +331,7 @@ private func peerDistError(_ body: () async throws -> Void) async -> PeerDistErr
     }
 
     @Test func bearerTokenReachesTheServer() async throws {
-        try await PeerDistTestServer.with(.init(adminToken: "s3cret")) { server in
+        try await PeerDistTestServer.with(.init(adminToken: "s3cret-admin-token-0123")) { server in
             // The server's own client carries the admin token.
             let current = try await server.faults.current()
             #expect(current.completionDelay == .zero)
@@ -342,7 +342,7 @@ private func peerDistError(_ body: () async throws -> Void) async -> PeerDistErr
             let wrong = PeerDistClient(baseURL: server.baseURL, token: "guess")
             let refused = await peerDistError { _ = try await wrong.faults() }
             #expect(refused?.status == 403)
-            let right = PeerDistClient(baseURL: server.baseURL, token: "s3cret")
+            let right = PeerDistClient(baseURL: server.baseURL, token: "s3cret-admin-token-0123")
             let seen = try await right.faults()
             #expect(seen.completionDelay == .zero)
         }

@@ -75,6 +75,13 @@ import Testing
         }
     }
 
+    /// Writes `text` to `path`, private to the owner (0600), as the daemon wants its tokens and
+    /// configuration files.
+    static func writePrivate(_ text: String, to path: String, mode: Int = 0o600) throws {
+        try text.write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+    }
+
     static func tempDir() -> String {
         let dir = NSTemporaryDirectory() + "peerdist-test-\(UUID().uuidString)"
         try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -120,7 +127,7 @@ import Testing
                                     ("port 80\n", "expected 'key = value'"),
                                     ("cache-size = lots\n", "'cache-size' in the configuration file must be an integer")] {
             let path = dir + "/peerdist.conf"
-            try content.write(toFile: path, atomically: true, encoding: .utf8)
+            try Self.writePrivate(content, to: path)
             let d = try Daemon(["--config", path, "--data-dir", dir])
             #expect(await d.waitExit() == 2)
             #expect(await d.errorText().contains(fragment))
@@ -131,7 +138,7 @@ import Testing
     @Test func configFilePrecedence() async throws {
         let dir = Self.tempDir()
         let path = dir + "/peerdist.conf"
-        try "# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\ncache-size = 2097152\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try Self.writePrivate("# settings\nport = 0\nhost = 127.0.0.1\ndata-dir = \(dir)\nmax-wait = 1000\ncache-size = 2097152\n", to: path)
         let d = try Daemon(["--config", path], environment: ["PEERDIST_MAX_WAIT": "2000"])
         #expect(await d.firstLine().hasPrefix("listening on 127.0.0.1:"))
         let c = try await RawHTTPClient.connect(port: d.port)
@@ -181,7 +188,7 @@ import Testing
         let h = try #require(try await c.request("POST", "/instances", json: "{}").json["handle"] as? String)
         let poller = try await RawHTTPClient.connect(port: d.port)
         let started = ContinuousClock.now
-        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=30000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         // Parked (the metrics gauge says so) before the clock moves.
         var parked = false
         for _ in 0..<500 where !parked {
@@ -289,7 +296,8 @@ import Testing
                      "--body-timeout", "--idle-timeout", "--max-wait", "--drain-timeout", "--admin-token", "--log-level",
                      "--max-waiters", "--retention", "--secret-file", "--log-format", "--config", "--tokens-file", "--allow-anonymous",
                      "--clock", "--instance-idle-timeout", "--max-instances-per-principal", "--max-upload-bytes-per-principal",
-                     "--too-many-requests-delay", "--cache-size", "--cache-share"] {
+                     "--too-many-requests-delay", "--cache-size", "--cache-share", "--admin-token-file", "--allowed-host",
+                     "--auth-failures-before-delay"] {
             #expect(text.contains(flag), "\(flag) missing from --help")
         }
     }
@@ -304,7 +312,7 @@ import Testing
         let client = try await RawHTTPClient.connect(port: d.port)
         let h = try #require(try await client.request("POST", "/instances", json: "{}").json["handle"] as? String)
         let poller = try await RawHTTPClient.connect(port: d.port)
-        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=25000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await poller.send("GET /instances/\(h)/ports/default/completions?timeoutMs=25000 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
         try await Task.sleep(for: .milliseconds(200))
         let started = ContinuousClock.now
         d.process.terminate()
@@ -426,7 +434,7 @@ import Testing
         // A second publication with an append in flight: half its body sent, then kill -9.
         let s = try #require(try await c.request("POST", "/instances/\(h)/content/YmFy/streams", json: #"{"version":2}"#).json["stream"] as? String)
         let uploader = try await RawHTTPClient.connect(port: first.port)
-        try await uploader.send(Array("POST /instances/\(h)/content/YmFy/streams/\(s)/data?op=inflight HTTP/1.1\r\nHost: t\r\nContent-Length: \(content.count)\r\n\r\n".utf8)
+        try await uploader.send(Array("POST /instances/\(h)/content/YmFy/streams/\(s)/data?op=inflight HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: \(content.count)\r\n\r\n".utf8)
                                 + content.prefix(content.count / 2))
         var pending = false
         for _ in 0..<200 where !pending {

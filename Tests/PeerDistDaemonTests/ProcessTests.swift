@@ -27,7 +27,7 @@ extension DaemonTests {
         _ = await d.firstLine()
         let c = try await RawHTTPClient.connect(port: d.port)
         // Far more lines than the pipe (64 KiB) and the log buffer (8,192 lines) hold.
-        let batch = String(repeating: "GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n", count: 500)
+        let batch = String(repeating: "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", count: 500)
         for _ in 0..<30 {
             try await c.send(batch)
             for _ in 0..<500 { #expect(try await c.readResponse(timeout: .seconds(5)).status == 200) }

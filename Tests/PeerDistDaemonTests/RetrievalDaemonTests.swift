@@ -77,7 +77,7 @@ import Testing
             let (h, r) = try await retrieval(c, content: content)
             // The head and five eighths of the body; the rest never comes.
             let upload = try await RawHTTPClient.connect(port: d.port)
-            try await upload.send("POST /instances/\(h)/retrievals/\(r)/data?offset=0 HTTP/1.1\r\nHost: t\r\n"
+            try await upload.send("POST /instances/\(h)/retrievals/\(r)/data?offset=0 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
                 + "Content-Type: application/octet-stream\r\nContent-Length: \(content.count)\r\n\r\n")
             try await upload.send(Array(content[..<(blocks / 8 * 5 * 65_536)]))
             // Killed once part of it is in the cache (the AddData still pending).

@@ -23,7 +23,7 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
         self.core = core
         machine = HTTP1ConnectionMachine(
             configuration: core.configuration, runner: core.runner, bodies: core.bodies, connectionID: connection.id,
-            now: .now, date: { DateCache.shared.current() }
+            peerAddress: connection.peerAddress, now: .now, date: { DateCache.shared.current() }
         )
         // The machine is this handler's alone and performs actions only during the handler's own
         // calls into it, so the handler is alive whenever this runs: no reference counting per
@@ -112,6 +112,8 @@ final class HTTP1ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             case .answered(let response): handlerFinished(id, response)
             case .waiting(let handle): if running?.exchange == id { running?.handle = handle }  // unless it answered meanwhile
             }
+        case .hold(let id, let response):
+            core.runner.hold(response, on: connection.queue) { response in self.handlerFinished(id, response) }
         case .cancelHandler(let id):
             if let running, running.exchange == id { running.handle?.cancel() }
         case .responded(let exchange, let status, let bodyBytes):

@@ -24,6 +24,9 @@ enum HTTP1Action {
     /// Run this route's handler on the exchange's request; give its answer to `handlerFinished`
     /// with the exchange's id.
     case invoke(HTTP1ConnectionMachine.Exchange, Route)
+    /// Give this answer to `handlerFinished` with the exchange's id once `ExchangeRunner.hold`
+    /// delivers it (a refusal held as a 429 is).
+    case hold(UInt64, Response)
     /// The client is gone, or the server drains: cancel this exchange's handler if it still runs.
     case cancelHandler(UInt64)
     /// An answer was queued (metrics and the request log).
@@ -88,6 +91,7 @@ final class HTTP1ConnectionMachine {
     private let runner: ExchangeRunner
     private let bodies: RequestBodyPolicy
     private let connectionID: UInt64
+    private let peerAddress: String?
     /// The Date field's value now (the driver's cache; a fixed text in tests).
     private let date: () -> String
     /// Performs an action (the driver), at once.
@@ -170,11 +174,12 @@ final class HTTP1ConnectionMachine {
     }
 
     init(configuration: ServerConfiguration, runner: ExchangeRunner, bodies: RequestBodyPolicy, connectionID: UInt64,
-         now: ContinuousClock.Instant, date: @escaping () -> String) {
+         peerAddress: String? = nil, now: ContinuousClock.Instant, date: @escaping () -> String) {
         self.configuration = configuration
         self.runner = runner
         self.bodies = bodies
         self.connectionID = connectionID
+        self.peerAddress = peerAddress
         self.now = now
         self.date = date
         self.parser = RequestHeadParser(limits: configuration.parserLimits)
@@ -506,7 +511,7 @@ final class HTTP1ConnectionMachine {
         case .length(let n): framing = .length(remaining: n)
         case .chunked: framing = .chunked(ChunkedDecoder(maxTrailerBytes: configuration.parserLimits.maxTrailerBytes))
         }
-        let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, receivedAt: now),
+        let exchange = Exchange(id: nextExchangeID(), request: Request(head: head, connectionID: connectionID, peerAddress: peerAddress, receivedAt: now),
                                 head: head, keepAlive: keepAlive, framing: framing,
                                 body: ExchangeBody(policy: bodies, now: now, discardAllowance: configuration.maxDrainBytes))
         state = .busy(exchange)
@@ -514,6 +519,8 @@ final class HTTP1ConnectionMachine {
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
+        case .held(let response):
+            perform(.hold(exchange.id, response))
         case .route(let route):
             prepareBody(exchange, route: route)
         }

@@ -196,17 +196,18 @@ final class HTTP2ConnectionHandler: ConnectionDelegate, ConnectionHandler, @unch
             close()  // evicted at the cap: the stream is not served
             return
         }
-        guard let acceptsGzip = FieldList.acceptsGzip(head.fields) else {
-            respond(ProblemResponse.make(.http(400, "malformed Accept-Encoding header")), to: exchange)
-            return
-        }
+        // A malformed Accept-Encoding is ignored (identity), as on HTTP/1.1.
+        let accepts = FieldList.acceptsGzip(head.fields)
         var request = Request(method: head.method, target: head.path, version: .http2, headers: head.fields,
-                              acceptsGzip: acceptsGzip, connectionID: connection.id)
+                              acceptsGzip: accepts ?? false, acceptEncodingIgnored: accepts == nil, connectionID: connection.id,
+                              peerAddress: connection.peerAddress)
         let routing = core.runner.route(&request)
         exchange.request = request
         switch routing {
         case .answer(let response):
             respond(response, to: exchange)
+        case .held(let response):
+            core.runner.hold(response, on: connection.queue) { response in self.respond(response, to: exchange) }
         case .route(let route):
             prepareBody(exchange, route: route)
         }

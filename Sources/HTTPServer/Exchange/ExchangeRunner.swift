@@ -21,6 +21,8 @@ final class ExchangeRunner: Sendable {
     private let errorRenderer: @Sendable (any Error) -> Response
     /// How long a handler's 429 is held before it is delivered (`ServerConfiguration`); nil = not held.
     private let tooManyRequestsDelay: DispatchTimeInterval?
+    /// Holds 401 and 403 answers to an address past its allowance as 429s are held; nil = never.
+    private let refusalPacer: RefusalPacer?
 
     /// What routing decided.
     enum Routing {
@@ -28,14 +30,18 @@ final class ExchangeRunner: Sendable {
         case route(Route)
         /// Answer this without a handler (no route, a method not allowed, a filter's refusal).
         case answer(Response)
+        /// Answer this without a handler, but only once `hold` delivers it (a filter's 401 to an
+        /// address past its allowance).
+        case held(Response)
     }
 
     init(router: Router, filters: [any ExchangeFilter], compressionMinimumBytes: Int, tooManyRequestsDelay: Duration,
-         observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
+         refusalPacer: RefusalPacer? = nil, observer: (any RequestObserver)?, errorRenderer: @escaping @Sendable (any Error) -> Response) {
         self.router = router
         let (seconds, attoseconds) = tooManyRequestsDelay.components
         self.tooManyRequestsDelay = tooManyRequestsDelay > .zero
             ? .nanoseconds(Int(min(seconds, 3_600)) * 1_000_000_000 + Int(attoseconds / 1_000_000_000)) : nil
+        self.refusalPacer = self.tooManyRequestsDelay == nil ? nil : refusalPacer
         self.errorRenderer = errorRenderer
         self.filters = filters
         compression = CompressionFilter(minimumBytes: compressionMinimumBytes)
@@ -51,7 +57,8 @@ final class ExchangeRunner: Sendable {
                 for index in own.indices { try own[index].willRoute(&request) }
             }
         } catch {
-            return .answer(render(error))
+            let response = render(error)
+            return holds(response, to: request) ? .held(response) : .answer(response)
         }
         switch router.match(request.method, path: request.path) {
         case .notFound:
@@ -88,17 +95,17 @@ final class ExchangeRunner: Sendable {
         case .sync(let handler):
             let response: Response
             do { response = try handler(request) } catch { response = render(error) }
-            return hand(response, deliverer, on: queue)
+            return hand(response, to: request, deliverer, on: queue)
         case .async(let handler):
             return .waiting(start(handler, request, on: queue, deliver: deliverer()))
         case .inlineFirst(let inline, let waiting):
             let immediate: Response?
             do { immediate = try inline(request) } catch { immediate = render(error) }
-            if let immediate { return hand(immediate, deliverer, on: queue) }
+            if let immediate { return hand(immediate, to: request, deliverer, on: queue) }
             return .waiting(start(waiting, request, on: queue, deliver: deliverer()))
         case .parked(let handler):
             let deliver = deliverer()
-            let answer = ParkedAnswer(queue: queue, deliver: { [self] in hand($0, to: deliver, on: queue) }, render: render)
+            let answer = ParkedAnswer(queue: queue, deliver: { [self] in give($0, to: request, via: deliver, on: queue) }, render: render)
             var callOff: (@Sendable () -> Void)?
             do { callOff = try handler(request, Responder(answer.take)) } catch { answer.take(.failure(error)) }
             if answer.callReturned() { return .waiting(nil) }
@@ -106,18 +113,30 @@ final class ExchangeRunner: Sendable {
         }
     }
 
-    /// An answer given at once: handed back, or a 429 held `tooManyRequestsDelay` first.
-    private func hand(_ response: Response, _ deliverer: () -> @Sendable (Response) -> Void, on queue: DispatchQueue) -> Invocation {
-        guard response.status == 429, let delay = tooManyRequestsDelay else { return .answered(response) }
-        let deliver = deliverer()
-        queue.asyncAfter(deadline: .now() + delay) { deliver(response) }
+    /// Whether an answer is held `tooManyRequestsDelay` before it is delivered: a 429, or a
+    /// refusal of credentials to an address past its allowance (counted here, once per answer).
+    private func holds(_ response: Response, to request: Request) -> Bool {
+        guard tooManyRequestsDelay != nil else { return false }
+        if response.status == 429 { return true }
+        return response.isAccessRefusal && refusalPacer?.record(peer: request.peerAddress) == true
+    }
+
+    /// Delivers a `.held` answer `tooManyRequestsDelay` from now, on `queue`.
+    func hold(_ response: Response, on queue: DispatchQueue, deliver: @escaping @Sendable (Response) -> Void) {
+        queue.asyncAfter(deadline: .now() + (tooManyRequestsDelay ?? .never)) { deliver(response) }
+    }
+
+    /// An answer given at once: handed back, or held `tooManyRequestsDelay` first (`holds`).
+    private func hand(_ response: Response, to request: Request, _ deliverer: () -> @Sendable (Response) -> Void,
+                      on queue: DispatchQueue) -> Invocation {
+        guard holds(response, to: request) else { return .answered(response) }
+        hold(response, on: queue, deliver: deliverer())
         return .waiting(nil)
     }
 
-    /// Gives `response` to `deliver`, on `queue` (where this is called): now, or a 429
-    /// `tooManyRequestsDelay` later.
-    private func hand(_ response: Response, to deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue) {
-        if case .answered(let now) = hand(response, { deliver }, on: queue) { deliver(now) }
+    /// Gives `response` to `deliver`, on `queue` (where this is called): now, or held first.
+    private func give(_ response: Response, to request: Request, via deliver: @escaping @Sendable (Response) -> Void, on queue: DispatchQueue) {
+        if case .answered(let now) = hand(response, to: request, { deliver }, on: queue) { deliver(now) }
     }
 
     private func start(_ handler: @escaping @Sendable (Request) async throws -> Response, _ request: Request,
@@ -125,7 +144,7 @@ final class ExchangeRunner: Sendable {
         let task = Task { [self] in
             let response: Response
             do { response = try await handler(request) } catch { response = render(error) }
-            queue.async { [self] in hand(response, to: deliver, on: queue) }
+            queue.async { [self] in give(response, to: request, via: deliver, on: queue) }
         }
         return RunningHandler { task.cancel() }
     }

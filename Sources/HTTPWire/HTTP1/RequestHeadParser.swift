@@ -295,16 +295,14 @@ public struct RequestHeadParser: Sendable {
             }
             expectsContinue = version == .http1_1
         }
+        // A malformed Accept-Encoding is ignored (identity), not refused: it negotiates nothing
+        // the request depends on.
+        let accepts = FieldList.acceptsGzip(fields)
         return RequestHead(
             method: method, target: target, version: version, fields: fields,
             framing: framing, keepAlive: keepAlive, expectsContinue: expectsContinue,
-            acceptsGzip: try acceptsGzip(fields)
+            acceptsGzip: accepts ?? false, acceptEncodingMalformed: accepts == nil
         )
-    }
-
-    private static func acceptsGzip(_ fields: HTTPFields) throws(HTTP1ParseError) -> Bool {
-        guard let accepts = FieldList.acceptsGzip(fields) else { throw .badRequest("malformed Accept-Encoding header") }
-        return accepts
     }
 
     private static func list(_ fields: HTTPFields, _ name: String) throws(HTTP1ParseError) -> [FieldListElement] {

@@ -26,12 +26,16 @@ public struct RequestHead: Sendable {
     public var expectsContinue: Bool
     /// Whether the client accepts a gzip-coded response (Accept-Encoding).
     public var acceptsGzip: Bool
+    /// Whether Accept-Encoding was malformed, and so ignored: it only negotiates an optional
+    /// coding, so the answer uses the identity coding instead of refusing the request (as nginx
+    /// and Apache do). Framing fields stay strict.
+    public var acceptEncodingMalformed: Bool
 
     /// Creates a head; used by tests and by the parser.
     public init(
         method: HTTPMethod, target: String, version: HTTPVersion = .http1_1, fields: HTTPFields = HTTPFields(),
         framing: BodyFraming = .none, keepAlive: Bool = true, expectsContinue: Bool = false,
-        acceptsGzip: Bool = false
+        acceptsGzip: Bool = false, acceptEncodingMalformed: Bool = false
     ) {
         self.method = method
         self.target = target
@@ -41,5 +45,6 @@ public struct RequestHead: Sendable {
         self.keepAlive = keepAlive
         self.expectsContinue = expectsContinue
         self.acceptsGzip = acceptsGzip
+        self.acceptEncodingMalformed = acceptEncodingMalformed
     }
 }

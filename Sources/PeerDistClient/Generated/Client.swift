@@ -43,8 +43,8 @@ import HTTPTypes
 /// Answers that come from HTTP itself, possible on any request and not repeated per operation:
 /// 404 for a path no route has (87 `ERROR_INVALID_PARAMETER`); 405 with `Allow` for a method
 /// the path does not have (50 `ERROR_NOT_SUPPORTED`); 400 for a malformed request (87),
-/// including a malformed list-valued header (`Accept-Encoding`, `Connection`, `Expect`,
-/// `Transfer-Encoding`), a `Host` that is not `host[:port]`, a target that is not origin-form
+/// including a malformed framing header (`Connection`, `Expect`, `Transfer-Encoding`,
+/// `Content-Length`), a `Host` that is not `host[:port]`, a target that is not origin-form
 /// or a valid absolute http(s) URI, and lines ending in bare LF; 408 when the head or body does
 /// not arrive in time, or the body arrives below `--min-body-rate` (1460 `ERROR_TIMEOUT`); 413
 /// for a body over `--max-body-size` on any route except content data uploads (87); 414 and 431
@@ -54,13 +54,21 @@ import HTTPTypes
 /// served as 1.1. `HEAD` is answered wherever `GET` is. Request bodies may be sent with
 /// `Content-Encoding: gzip` and are inflated as they arrive; one that inflates past its route's
 /// limit, or to more than 100 times its size past its first MiB, is 413 (87); other codings are 415. `100 Continue` is sent only when the
-/// handler reads the body: a request refused from its head gets its answer instead.
+/// handler reads the body: a request refused from its head gets its answer instead. A
+/// malformed `Accept-Encoding` is ignored (as nginx and Apache do): the answer uses the identity
+/// coding. 421 (5 `ERROR_ACCESS_DENIED`, problem+json) while the service is open (no tokens
+/// file) for a request whose `Host` (or absolute-form target) is neither a loopback name or
+/// address (`localhost`, `127.0.0.1`, `[::1]`, any port) nor one of `--allowed-host`, against
+/// DNS rebinding; `/healthz`, `/readyz` and `/metrics` included.
 ///
 /// Access: with a tokens file (`--tokens-file`) every request except `/healthz`, `/readyz` and
 /// `/metrics` carries `Authorization: Bearer <token>`, and the token's name is the caller's
 /// principal; a missing or unknown token is 401 with `WWW-Authenticate: Bearer` (5
 /// `ERROR_ACCESS_DENIED`), before routing. `/admin/*` wants the admin token once one is
-/// configured (403, 5, for any other caller). A request-target that does not begin with `/`
+/// configured (403, 5, for any other caller); with a tokens file and no admin token it is 403
+/// (5) to every caller. Once one client address has had 20 answers of 401, or 403 with 5, in
+/// 10 s (`--auth-failures-before-delay`), its further ones are held `--too-many-requests-delay`
+/// before they are sent, as 429s are. A request-target that does not begin with `/`
 /// (after an absolute-form target is reduced to its path) is 400 (87) before routing.
 ///
 /// Every answer carries `X-Request-Id`: the client's own when it sent a usable one (1 to 128

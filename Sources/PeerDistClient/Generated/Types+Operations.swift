@@ -14833,7 +14833,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/policy/get(getPolicy)/responses/403`.
             ///
@@ -15027,7 +15027,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/policy/put(setPolicy)/responses/403`.
             ///
@@ -15211,7 +15211,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/service/get(getService)/responses/403`.
             ///
@@ -15416,7 +15416,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/service/put(setService)/responses/403`.
             ///
@@ -15600,7 +15600,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/faults/get(getFaults)/responses/403`.
             ///
@@ -15804,7 +15804,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/faults/put(setFaults)/responses/403`.
             ///
@@ -15994,7 +15994,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/clock/get(getClock)/responses/403`.
             ///
@@ -16191,7 +16191,7 @@ public enum Operations {
                     }
                 }
             }
-            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`)
+            /// /admin/* wants the admin token: any other caller gets this (5 `ERROR_ACCESS_DENIED`); with a tokens file and no admin token, every caller does
             ///
             /// - Remark: Generated from `#/paths//admin/clock/advance/post(advanceClock)/responses/403`.
             ///

@@ -77,6 +77,21 @@ extension PeerDistEngine {
         await effects.runAndWait()
     }
 
+    /// Shuts down every instance of these principals as `shutdown(instance:)` does (their tokens
+    /// were revoked): pending operations end with 995, waiters are woken, publications go.
+    /// - Returns: How many instances were shut down.
+    public func shutdownInstances(of principals: Set<String>, detail: String) async -> Int {
+        guard !principals.isEmpty else { return 0 }
+        let (effects, count) = state.withLock { state -> (Effects, Int) in
+            var effects = Effects()
+            let records = principals.flatMap { state.instancesByPrincipal[$0] ?? [] }.compactMap { state.instances[$0] }
+            for record in records { shutdownLocked(record, state: &state, detail: detail, effects: &effects) }
+            return (effects, records.count)
+        }
+        await effects.runAndWait()
+        return count
+    }
+
     /// Under the lock: shuts `record` down (PeerDistShutdown, or its lease running out); the effects
     /// wake its waiters and stop its work.
     func shutdownLocked(_ record: InstanceRecord, state: inout EngineState, detail: String, effects: inout Effects) {
