@@ -10,6 +10,9 @@ import Testing
     static func server(bodyTimeout: Duration) throws -> TestServer {
         var configuration = ServerConfiguration()
         configuration.bodyTimeout = bodyTimeout
+        // As in APIFixture: the head timeout runs from accept, and a busy machine running the whole
+        // suite can hold a connected client back for seconds before its first frame.
+        configuration.headerTimeout = .seconds(120)
         return try TestServer(routes: Fixtures.routes(Fixtures.Probe()), configuration: configuration)
     }
 
@@ -28,7 +31,11 @@ import Testing
         try await client.ping()
         let served = try await client.request("GET", "/hello")
         #expect(served.status == 200)
-        #expect(stalled.allSatisfy { !client.isClosed($0) }, "a stalled stream ended before its body timeout")
+        // Checked only while the body timeout cannot have run out yet (a loaded machine may take
+        // longer than that to serve the GET); the cut's lower bound is checked below either way.
+        if ContinuousClock.now - started < .milliseconds(1_500) {
+            #expect(stalled.allSatisfy { !client.isClosed($0) }, "a stalled stream ended before its body timeout")
+        }
 
         let answers = try await client.wait(for: stalled, timeout: .seconds(20))
         let waited = ContinuousClock.now - started

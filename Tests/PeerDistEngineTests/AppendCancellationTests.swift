@@ -39,8 +39,8 @@ import Testing
         #expect(canceled.state == .canceled)
         // The cancel returned although the body never ended: it does not wait for input. How fast
         // it returns is a benchmark figure (Benchmarks/engine_bench.py), not a unit-test bound;
-        // this only catches a hang.
-        #expect(elapsed < .seconds(10), "cancel took \(elapsed)")
+        // this only catches a hang (the whole suite on two cores was seen to delay it 11 s).
+        #expect(elapsed < .seconds(30), "cancel took \(elapsed)")
         await expectCode(.operationAborted) { try await sink.write([1]) }
         let data = testBytes(count: 70_000, seed: 2)
         #expect(try await finishPublication(fixture, contentId: contentId, stream: stream, data: data) == (try v1(data)))
@@ -65,7 +65,7 @@ import Testing
         #expect(canceled.state == .canceled)
         // The endless body ends aborted: the cancel stopped the work instead of waiting for it.
         // Latency is a benchmark figure; this bound only catches a hang.
-        #expect(elapsed < .seconds(10), "cancel took \(elapsed)")
+        #expect(elapsed < .seconds(30), "cancel took \(elapsed)")
         #expect(engineCode(await writer.result) == .operationAborted)
         let data = testBytes(count: 1_000, seed: 3)
         #expect(try await finishPublication(fixture, contentId: contentId, stream: stream, data: data) == (try v1(data)))
