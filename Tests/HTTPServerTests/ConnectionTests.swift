@@ -145,8 +145,10 @@ import Testing
         let server = try Fixtures.server(probe) { $0.maxConnections = 2 }
         let a = try await server.client()
         let b = try await server.client()
-        try await a.send("GET /wait?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
-        try await b.send("GET /wait?ms=10000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        // Busy until closed or drained: a wait that could end on its own would free its slot (as an
+        // idle connection) whenever the whole suite delays this test past it.
+        try await a.send("GET /wait?ms=600000 HTTP/1.1\r\nHost: t\r\n\r\n")
+        try await b.send("GET /wait?ms=600000 HTTP/1.1\r\nHost: t\r\n\r\n")
         #expect(await eventually { probe.started.load(ordering: .relaxed) == 2 })
         let c = try await server.client() // sits in the backlog
         try await c.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
