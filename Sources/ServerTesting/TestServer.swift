@@ -1,4 +1,5 @@
 import HTTPServer
+import Glibc
 import Logging
 
 /// A real server on 127.0.0.1, port 0, for tests.
@@ -22,7 +23,8 @@ public final class TestServer: Sendable {
         configuration.host = "127.0.0.1"
         configuration.port = 0
         var logger = Logger(label: "test")
-        logger.logLevel = .critical
+        // PEERDIST_TEST_LOG=1 shows the servers' own log lines (why a connection ended, say).
+        logger.logLevel = getenv("PEERDIST_TEST_LOG") == nil ? .critical : .debug
         server = HTTPServer(configuration: configuration, router: router, logger: logger, observer: observer, filters: filters, errorRenderer: errorRenderer)
         port = try server.start().port
     }
